@@ -1,0 +1,64 @@
+//! Payment protocol errors and their API codes.
+
+use suanpan_core::{AppError, ErrorKind};
+
+/// What can go wrong speaking a payment protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum PayError {
+    /// Local configuration is unusable (bad key file, wrong APIv3 key length).
+    #[error("payment configuration: {0}")]
+    Config(String),
+    /// A required signature header is missing or malformed.
+    #[error("missing or malformed header {0}")]
+    MissingHeader(&'static str),
+    /// The signature does not verify, or names an unknown key.
+    #[error("signature verification failed: {0}")]
+    BadSignature(String),
+    /// The signed timestamp is too far from our clock.
+    #[error("timestamp outside the accepted window")]
+    StaleTimestamp,
+    /// The encrypted resource could not be decrypted (wrong key, tampered data).
+    #[error("cannot decrypt the resource")]
+    Decrypt,
+    /// The body is not the expected JSON.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// The provider could not be reached.
+    #[error("payment provider unreachable: {0}")]
+    Transport(String),
+    /// The provider answered with an error.
+    #[error("payment provider error {status} {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Provider's code, e.g. `ORDER_NOT_EXIST`.
+        code: String,
+        /// Provider's message.
+        message: String,
+    },
+}
+
+impl PayError {
+    /// The provider's error code, if this is an API error.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            PayError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl From<PayError> for AppError {
+    fn from(e: PayError) -> Self {
+        let msg = e.to_string();
+        match e {
+            PayError::Config(_) => AppError::new(ErrorKind::Unavailable, "payment_not_configured", msg),
+            PayError::MissingHeader(_) | PayError::BadSignature(_) => AppError::new(ErrorKind::Unauthenticated, "invalid_signature", msg),
+            PayError::StaleTimestamp => AppError::new(ErrorKind::Unauthenticated, "stale_timestamp", msg),
+            PayError::Decrypt => AppError::invalid("decrypt_failed", msg),
+            PayError::Malformed(_) => AppError::invalid("invalid_notification", msg),
+            PayError::Transport(_) => AppError::upstream("payment_provider_unavailable", msg),
+            PayError::Api { .. } => AppError::upstream("payment_provider_error", msg),
+        }
+    }
+}
