@@ -1,5 +1,5 @@
 -- Seed 001, the mini-program shop: catalog, cart, addresses, orders, payments, refunds.
--- Stock is not a column: it lives in ledger_balances under the account 'product:{id}'.
+-- Stock is not a column: it lives in ledger_balances under products.stock_account ('product:{id}').
 
 CREATE TABLE categories (
     id {{PK}},
@@ -15,6 +15,7 @@ CREATE TABLE products (
     images {{CLOB}} NOT NULL,
     price_fen BIGINT NOT NULL,
     category_id BIGINT,
+    stock_account VARCHAR(100) NOT NULL,
     on_shelf BIGINT NOT NULL DEFAULT 1,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,

@@ -1,0 +1,249 @@
+//! Admin order management: search, detail, cancel, ship, refund, CSV export, daily report.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use suanpan_core::auth::{AuthAdmin, Permission};
+use suanpan_core::error::ErrorBody;
+use suanpan_core::http::{ApiJson, ApiPath, ApiQuery, Page, PageParams};
+use suanpan_core::money::format_yuan;
+use suanpan_core::time::{china_day_range, rfc3339};
+use suanpan_core::AppResult;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::idem;
+use crate::ShopState;
+use crate::domain::OrderStatus;
+use crate::service::{self, OrderView};
+use crate::store::{self, DailyReport, OrderFilter, PaymentRow, RefundRow};
+
+/// Admin order filters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OrderQuery {
+    /// Status.
+    pub status: Option<OrderStatus>,
+    /// Exact order number.
+    pub order_no: Option<String>,
+    /// Shopper id.
+    pub user_id: Option<i64>,
+    /// Created on or after this day (`YYYY-MM-DD`, UTC+08:00).
+    pub from: Option<chrono::NaiveDate>,
+    /// Created on or before this day (`YYYY-MM-DD`, UTC+08:00).
+    pub to: Option<chrono::NaiveDate>,
+    /// Page.
+    pub page: Option<i64>,
+    /// Page size.
+    pub page_size: Option<i64>,
+}
+
+impl OrderQuery {
+    fn filter(&self) -> OrderFilter {
+        OrderFilter {
+            user_id: self.user_id,
+            status: self.status,
+            order_no: self.order_no.clone(),
+            from: self.from.map(|d| china_day_range(d).0),
+            to: self.to.map(|d| china_day_range(d).1),
+        }
+    }
+}
+
+/// Searches orders, newest first.
+#[utoipa::path(get, path = "/v1/admin/orders", tag = "admin", security(("bearer" = [])), params(OrderQuery),
+    responses((status = 200, body = inline(Page<OrderView>)), (status = 403, body = ErrorBody)))]
+pub async fn search(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q): ApiQuery<OrderQuery>) -> AppResult<ApiJson<Page<OrderView>>> {
+    admin.require(Permission::ViewOrders)?;
+    let (limit, offset, page, page_size) = PageParams { page: q.page, page_size: q.page_size }.resolve()?;
+    let db = &s.core.db;
+    let (rows, total) = store::search_orders(db.reader(), db.dialect, &q.filter(), limit, offset).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for o in rows {
+        let lines = store::order_items(db.reader(), db.dialect, o.id).await?;
+        items.push(service::view(&o, lines));
+    }
+    Ok(ApiJson(Page { items, page, page_size, total }))
+}
+
+/// Order detail for admins: the order, its payment and its refunds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminOrderDetail {
+    /// The order.
+    #[serde(flatten)]
+    pub order: OrderView,
+    /// Its payment, once started.
+    pub payment: Option<PaymentRow>,
+    /// Its refunds.
+    pub refunds: Vec<RefundRow>,
+}
+
+/// One order with payment and refunds.
+#[utoipa::path(get, path = "/v1/admin/orders/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = AdminOrderDetail), (status = 404, body = ErrorBody)))]
+pub async fn detail(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(id): ApiPath<i64>) -> AppResult<ApiJson<AdminOrderDetail>> {
+    admin.require(Permission::ViewOrders)?;
+    let order = service::get_order(&s, id, None).await?;
+    let db = &s.core.db;
+    Ok(ApiJson(AdminOrderDetail {
+        order,
+        payment: store::payment_by_order(db.reader(), db.dialect, id).await?,
+        refunds: store::refunds_of(db.reader(), db.dialect, id).await?,
+    }))
+}
+
+/// Cancels an unpaid order. Audited.
+#[utoipa::path(post, path = "/v1/admin/orders/{id}/cancel", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
+pub async fn cancel(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(id): ApiPath<i64>) -> AppResult<ApiJson<OrderView>> {
+    admin.require(Permission::FulfilOrders)?;
+    Ok(ApiJson(service::cancel_order(&s, id, None, &admin.actor(), "admin").await?))
+}
+
+/// `POST /v1/admin/orders/{id}/ship` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ShipRequest {
+    /// Carrier, e.g. `顺丰速运`.
+    pub carrier: String,
+    /// Tracking number.
+    pub tracking_no: String,
+}
+
+/// Marks a paid order shipped. Audited.
+#[utoipa::path(post, path = "/v1/admin/orders/{id}/ship", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = ShipRequest,
+    responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
+pub async fn ship(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(id): ApiPath<i64>, ApiJson(r): ApiJson<ShipRequest>) -> AppResult<ApiJson<OrderView>> {
+    admin.require(Permission::FulfilOrders)?;
+    Ok(ApiJson(service::ship_order(&s, id, &admin.actor(), &r.carrier, &r.tracking_no).await?))
+}
+
+/// `POST /v1/admin/orders/{id}/refunds` body.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct RefundRequestBody {
+    /// Amount in fen; everything not yet refunded if absent.
+    pub amount_fen: Option<i64>,
+    /// Reason shown to the payer, 1–80 characters.
+    pub reason: String,
+}
+
+/// Refunds a paid order in full or in part through WeChat Pay. Audited. Honours
+/// `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/admin/orders/{id}/refunds", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = RefundRequestBody,
+    responses((status = 201, body = RefundRow), (status = 409, body = ErrorBody, description = "illegal_transition, refund_exceeds_paid")))]
+pub async fn refund(State(s): State<ShopState>, admin: AuthAdmin, headers: HeaderMap, ApiPath(id): ApiPath<i64>, ApiJson(r): ApiJson<RefundRequestBody>) -> AppResult<Response> {
+    admin.require(Permission::Refund)?;
+    let idem = idem(&headers, format!("refunds:order:{id}"), &r)?;
+    Ok(service::request_refund(&s, id, r.amount_fen, &r.reason, &admin.actor(), idem).await?.into_response())
+}
+
+fn status_zh(s: OrderStatus) -> &'static str {
+    match s {
+        OrderStatus::PendingPayment => "待支付",
+        OrderStatus::Paid => "已支付",
+        OrderStatus::Shipped => "已发货",
+        OrderStatus::Completed => "已完成",
+        OrderStatus::Cancelled => "已取消",
+        OrderStatus::Refunding => "退款中",
+        OrderStatus::Refunded => "已退款",
+    }
+}
+
+/// Exports orders as CSV, streamed page by page: UTF-8 with a byte-order mark so that Excel
+/// opens the Chinese text correctly; amounts in yuan with two decimals; times in UTC+08:00.
+#[utoipa::path(get, path = "/v1/admin/orders/export.csv", tag = "admin", security(("bearer" = [])), params(OrderQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody)))]
+pub async fn export_csv(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q): ApiQuery<OrderQuery>) -> AppResult<Response> {
+    admin.require(Permission::ViewReports)?;
+    let filter = q.filter();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let db = s.core.db.clone();
+    tokio::spawn(async move {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record(["订单号", "状态", "下单时间", "支付时间", "用户ID", "商品", "件数", "订单金额(元)", "实付(元)", "已退款(元)", "收货人", "电话", "地址", "物流公司", "运单号"]);
+        let mut head = vec![0xEF, 0xBB, 0xBF];
+        head.extend(w.into_inner().unwrap_or_default());
+        if tx.send(Ok(Bytes::from(head))).await.is_err() {
+            return;
+        }
+        let mut after = 0;
+        loop {
+            let rows = match store::orders_after(db.reader(), db.dialect, &filter, after, 500).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            let Some(last) = rows.last() else { return };
+            after = last.id;
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for o in &rows {
+                let items = store::order_items(db.reader(), db.dialect, o.id).await.unwrap_or_default();
+                let goods = items.iter().map(|i| format!("{}×{}", i.name, i.quantity)).collect::<Vec<_>>().join("; ");
+                let units: i64 = items.iter().map(|i| i.quantity).sum();
+                let a: serde_json::Value = o.address_json.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
+                let g = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+                let addr = if a.is_null() { String::new() } else { format!("{}{}{}{}", g("province"), g("city"), g("district"), g("detail")) };
+                let _ = w.write_record([
+                    o.order_no.clone(),
+                    status_zh(o.status).to_string(),
+                    rfc3339(o.created_at),
+                    o.paid_at.map(rfc3339).unwrap_or_default(),
+                    o.user_id.to_string(),
+                    goods,
+                    units.to_string(),
+                    format_yuan(o.total_fen),
+                    format_yuan(o.paid_fen),
+                    format_yuan(o.refunded_fen),
+                    g("receiver"),
+                    g("phone"),
+                    addr,
+                    o.carrier.clone().unwrap_or_default(),
+                    o.tracking_no.clone().unwrap_or_default(),
+                ]);
+            }
+            if tx.send(Ok(Bytes::from(w.into_inner().unwrap_or_default()))).await.is_err() {
+                return;
+            }
+        }
+    });
+    let name = format!("orders-{}.csv", suanpan_core::time::china_today().format("%Y%m%d"));
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))],
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response())
+}
+
+/// Report parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// Day (`YYYY-MM-DD`, UTC+08:00); today if absent.
+    pub date: Option<chrono::NaiveDate>,
+}
+
+/// Daily report: orders, GMV, refunds and payment success rate for one day.
+#[utoipa::path(get, path = "/v1/admin/reports/daily", tag = "admin", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = DailyReport), (status = 403, body = ErrorBody)))]
+pub async fn daily(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q): ApiQuery<ReportQuery>) -> AppResult<ApiJson<DailyReport>> {
+    admin.require(Permission::ViewReports)?;
+    let day = q.date.unwrap_or_else(suanpan_core::time::china_today);
+    let (start, end) = china_day_range(day);
+    let db = &s.core.db;
+    Ok(ApiJson(store::daily_report(db.reader(), db.dialect, &day.format("%Y-%m-%d").to_string(), start, end).await?))
+}
+
+/// Admin order routes.
+pub fn routes() -> OpenApiRouter<ShopState> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(export_csv))
+        .routes(routes!(daily))
+        .routes(routes!(detail))
+        .routes(routes!(cancel))
+        .routes(routes!(ship))
+        .routes(routes!(refund))
+}
+

@@ -1,0 +1,593 @@
+//! The shop's workflows. Each one validates with [`crate::domain`], then makes its whole change
+//! — order row, stock ledger movements, outbox event, audit row, idempotency record — in one
+//! database transaction ([`with_tx!`]), and talks to WeChat Pay only outside transactions.
+
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use suanpan_core::audit::{self, Actor};
+use suanpan_core::auth::AuthUser;
+use suanpan_core::idempotency::{self, Claim};
+use suanpan_core::ledger;
+use suanpan_core::outbox;
+use suanpan_core::time::{now_ms, rfc3339};
+use suanpan_core::{AppError, AppResult, ErrorKind, with_tx};
+use suanpan_payments::PayError;
+use suanpan_payments::wechatpay::client::{PrepayRequest, RefundRequest};
+use suanpan_payments::wechatpay::{Refund, Transaction, WechatPayClient};
+
+use crate::ShopState;
+use crate::domain::{self, LineRequest, OrderAction, OrderLimits, OrderStatus, PricedLine, illegal, transition};
+use crate::events::{EventLine, OrderCancelled, OrderCreated, OrderRefunded, PaymentSucceeded};
+use crate::store::{self, OrderRow, StatusFields};
+
+/// An order as the API shows it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OrderView {
+    /// Id.
+    pub id: i64,
+    /// Order number; also the WeChat Pay `out_trade_no`.
+    pub order_no: String,
+    /// Shopper id.
+    pub user_id: i64,
+    /// Status.
+    pub status: OrderStatus,
+    /// Total, fen.
+    pub total_fen: i64,
+    /// Paid, fen.
+    pub paid_fen: i64,
+    /// Refunded so far, fen.
+    pub refunded_fen: i64,
+    /// Lines with prices at order time.
+    pub items: Vec<PricedLine>,
+    /// Shipping address snapshot.
+    #[schema(value_type = Option<Object>)]
+    pub address: Option<Value>,
+    /// Shopper's remark.
+    pub remark: String,
+    /// Why it was cancelled (`shopper`, `admin`, `timeout`).
+    pub cancel_reason: Option<String>,
+    /// Carrier.
+    pub carrier: Option<String>,
+    /// Tracking number.
+    pub tracking_no: Option<String>,
+    /// Payment deadline, RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub paid_at: Option<String>,
+    /// RFC 3339.
+    pub shipped_at: Option<String>,
+    /// RFC 3339.
+    pub completed_at: Option<String>,
+    /// RFC 3339.
+    pub cancelled_at: Option<String>,
+}
+
+/// Builds the API view of an order.
+pub fn view(o: &OrderRow, items: Vec<PricedLine>) -> OrderView {
+    OrderView {
+        id: o.id,
+        order_no: o.order_no.clone(),
+        user_id: o.user_id,
+        status: o.status,
+        total_fen: o.total_fen,
+        paid_fen: o.paid_fen,
+        refunded_fen: o.refunded_fen,
+        items,
+        address: o.address_json.as_deref().and_then(|a| serde_json::from_str(a).ok()),
+        remark: o.remark.clone(),
+        cancel_reason: o.cancel_reason.clone(),
+        carrier: o.carrier.clone(),
+        tracking_no: o.tracking_no.clone(),
+        expires_at: rfc3339(o.expires_at),
+        created_at: rfc3339(o.created_at),
+        paid_at: o.paid_at.map(rfc3339),
+        shipped_at: o.shipped_at.map(rfc3339),
+        completed_at: o.completed_at.map(rfc3339),
+        cancelled_at: o.cancelled_at.map(rfc3339),
+    }
+}
+
+fn order_ref(id: i64) -> String {
+    format!("order:{id}")
+}
+
+fn summary(o: &OrderRow) -> Value {
+    json!({"status": o.status, "paid_fen": o.paid_fen, "refunded_fen": o.refunded_fen})
+}
+
+/// An `Idempotency-Key` in force for one request.
+#[derive(Clone, Debug)]
+pub struct Idem {
+    /// Operation and caller, e.g. `orders:user:42`.
+    pub scope: String,
+    /// The client's key.
+    pub key: String,
+    /// Hash of the request body.
+    pub hash: String,
+}
+
+/// A JSON response kept as text, so that a replay is byte-identical to the first answer.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// JSON body.
+    pub body: String,
+}
+
+async fn replay(s: &ShopState, i: &Idem) -> AppResult<Stored> {
+    let db = &s.core.db;
+    match idempotency::lookup(db.reader(), db.dialect, &i.scope, &i.key, &i.hash).await? {
+        Some(st) => Ok(Stored { status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK), body: st.body }),
+        None => Err(AppError::conflict("idempotency_key_in_flight", "a request with this Idempotency-Key is still being processed")),
+    }
+}
+
+/// What `POST /v1/orders` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOrder {
+    /// Explicit lines (ignored when `from_cart`).
+    pub items: Vec<LineRequest>,
+    /// Order the shopper's whole cart, then remove those lines from it.
+    pub from_cart: bool,
+    /// Address to ship to; default address if absent.
+    pub address_id: Option<i64>,
+    /// Remark, ≤ 200 characters.
+    pub remark: String,
+}
+
+/// Places an order: prices lines at current prices, reserves stock, writes `Order.Created`.
+/// Errors: see [`domain::normalize_lines`] and [`domain::price`]; `insufficient_stock` (409),
+/// `address_not_found` (404), `idempotency_key_reused` (422).
+pub async fn create_order(s: &ShopState, user: &AuthUser, req: CreateOrder, idem: Option<Idem>) -> AppResult<Stored> {
+    let db = &s.core.db;
+    let d = db.dialect;
+    let cfg = &s.core.config;
+    if req.remark.chars().count() > 200 {
+        return Err(AppError::invalid("invalid_remark", "remark must be at most 200 characters"));
+    }
+    if let Some(i) = &idem {
+        if let Some(st) = idempotency::lookup(db.reader(), d, &i.scope, &i.key, &i.hash).await? {
+            return Ok(Stored { status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK), body: st.body });
+        }
+    }
+    let requested = if req.from_cart {
+        store::cart(db.reader(), d, user.user_id).await?.iter().map(|c| LineRequest { product_id: c.product_id, quantity: c.quantity }).collect()
+    } else {
+        req.items.clone()
+    };
+    let lines = domain::normalize_lines(&requested, OrderLimits { max_lines: cfg.order_max_lines, max_quantity: cfg.order_max_quantity })?;
+    let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+    let products = store::products_for_pricing(db.reader(), d, &ids).await?;
+    let (priced, total) = domain::price(&lines, &products)?;
+    let accounts: Vec<String> =
+        lines.iter().map(|l| products.iter().find(|p| p.id == l.product_id).map(|p| p.stock_account.clone()).unwrap_or_default()).collect();
+    let item_count: i64 = lines.iter().map(|l| l.quantity).sum();
+
+    let out: Option<String> = with_tx!(db, tx => {
+        if let Some(i) = &idem {
+            if idempotency::claim(&mut tx, d, &i.scope, &i.key, &i.hash).await? == Claim::Taken {
+                return Ok(None);
+            }
+        }
+        let address = match store::address(&mut tx, d, user.user_id, req.address_id).await? {
+            Some(a) => Some(serde_json::to_string(&a).map_err(AppError::internal)?),
+            None if req.address_id.is_some() => return Err(AppError::not_found("address_not_found", "no such address")),
+            None => None,
+        };
+        let now = now_ms();
+        let order_no = suanpan_core::ids::business_no("S");
+        let expires_at = now + cfg.order_payment_timeout_secs * 1000;
+        let new = store::NewOrder { order_no: &order_no, user_id: user.user_id, total_fen: total, item_count, address_json: address, remark: &req.remark, expires_at, now };
+        let id = store::insert_order(&mut tx, d, &new, &priced).await?;
+        for (line, account) in lines.iter().zip(&accounts) {
+            ledger::reserve(&mut tx, d, account, line.quantity, &order_ref(id)).await?;
+        }
+        let ev = OrderCreated {
+            order_id: id,
+            order_no: order_no.clone(),
+            user_id: user.user_id,
+            total_fen: total,
+            items: priced.iter().map(|l| EventLine { product_id: l.product_id, quantity: l.quantity, unit_price_fen: l.unit_price_fen }).collect(),
+            expires_at: rfc3339(expires_at),
+        };
+        outbox::enqueue(&mut tx, d, &ev).await?;
+        if req.from_cart {
+            store::remove_cart_items(&mut tx, d, user.user_id, Some(&ids)).await?;
+        }
+        let row = OrderRow {
+            id, order_no: order_no.clone(), user_id: user.user_id, status: OrderStatus::PendingPayment, total_fen: total, paid_fen: 0, refunded_fen: 0,
+            address_json: new.address_json.clone(), remark: req.remark.clone(), cancel_reason: None, carrier: None, tracking_no: None,
+            expires_at, paid_at: None, shipped_at: None, completed_at: None, cancelled_at: None, created_at: now,
+        };
+        let body = serde_json::to_string(&view(&row, priced.clone())).map_err(AppError::internal)?;
+        if let Some(i) = &idem {
+            idempotency::complete(&mut tx, d, &i.scope, &i.key, 201, &body).await?;
+        }
+        Ok(Some(body))
+    })?;
+    match (out, idem) {
+        (Some(body), _) => {
+            metrics::counter!("suanpan_shop_orders_created_total").increment(1);
+            Ok(Stored { status: StatusCode::CREATED, body })
+        }
+        (None, Some(i)) => replay(s, &i).await,
+        (None, None) => Err(AppError::internal("idempotency claim without a key")),
+    }
+}
+
+/// An order with its lines; `order_not_found` (404) if absent or (with `owner`) someone else's.
+pub async fn get_order(s: &ShopState, id: i64, owner: Option<i64>) -> AppResult<OrderView> {
+    let db = &s.core.db;
+    let o = store::order(db.reader(), db.dialect, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
+    let items = store::order_items(db.reader(), db.dialect, id).await?;
+    Ok(view(&o, items))
+}
+
+fn order_not_found() -> AppError {
+    AppError::not_found("order_not_found", "no such order")
+}
+
+fn pay_client(s: &ShopState) -> AppResult<&WechatPayClient> {
+    s.pay.as_deref().ok_or_else(|| AppError::new(ErrorKind::Unavailable, "payment_not_configured", "WeChat Pay is not configured"))
+}
+
+/// `POST /v1/orders/{id}/pay` answer.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct PayResponse {
+    /// Our trade number (the order number).
+    pub out_trade_no: String,
+    /// Pass to `wx.requestPayment`.
+    pub pay_params: suanpan_payments::wechatpay::client::PayParams,
+}
+
+/// Starts (or resumes) payment of an order through a JSAPI prepay. Errors:
+/// `illegal_transition` (409, not payable), `order_expired` (409), `payment_not_configured`
+/// (503), `payment_provider_*` (502).
+pub async fn pay_order(s: &ShopState, user: &AuthUser, id: i64) -> AppResult<PayResponse> {
+    let client = pay_client(s)?;
+    let db = &s.core.db;
+    let d = db.dialect;
+    let o = store::order(db.reader(), d, id).await?.filter(|o| o.user_id == user.user_id).ok_or_else(order_not_found)?;
+    transition(o.status, OrderAction::Pay)?;
+    let now = now_ms();
+    if o.expires_at <= now + 5_000 {
+        return Err(AppError::conflict("order_expired", "the payment deadline has passed"));
+    }
+    if let Some(p) = store::payment_by_order(db.reader(), d, id).await? {
+        if let (Some(prepay), Some(exp)) = (&p.prepay_id, p.prepay_expires_at) {
+            if p.status == "prepaid" && exp > now + 60_000 {
+                return Ok(PayResponse { out_trade_no: p.out_trade_no, pay_params: client.pay_params(prepay)? });
+            }
+        }
+    }
+    let openid = store::user_openid(db.reader(), d, user.user_id).await?.ok_or_else(|| AppError::unauthenticated("unknown shopper"))?;
+    let items = store::order_items(db.reader(), d, id).await?;
+    let mut description: String = items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(",");
+    if description.chars().count() > 100 {
+        description = description.chars().take(100).collect();
+    }
+    let prepay_id = client
+        .jsapi_prepay(&PrepayRequest {
+            description,
+            out_trade_no: o.order_no.clone(),
+            amount_fen: o.total_fen,
+            payer_openid: openid,
+            time_expire: Some(rfc3339(o.expires_at)),
+        })
+        .await?;
+    let mut conn = db.writer().acquire().await?;
+    store::save_prepay(&mut conn, d, id, &o.order_no, o.total_fen, &prepay_id, o.expires_at.min(now + 2 * 3600 * 1000)).await?;
+    drop(conn);
+    Ok(PayResponse { out_trade_no: o.order_no, pay_params: client.pay_params(&prepay_id)? })
+}
+
+/// What applying a transaction did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// The order is now paid.
+    Paid,
+    /// Already applied before: nothing changed.
+    Duplicate,
+    /// Not a success state (`NOTPAY`, `CLOSED`…): nothing to apply.
+    NotPaid,
+    /// The order had been cancelled: the payment is recorded and refunded automatically
+    /// under this `out_refund_no`.
+    Late(String),
+}
+
+/// Applies a WeChat Pay transaction (from a verified notification or an order query), exactly
+/// once however many times and however concurrently it arrives. Checks mchid, appid and amount
+/// ([`domain::check_transaction`]); `unknown_out_trade_no` (404) for a trade we never started.
+pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<PaymentOutcome> {
+    let client = pay_client(s)?;
+    if t.trade_state != "SUCCESS" {
+        return Ok(PaymentOutcome::NotPaid);
+    }
+    let db = &s.core.db;
+    let d = db.dialect;
+    let payment = store::payment_by_out_trade_no(db.reader(), d, &t.out_trade_no)
+        .await?
+        .ok_or_else(|| AppError::not_found("unknown_out_trade_no", "no payment with this out_trade_no"))?;
+    let cfg = client.config();
+    if let Err(e) = domain::check_transaction(&cfg.mchid, &cfg.appid, payment.amount_fen, &t.mchid, &t.appid, t.amount.as_ref().map(|a| a.total)) {
+        tracing::error!(out_trade_no = %t.out_trade_no, code = e.code, "rejected WeChat Pay transaction");
+        return Err(e);
+    }
+    let txid = t.transaction_id.clone().filter(|x| !x.is_empty()).ok_or_else(|| AppError::invalid("invalid_notification", "transaction_id missing"))?;
+    let openid = t.payer.as_ref().and_then(|p| p.openid.clone());
+    let actor = Actor::system("wechatpay");
+    let outcome = with_tx!(db, tx => {
+        let o = store::order_for_update(&mut tx, d, payment.order_id).await?.ok_or_else(order_not_found)?;
+        let late = o.status != OrderStatus::PendingPayment;
+        if !store::mark_payment_succeeded(&mut tx, d, payment.id, &txid, openid.as_deref(), late).await? {
+            return Ok(PaymentOutcome::Duplicate);
+        }
+        let ev = PaymentSucceeded { order_id: o.id, order_no: o.order_no.clone(), out_trade_no: payment.out_trade_no.clone(), transaction_id: txid.clone(), amount_fen: payment.amount_fen, late };
+        outbox::enqueue(&mut tx, d, &ev).await?;
+        if !late {
+            let fields = StatusFields { paid: Some(payment.amount_fen), ..Default::default() };
+            if !store::cas_status(&mut tx, d, o.id, OrderStatus::PendingPayment, OrderStatus::Paid, &fields).await? {
+                return Err(AppError::internal("order changed under a row lock"));
+            }
+            ledger::settle_ref(&mut tx, d, &order_ref(o.id), true).await?;
+            let after = json!({"status": OrderStatus::Paid, "paid_fen": payment.amount_fen, "transaction_id": txid});
+            audit::record(&mut tx, d, &actor, "payment.succeeded", "order", &o.id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+            Ok(PaymentOutcome::Paid)
+        } else {
+            store::add_late_paid(&mut tx, d, o.id, payment.amount_fen).await?;
+            let n = store::refund_count(&mut tx, d, o.id).await?;
+            let out_refund_no = format!("{}R{}", o.order_no, n + 1);
+            store::insert_refund(&mut tx, d, o.id, &out_refund_no, payment.amount_fen, "订单已取消，自动退款", o.status.as_str(), "system:late-payment").await?;
+            let after = json!({"status": o.status, "late_payment_fen": payment.amount_fen, "transaction_id": txid, "auto_refund": out_refund_no});
+            audit::record(&mut tx, d, &actor, "payment.late", "order", &o.id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+            Ok(PaymentOutcome::Late(out_refund_no))
+        }
+    })?;
+    match &outcome {
+        PaymentOutcome::Paid => metrics::counter!("suanpan_shop_payments_succeeded_total").increment(1),
+        PaymentOutcome::Late(no) => {
+            metrics::counter!("suanpan_shop_late_payments_total").increment(1);
+            tracing::warn!(out_trade_no = %t.out_trade_no, out_refund_no = %no, "payment arrived for a cancelled order; refunding");
+            if let Err(e) = submit_refund(s, no).await {
+                tracing::warn!(error = %e, "late-payment refund not submitted yet; reconciliation will retry");
+            }
+        }
+        _ => {}
+    }
+    Ok(outcome)
+}
+
+/// Handles a notification posted by WeChat Pay: verify → decrypt → apply. Unknown event types
+/// are acknowledged and ignored.
+pub async fn handle_notification(s: &ShopState, headers: &http::HeaderMap, body: &[u8]) -> AppResult<()> {
+    let client = pay_client(s)?;
+    let (n, plain) = client.open_notification(headers, body)?;
+    match n.event_type.as_str() {
+        "TRANSACTION.SUCCESS" => {
+            let t: Transaction = serde_json::from_slice(&plain).map_err(|e| AppError::invalid("invalid_notification", e.to_string()))?;
+            apply_transaction(s, &t).await.map(|_| ())
+        }
+        e if e.starts_with("REFUND.") => {
+            let r: Refund = serde_json::from_slice(&plain).map_err(|e| AppError::invalid("invalid_notification", e.to_string()))?;
+            apply_refund(s, &r).await
+        }
+        other => {
+            tracing::info!(event_type = other, "ignored WeChat Pay notification");
+            Ok(())
+        }
+    }
+}
+
+/// Cancels an unpaid order and releases its stock, exactly once. Closes the WeChat Pay order
+/// first when a prepay exists, so it can no longer be paid; if WeChat Pay reports it paid
+/// meanwhile, the payment is applied instead and the cancel fails with `illegal_transition`.
+/// `owner` restricts to a shopper's own orders.
+pub async fn cancel_order(s: &ShopState, id: i64, owner: Option<i64>, actor: &Actor, reason: &str) -> AppResult<OrderView> {
+    let db = &s.core.db;
+    let d = db.dialect;
+    let o = store::order(db.reader(), d, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
+    transition(o.status, OrderAction::Cancel)?;
+    if let (Some(client), Some(p)) = (s.pay.as_deref(), store::payment_by_order(db.reader(), d, id).await?) {
+        if p.status == "prepaid" {
+            match client.close_order(&p.out_trade_no).await {
+                Ok(()) => {}
+                Err(e) if matches!(e.api_code(), Some("ORDERPAID" | "ORDER_PAID")) => {
+                    if let Ok(t) = client.query_order(&p.out_trade_no).await {
+                        apply_transaction(s, &t).await?;
+                    }
+                    return Err(illegal(OrderStatus::Paid, OrderAction::Cancel));
+                }
+                Err(e) => tracing::warn!(error = %e, order_id = id, "could not close the WeChat Pay order; a late payment would be refunded"),
+            }
+        }
+    }
+    let row = with_tx!(db, tx => {
+        let o = store::order_for_update(&mut tx, d, id).await?.ok_or_else(order_not_found)?;
+        let fields = StatusFields { cancel_reason: Some(reason.to_string()), ..Default::default() };
+        if !store::cas_status(&mut tx, d, id, OrderStatus::PendingPayment, OrderStatus::Cancelled, &fields).await? {
+            return Err(illegal(o.status, OrderAction::Cancel));
+        }
+        ledger::settle_ref(&mut tx, d, &order_ref(id), false).await?;
+        outbox::enqueue(&mut tx, d, &OrderCancelled { order_id: id, order_no: o.order_no.clone(), reason: reason.to_string() }).await?;
+        let after = json!({"status": OrderStatus::Cancelled, "cancel_reason": reason});
+        audit::record(&mut tx, d, actor, "order.cancel", "order", &id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+        Ok(o)
+    })?;
+    metrics::counter!("suanpan_shop_orders_cancelled_total", "reason" => reason.to_string()).increment(1);
+    let _ = row;
+    get_order(s, id, None).await
+}
+
+/// `paid → shipped` (admin), with carrier and tracking number.
+pub async fn ship_order(s: &ShopState, id: i64, actor: &Actor, carrier: &str, tracking_no: &str) -> AppResult<OrderView> {
+    if carrier.trim().is_empty() || carrier.chars().count() > 64 || tracking_no.trim().is_empty() || tracking_no.chars().count() > 64 {
+        return Err(AppError::invalid("invalid_shipment", "carrier and tracking_no are required, at most 64 characters"));
+    }
+    simple_transition(s, id, None, actor, OrderAction::Ship, StatusFields { shipment: Some((carrier.trim().into(), tracking_no.trim().into())), ..Default::default() }).await
+}
+
+/// `shipped → completed` (shopper confirms receipt).
+pub async fn confirm_order(s: &ShopState, id: i64, user: &AuthUser) -> AppResult<OrderView> {
+    simple_transition(s, id, Some(user.user_id), &user.actor(), OrderAction::Complete, StatusFields { completed: true, ..Default::default() }).await
+}
+
+async fn simple_transition(s: &ShopState, id: i64, owner: Option<i64>, actor: &Actor, action: OrderAction, fields: StatusFields) -> AppResult<OrderView> {
+    let db = &s.core.db;
+    let d = db.dialect;
+    with_tx!(db, tx => {
+        let o = store::order_for_update(&mut tx, d, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
+        let to = transition(o.status, action)?;
+        if !store::cas_status(&mut tx, d, id, o.status, to, &fields).await? {
+            return Err(illegal(o.status, action));
+        }
+        let after = json!({"status": to});
+        audit::record(&mut tx, d, actor, &format!("order.{}", action.name()), "order", &id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+        Ok(())
+    })?;
+    get_order(s, id, None).await
+}
+
+/// Starts a refund (admin): `paid|shipped|completed|refunded → refunding`, a `pending` refund
+/// row keyed by a new `out_refund_no`, then submits it to WeChat Pay. `amount_fen` defaults to
+/// everything not yet refunded. Errors: `illegal_transition`, `refund_exceeds_paid`,
+/// `invalid_amount`, `invalid_reason`.
+pub async fn request_refund(s: &ShopState, id: i64, amount_fen: Option<i64>, reason: &str, actor: &Actor, idem: Option<Idem>) -> AppResult<Stored> {
+    let client = pay_client(s)?;
+    let _ = client;
+    if reason.trim().is_empty() || reason.chars().count() > 80 {
+        return Err(AppError::invalid("invalid_reason", "reason is required, at most 80 characters"));
+    }
+    let db = &s.core.db;
+    let d = db.dialect;
+    let created: Option<(String, String)> = with_tx!(db, tx => {
+        if let Some(i) = &idem {
+            if idempotency::claim(&mut tx, d, &i.scope, &i.key, &i.hash).await? == Claim::Taken {
+                return Ok(None);
+            }
+        }
+        let o = store::order_for_update(&mut tx, d, id).await?.ok_or_else(order_not_found)?;
+        let to = transition(o.status, OrderAction::RequestRefund)?;
+        let committed = store::refunds_committed(&mut tx, d, id).await?;
+        let amount = amount_fen.unwrap_or(o.paid_fen - committed);
+        domain::check_refund(amount, o.paid_fen, committed)?;
+        let n = store::refund_count(&mut tx, d, id).await?;
+        let out_refund_no = format!("{}R{}", o.order_no, n + 1);
+        if !store::cas_status(&mut tx, d, id, o.status, to, &StatusFields::default()).await? {
+            return Err(illegal(o.status, OrderAction::RequestRefund));
+        }
+        store::insert_refund(&mut tx, d, id, &out_refund_no, amount, reason.trim(), o.status.as_str(), &format!("{}:{}", actor.kind, actor.name)).await?;
+        let refund = store::refund_by_no(&mut *tx, d, &out_refund_no).await?.ok_or_else(|| AppError::internal("refund vanished"))?;
+        let after = json!({"status": to, "refund": {"out_refund_no": out_refund_no, "amount_fen": amount, "reason": reason}});
+        audit::record(&mut tx, d, actor, "order.refund", "order", &id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+        let body = serde_json::to_string(&refund).map_err(AppError::internal)?;
+        if let Some(i) = &idem {
+            idempotency::complete(&mut tx, d, &i.scope, &i.key, 201, &body).await?;
+        }
+        Ok(Some((out_refund_no, body)))
+    })?;
+    match (created, idem) {
+        (Some((no, body)), _) => {
+            if let Err(e) = submit_refund(s, &no).await {
+                tracing::warn!(error = %e, out_refund_no = %no, "refund not yet accepted by WeChat Pay; reconciliation will retry");
+            }
+            Ok(Stored { status: StatusCode::CREATED, body })
+        }
+        (None, Some(i)) => replay(s, &i).await,
+        (None, None) => Err(AppError::internal("idempotency claim without a key")),
+    }
+}
+
+/// Sends a `pending` refund to WeChat Pay (safe to repeat: WeChat Pay dedupes on
+/// `out_refund_no`) and applies the answer. A 4xx answer fails the refund (the order returns to
+/// its previous status); a transport error or 5xx leaves it `pending` for the next attempt.
+pub async fn submit_refund(s: &ShopState, out_refund_no: &str) -> AppResult<()> {
+    let client = pay_client(s)?;
+    let db = &s.core.db;
+    let d = db.dialect;
+    let r = store::refund_by_no(db.reader(), d, out_refund_no).await?.ok_or_else(|| AppError::not_found("refund_not_found", "no such refund"))?;
+    if r.status != "pending" {
+        return Ok(());
+    }
+    let o = store::order(db.reader(), d, r.order_id).await?.ok_or_else(order_not_found)?;
+    let req = RefundRequest { out_trade_no: o.order_no.clone(), out_refund_no: r.out_refund_no.clone(), reason: r.reason.clone(), refund_fen: r.amount_fen, total_fen: o.total_fen };
+    match client.refund(&req).await {
+        Ok(answer) => apply_refund(s, &answer).await,
+        Err(PayError::Api { status, code, message }) if (400..500).contains(&status) => {
+            let failed = Refund { out_refund_no: r.out_refund_no.clone(), status: "ABNORMAL".into(), amount: suanpan_payments::wechatpay::RefundAmount { total: o.total_fen, refund: r.amount_fen, currency: None }, ..Default::default() };
+            fail_refund(s, &r, &failed, &format!("{code}: {message}")).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies a refund result (API answer, query, or `REFUND.*` notification) exactly once.
+pub async fn apply_refund(s: &ShopState, answer: &Refund) -> AppResult<()> {
+    let db = &s.core.db;
+    let d = db.dialect;
+    let r = store::refund_by_no(db.reader(), d, &answer.out_refund_no)
+        .await?
+        .ok_or_else(|| AppError::not_found("unknown_out_refund_no", "no refund with this out_refund_no"))?;
+    if answer.amount.refund != r.amount_fen {
+        tracing::error!(out_refund_no = %r.out_refund_no, "refund amount mismatch");
+        return Err(AppError::invalid("amount_mismatch", "refund amount does not match"));
+    }
+    match answer.status.as_str() {
+        "SUCCESS" => {
+            let actor = Actor::system("wechatpay");
+            with_tx!(db, tx => {
+                if !store::refund_cas(&mut tx, d, r.id, &["pending", "processing"], "succeeded", answer.refund_id.as_deref(), None).await? {
+                    return Ok(());
+                }
+                let o = store::order_for_update(&mut tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
+                if r.prev_order_status == OrderStatus::Cancelled.as_str() {
+                    store::add_refunded(&mut tx, d, o.id, r.amount_fen).await?;
+                } else {
+                    let to = transition(o.status, OrderAction::RefundSucceeded)?;
+                    let fields = StatusFields { refunded_add: Some(r.amount_fen), ..Default::default() };
+                    if !store::cas_status(&mut tx, d, o.id, o.status, to, &fields).await? {
+                        return Err(illegal(o.status, OrderAction::RefundSucceeded));
+                    }
+                }
+                let refunded_total = o.refunded_fen + r.amount_fen;
+                let ev = OrderRefunded { order_id: o.id, order_no: o.order_no.clone(), out_refund_no: r.out_refund_no.clone(), refund_fen: r.amount_fen, refunded_total_fen: refunded_total, full: refunded_total >= o.paid_fen };
+                outbox::enqueue(&mut tx, d, &ev).await?;
+                let after = json!({"refunded_fen": refunded_total, "out_refund_no": r.out_refund_no, "refund_id": answer.refund_id});
+                audit::record(&mut tx, d, &actor, "refund.succeeded", "order", &o.id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+                Ok(())
+            })?;
+            metrics::counter!("suanpan_shop_refunds_succeeded_total").increment(1);
+            Ok(())
+        }
+        "CLOSED" | "ABNORMAL" => fail_refund(s, &r, answer, &answer.status).await,
+        _ => {
+            let mut conn = db.writer().acquire().await?;
+            store::refund_cas(&mut conn, d, r.id, &["pending"], "processing", answer.refund_id.as_deref(), None).await?;
+            Ok(())
+        }
+    }
+}
+
+async fn fail_refund(s: &ShopState, r: &store::RefundRow, answer: &Refund, error: &str) -> AppResult<()> {
+    let db = &s.core.db;
+    let d = db.dialect;
+    let actor = Actor::system("wechatpay");
+    with_tx!(db, tx => {
+        if !store::refund_cas(&mut tx, d, r.id, &["pending", "processing"], "failed", answer.refund_id.as_deref(), Some(error)).await? {
+            return Ok(());
+        }
+        let o = store::order_for_update(&mut tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
+        if let Some(prev) = OrderStatus::parse(&r.prev_order_status).filter(|p| *p != OrderStatus::Cancelled) {
+            let to = transition(o.status, OrderAction::RefundFailed(prev))?;
+            store::cas_status(&mut tx, d, o.id, o.status, to, &StatusFields::default()).await?;
+        }
+        let after = json!({"out_refund_no": r.out_refund_no, "error": error});
+        audit::record(&mut tx, d, &actor, "refund.failed", "order", &o.id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+        Ok(())
+    })?;
+    metrics::counter!("suanpan_shop_refunds_failed_total").increment(1);
+    Ok(())
+}
