@@ -25,7 +25,12 @@ pub struct Actor {
 impl Actor {
     /// A background component acting on its own.
     pub fn system(component: &str) -> Actor {
-        Actor { kind: "system", id: component.to_string(), name: component.to_string(), ip: None }
+        Actor {
+            kind: "system",
+            id: component.to_string(),
+            name: component.to_string(),
+            ip: None,
+        }
     }
 }
 
@@ -107,12 +112,21 @@ pub struct AuditFilter {
 }
 
 /// Newest-first audit rows matching `f`.
-pub async fn query(pool: &sqlx::AnyPool, d: Dialect, f: &AuditFilter) -> Result<Vec<AuditRecord>, sqlx::Error> {
+pub async fn query(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    f: &AuditFilter,
+) -> Result<Vec<AuditRecord>, sqlx::Error> {
     let mut sql = String::from(
         "SELECT id, actor_type, actor_id, actor_name, action, entity_type, entity_id, ip, before_json, after_json, created_at FROM audit_log WHERE 1 = 1",
     );
     let mut args = Vec::new();
-    for (col, v) in [("entity_type", &f.entity_type), ("entity_id", &f.entity_id), ("actor_id", &f.actor_id), ("action", &f.action)] {
+    for (col, v) in [
+        ("entity_type", &f.entity_type),
+        ("entity_id", &f.entity_id),
+        ("actor_id", &f.actor_id),
+        ("action", &f.action),
+    ] {
         if let Some(v) = v {
             sql.push_str(&format!(" AND {col} = ?"));
             args.push(Arg::S(v.clone()));

@@ -59,13 +59,33 @@ pub struct TokenService {
 impl TokenService {
     /// A service with an HMAC `secret` (at least 32 bytes recommended) and lifetimes in seconds.
     pub fn new(secret: &[u8], access_ttl: i64, refresh_ttl: i64) -> Self {
-        TokenService { enc: EncodingKey::from_secret(secret), dec: DecodingKey::from_secret(secret), access_ttl, refresh_ttl }
+        TokenService {
+            enc: EncodingKey::from_secret(secret),
+            dec: DecodingKey::from_secret(secret),
+            access_ttl,
+            refresh_ttl,
+        }
     }
 
-    fn token(&self, sub: &str, kind: &str, typ: &str, role: Option<&str>, ttl: i64) -> Result<String, AppError> {
+    fn token(
+        &self,
+        sub: &str,
+        kind: &str,
+        typ: &str,
+        role: Option<&str>,
+        ttl: i64,
+    ) -> Result<String, AppError> {
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims { sub: sub.into(), kind: kind.into(), typ: typ.into(), role: role.map(Into::into), iat: now, exp: now + ttl };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(AppError::internal)
+        let claims = Claims {
+            sub: sub.into(),
+            kind: kind.into(),
+            typ: typ.into(),
+            role: role.map(Into::into),
+            iat: now,
+            exp: now + ttl,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
+            .map_err(AppError::internal)
     }
 
     /// An access + refresh pair for `sub` of `kind` (`user` or `admin`).
@@ -83,12 +103,25 @@ impl TokenService {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 0;
         v.set_required_spec_claims(&["exp", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &v).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AppError::new(crate::error::ErrorKind::Unauthenticated, "token_expired", "token expired"),
-            _ => AppError::new(crate::error::ErrorKind::Unauthenticated, "invalid_token", "invalid token"),
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.dec, &v).map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AppError::new(
+                    crate::error::ErrorKind::Unauthenticated,
+                    "token_expired",
+                    "token expired",
+                ),
+                _ => AppError::new(
+                    crate::error::ErrorKind::Unauthenticated,
+                    "invalid_token",
+                    "invalid token",
+                ),
+            })?;
         if data.claims.kind != kind || data.claims.typ != typ {
-            return Err(AppError::new(crate::error::ErrorKind::Unauthenticated, "invalid_token", format!("a {kind} {typ} token is required")));
+            return Err(AppError::new(
+                crate::error::ErrorKind::Unauthenticated,
+                "invalid_token",
+                format!("a {kind} {typ} token is required"),
+            ));
         }
         Ok(data.claims)
     }
@@ -97,8 +130,12 @@ impl TokenService {
 /// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes) on a blocking thread.
 pub async fn hash_password(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(AppError::internal)?;
-        argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(AppError::internal)
+        let salt =
+            SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(AppError::internal)?;
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(AppError::internal)
     })
     .await
     .map_err(AppError::internal)?
@@ -107,7 +144,9 @@ pub async fn hash_password(password: String) -> Result<String, AppError> {
 /// Verifies a password against a PHC-format hash on a blocking thread.
 pub async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || match PasswordHash::new(&hash) {
-        Ok(h) => argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+        Ok(h) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
         Err(_) => false,
     })
     .await
@@ -189,17 +228,33 @@ pub struct AdminUser {
 
 /// Checks a username: 3–64 of `[A-Za-z0-9_.-]`.
 pub fn validate_username(u: &str) -> Result<(), AppError> {
-    if u.len() < 3 || u.len() > 64 || !u.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
-        return Err(AppError::invalid("invalid_username", "username must be 3-64 characters of A-Z, a-z, 0-9, _ . -"));
+    if u.len() < 3
+        || u.len() > 64
+        || !u
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(AppError::invalid(
+            "invalid_username",
+            "username must be 3-64 characters of A-Z, a-z, 0-9, _ . -",
+        ));
     }
     Ok(())
 }
 
 /// Creates an admin; `admin_exists` (409) if the username is taken.
-pub async fn create_admin(db: &Db, username: &str, password: &str, role: Role) -> Result<AdminUser, AppError> {
+pub async fn create_admin(
+    db: &Db,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<AdminUser, AppError> {
     validate_username(username)?;
     if password.chars().count() < 8 || password.len() > 256 {
-        return Err(AppError::invalid("weak_password", "password must be 8-256 characters"));
+        return Err(AppError::invalid(
+            "weak_password",
+            "password must be 8-256 characters",
+        ));
     }
     let hash = hash_password(password.to_string()).await?;
     let d = db.dialect;
@@ -215,24 +270,48 @@ pub async fn create_admin(db: &Db, username: &str, password: &str, role: Role) -
     .bind(now)
     .bind(now);
     match insert_id(&mut conn, d, q).await {
-        Ok(id) => Ok(AdminUser { id, username: username.into(), role, disabled: false }),
-        Err(e) if crate::db::is_unique_violation(&e) => Err(AppError::conflict("admin_exists", "an admin with this username exists")),
+        Ok(id) => Ok(AdminUser {
+            id,
+            username: username.into(),
+            role,
+            disabled: false,
+        }),
+        Err(e) if crate::db::is_unique_violation(&e) => Err(AppError::conflict(
+            "admin_exists",
+            "an admin with this username exists",
+        )),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn admin_row(db: &Db, d: Dialect, by_name: Option<&str>, by_id: Option<i64>) -> Result<Option<(AdminUser, String)>, AppError> {
+async fn admin_row(
+    db: &Db,
+    d: Dialect,
+    by_name: Option<&str>,
+    by_id: Option<i64>,
+) -> Result<Option<(AdminUser, String)>, AppError> {
     let q = match (by_name, by_id) {
-        (Some(n), _) => sqlx::query(sql!(d, "SELECT id, username, role, disabled, password_hash FROM admin_users WHERE username = ?")).bind(n.to_string()),
-        (None, Some(id)) => sqlx::query(sql!(d, "SELECT id, username, role, disabled, password_hash FROM admin_users WHERE id = ?")).bind(id),
+        (Some(n), _) => sqlx::query(sql!(
+            d,
+            "SELECT id, username, role, disabled, password_hash FROM admin_users WHERE username = ?"
+        ))
+        .bind(n.to_string()),
+        (None, Some(id)) => sqlx::query(sql!(
+            d,
+            "SELECT id, username, role, disabled, password_hash FROM admin_users WHERE id = ?"
+        ))
+        .bind(id),
         _ => return Ok(None),
     };
-    let Some(r) = q.fetch_optional(db.reader()).await? else { return Ok(None) };
+    let Some(r) = q.fetch_optional(db.reader()).await? else {
+        return Ok(None);
+    };
     let role: String = r.try_get(2)?;
     let admin = AdminUser {
         id: r.try_get(0)?,
         username: r.try_get(1)?,
-        role: Role::parse(&role).ok_or_else(|| AppError::internal(format!("unknown role {role}")))?,
+        role: Role::parse(&role)
+            .ok_or_else(|| AppError::internal(format!("unknown role {role}")))?,
         disabled: r.try_get::<i64, _>(3)? != 0,
     };
     Ok(Some((admin, r.try_get(4)?)))
@@ -241,7 +320,13 @@ async fn admin_row(db: &Db, d: Dialect, by_name: Option<&str>, by_id: Option<i64
 /// Checks a username and password; `invalid_credentials` (401) on any mismatch, the same
 /// message whether the user exists or not.
 pub async fn login_admin(db: &Db, username: &str, password: &str) -> Result<AdminUser, AppError> {
-    let bad = || AppError::new(crate::error::ErrorKind::Unauthenticated, "invalid_credentials", "wrong username or password");
+    let bad = || {
+        AppError::new(
+            crate::error::ErrorKind::Unauthenticated,
+            "invalid_credentials",
+            "wrong username or password",
+        )
+    };
     let found = admin_row(db, db.dialect, Some(username), None).await?;
     let (admin, hash) = match found {
         Some(x) => x,
@@ -273,13 +358,38 @@ pub async fn upsert_user(db: &Db, openid: &str, unionid: Option<&str>) -> Result
     let d = db.dialect;
     let now = crate::time::now_ms();
     let ins = match d {
-        Dialect::MySql => sql!(d, "INSERT IGNORE INTO users (openid, unionid, created_at, last_login_at) VALUES (?, ?, ?, ?)"),
-        _ => sql!(d, "INSERT INTO users (openid, unionid, created_at, last_login_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+        Dialect::MySql => sql!(
+            d,
+            "INSERT IGNORE INTO users (openid, unionid, created_at, last_login_at) VALUES (?, ?, ?, ?)"
+        ),
+        _ => sql!(
+            d,
+            "INSERT INTO users (openid, unionid, created_at, last_login_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        ),
     };
-    sqlx::query(ins).bind(openid).bind(unionid).bind(now).bind(now).execute(db.writer()).await?;
-    sqlx::query(sql!(d, "UPDATE users SET last_login_at = ? WHERE openid = ?")).bind(now).bind(openid).execute(db.writer()).await?;
-    let r = sqlx::query(sql!(d, "SELECT id FROM users WHERE openid = ?")).bind(openid).fetch_one(db.writer()).await?;
-    Ok(User { id: r.try_get(0)?, openid: openid.to_string() })
+    sqlx::query(ins)
+        .bind(openid)
+        .bind(unionid)
+        .bind(now)
+        .bind(now)
+        .execute(db.writer())
+        .await?;
+    sqlx::query(sql!(
+        d,
+        "UPDATE users SET last_login_at = ? WHERE openid = ?"
+    ))
+    .bind(now)
+    .bind(openid)
+    .execute(db.writer())
+    .await?;
+    let r = sqlx::query(sql!(d, "SELECT id FROM users WHERE openid = ?"))
+        .bind(openid)
+        .fetch_one(db.writer())
+        .await?;
+    Ok(User {
+        id: r.try_get(0)?,
+        openid: openid.to_string(),
+    })
 }
 
 fn bearer(parts: &Parts) -> Result<&str, AppError> {
@@ -287,20 +397,32 @@ fn bearer(parts: &Parts) -> Result<&str, AppError> {
         .headers
         .get(http::header::AUTHORIZATION)
         .ok_or_else(|| AppError::unauthenticated("missing Authorization: Bearer token"))?;
-    let s = h.to_str().map_err(|_| AppError::unauthenticated("malformed Authorization header"))?;
-    s.strip_prefix("Bearer ").or_else(|| s.strip_prefix("bearer ")).map(str::trim).ok_or_else(|| AppError::unauthenticated("Authorization must be a Bearer token"))
+    let s = h
+        .to_str()
+        .map_err(|_| AppError::unauthenticated("malformed Authorization header"))?;
+    s.strip_prefix("Bearer ")
+        .or_else(|| s.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| AppError::unauthenticated("Authorization must be a Bearer token"))
 }
 
 /// The client's IP: `X-Forwarded-For`'s first hop when `trust_proxy_headers`, else the socket peer.
 pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
     if trust_proxy {
-        if let Some(v) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        if let Some(v) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
             if let Some(first) = v.split(',').next() {
                 return Some(first.trim().to_string());
             }
         }
     }
-    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string())
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 /// A verified shopper (access token of kind `user`).
@@ -315,7 +437,12 @@ pub struct AuthUser {
 impl AuthUser {
     /// As an audit actor.
     pub fn actor(&self) -> Actor {
-        Actor { kind: "user", id: self.user_id.to_string(), name: format!("user:{}", self.user_id), ip: self.ip.clone() }
+        Actor {
+            kind: "user",
+            id: self.user_id.to_string(),
+            name: format!("user:{}", self.user_id),
+            ip: self.ip.clone(),
+        }
     }
 }
 
@@ -327,8 +454,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let core = CoreState::from_ref(state);
         let claims = core.tokens.verify(bearer(parts)?, "user", "access")?;
-        let user_id = claims.sub.parse().map_err(|_| AppError::unauthenticated("invalid token subject"))?;
-        Ok(AuthUser { user_id, ip: client_ip(parts, core.config.trust_proxy_headers) })
+        let user_id = claims
+            .sub
+            .parse()
+            .map_err(|_| AppError::unauthenticated("invalid token subject"))?;
+        Ok(AuthUser {
+            user_id,
+            ip: client_ip(parts, core.config.trust_proxy_headers),
+        })
     }
 }
 
@@ -348,12 +481,20 @@ impl AuthAdmin {
         if self.admin.role.allows(p) {
             Ok(())
         } else {
-            Err(AppError::forbidden(format!("role {} may not do this", self.admin.role.as_str())))
+            Err(AppError::forbidden(format!(
+                "role {} may not do this",
+                self.admin.role.as_str()
+            )))
         }
     }
     /// As an audit actor.
     pub fn actor(&self) -> Actor {
-        Actor { kind: "admin", id: self.admin.id.to_string(), name: self.admin.username.clone(), ip: self.ip.clone() }
+        Actor {
+            kind: "admin",
+            id: self.admin.id.to_string(),
+            name: self.admin.username.clone(),
+            ip: self.ip.clone(),
+        }
     }
 }
 
@@ -365,14 +506,20 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let core = CoreState::from_ref(state);
         let claims = core.tokens.verify(bearer(parts)?, "admin", "access")?;
-        let id: i64 = claims.sub.parse().map_err(|_| AppError::unauthenticated("invalid token subject"))?;
+        let id: i64 = claims
+            .sub
+            .parse()
+            .map_err(|_| AppError::unauthenticated("invalid token subject"))?;
         let (admin, _) = admin_row(&core.db, core.db.dialect, None, Some(id))
             .await?
             .ok_or_else(|| AppError::unauthenticated("admin no longer exists"))?;
         if admin.disabled {
             return Err(AppError::unauthenticated("admin is disabled"));
         }
-        Ok(AuthAdmin { admin, ip: client_ip(parts, core.config.trust_proxy_headers) })
+        Ok(AuthAdmin {
+            admin,
+            ip: client_ip(parts, core.config.trust_proxy_headers),
+        })
     }
 }
 
@@ -387,13 +534,39 @@ mod tests {
     fn tokens_check_kind_type_and_signature() {
         let t = TokenService::new(b"0123456789abcdef0123456789abcdef", 60, 120);
         let pair = t.issue("7", "user", None).unwrap();
-        assert_eq!(t.verify(&pair.access_token, "user", "access").unwrap().sub, "7");
-        assert_eq!(t.verify(&pair.refresh_token, "user", "access").unwrap_err().code, "invalid_token");
-        assert_eq!(t.verify(&pair.access_token, "admin", "access").unwrap_err().code, "invalid_token");
+        assert_eq!(
+            t.verify(&pair.access_token, "user", "access").unwrap().sub,
+            "7"
+        );
+        assert_eq!(
+            t.verify(&pair.refresh_token, "user", "access")
+                .unwrap_err()
+                .code,
+            "invalid_token"
+        );
+        assert_eq!(
+            t.verify(&pair.access_token, "admin", "access")
+                .unwrap_err()
+                .code,
+            "invalid_token"
+        );
         let other = TokenService::new(b"another-secret-another-secret-xx", 60, 120);
-        assert_eq!(other.verify(&pair.access_token, "user", "access").unwrap_err().code, "invalid_token");
-        let expired = TokenService::new(b"0123456789abcdef0123456789abcdef", -10, -10).issue("7", "user", None).unwrap();
-        assert_eq!(t.verify(&expired.access_token, "user", "access").unwrap_err().code, "token_expired");
+        assert_eq!(
+            other
+                .verify(&pair.access_token, "user", "access")
+                .unwrap_err()
+                .code,
+            "invalid_token"
+        );
+        let expired = TokenService::new(b"0123456789abcdef0123456789abcdef", -10, -10)
+            .issue("7", "user", None)
+            .unwrap();
+        assert_eq!(
+            t.verify(&expired.access_token, "user", "access")
+                .unwrap_err()
+                .code,
+            "token_expired"
+        );
     }
 
     #[test]

@@ -136,11 +136,18 @@ impl Config {
                 }
                 fig = fig.merge(Toml::file(f));
             }
-            None if std::path::Path::new("suanpan.toml").exists() => fig = fig.merge(Toml::file("suanpan.toml")),
+            None if std::path::Path::new("suanpan.toml").exists() => {
+                fig = fig.merge(Toml::file("suanpan.toml"))
+            }
             None => {}
         }
-        fig = fig.merge(Env::prefixed("SUANPAN_").ignore(&["config", "test_database_url", "test_nats_url"]));
-        fig.extract().map_err(|e| format!("invalid configuration: {e}"))
+        fig = fig.merge(Env::prefixed("SUANPAN_").ignore(&[
+            "config",
+            "test_database_url",
+            "test_nats_url",
+        ]));
+        fig.extract()
+            .map_err(|e| format!("invalid configuration: {e}"))
     }
 
     /// True when every merchant setting WeChat Pay needs is present.

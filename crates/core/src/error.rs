@@ -83,7 +83,11 @@ pub struct ErrorBody {
 impl AppError {
     /// Builds an error of any kind.
     pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
-        AppError { kind, code, message: message.into() }
+        AppError {
+            kind,
+            code,
+            message: message.into(),
+        }
     }
     /// 400 with the given code.
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
@@ -121,7 +125,11 @@ impl From<sqlx::Error> for AppError {
         match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::warn!(error = %e, "database unavailable");
-                AppError::new(ErrorKind::Unavailable, "database_unavailable", "database is busy or unavailable, retry later")
+                AppError::new(
+                    ErrorKind::Unavailable,
+                    "database_unavailable",
+                    "database is busy or unavailable, retry later",
+                )
             }
             _ => AppError::internal(e),
         }
@@ -134,7 +142,14 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             metrics::counter!("suanpan_errors_total", "code" => self.code).increment(1);
         }
-        (status, Json(ErrorBody { code: self.code.to_string(), message: self.message })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                code: self.code.to_string(),
+                message: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 

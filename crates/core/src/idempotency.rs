@@ -26,7 +26,10 @@ pub const RETENTION_MS: i64 = 24 * 3600 * 1000;
 /// Checks a client-supplied key: 1–255 visible ASCII characters.
 pub fn validate_key(key: &str) -> Result<(), AppError> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(AppError::invalid("invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters"));
+        return Err(AppError::invalid(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        ));
     }
     Ok(())
 }
@@ -51,7 +54,13 @@ pub enum Claim {
 }
 
 /// Inserts the key inside the caller's transaction.
-pub async fn claim(conn: &mut Conn, d: Dialect, scope: &str, key: &str, hash: &str) -> Result<Claim, sqlx::Error> {
+pub async fn claim(
+    conn: &mut Conn,
+    d: Dialect,
+    scope: &str,
+    key: &str,
+    hash: &str,
+) -> Result<Claim, sqlx::Error> {
     let q = match d {
         Dialect::MySql => sql!(
             d,
@@ -62,12 +71,29 @@ pub async fn claim(conn: &mut Conn, d: Dialect, scope: &str, key: &str, hash: &s
             "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT DO NOTHING"
         ),
     };
-    let r = sqlx::query(q).bind(scope).bind(key).bind(hash).bind(crate::time::now_ms()).execute(conn).await?;
-    Ok(if r.rows_affected() == 1 { Claim::Claimed } else { Claim::Taken })
+    let r = sqlx::query(q)
+        .bind(scope)
+        .bind(key)
+        .bind(hash)
+        .bind(crate::time::now_ms())
+        .execute(conn)
+        .await?;
+    Ok(if r.rows_affected() == 1 {
+        Claim::Claimed
+    } else {
+        Claim::Taken
+    })
 }
 
 /// Stores the response for a claimed key (same transaction as the write).
-pub async fn complete(conn: &mut Conn, d: Dialect, scope: &str, key: &str, status: u16, body: &str) -> Result<(), sqlx::Error> {
+pub async fn complete(
+    conn: &mut Conn,
+    d: Dialect,
+    scope: &str,
+    key: &str,
+    status: u16,
+    body: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(sql!(d, "UPDATE idempotency_keys SET status_code = ?, response_body = ? WHERE scope = ? AND idem_key = ?"))
         .bind(i64::from(status))
         .bind(body)
@@ -90,7 +116,13 @@ pub struct Stored {
 /// Looks a key up outside any transaction: `Ok(Some)` to replay, `Ok(None)` if absent,
 /// `idempotency_key_reused` (422) if the body differs, `idempotency_key_in_flight` (409) if the
 /// first request has not finished.
-pub async fn lookup(pool: &sqlx::AnyPool, d: Dialect, scope: &str, key: &str, hash: &str) -> Result<Option<Stored>, AppError> {
+pub async fn lookup(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    scope: &str,
+    key: &str,
+    hash: &str,
+) -> Result<Option<Stored>, AppError> {
     let row = sqlx::query(sql!(d, "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE scope = ? AND idem_key = ?"))
         .bind(scope)
         .bind(key)
@@ -107,14 +139,30 @@ pub async fn lookup(pool: &sqlx::AnyPool, d: Dialect, scope: &str, key: &str, ha
     }
     let status: i64 = row.try_get(1)?;
     if status == 0 {
-        return Err(AppError::conflict("idempotency_key_in_flight", "a request with this Idempotency-Key is still being processed"));
+        return Err(AppError::conflict(
+            "idempotency_key_in_flight",
+            "a request with this Idempotency-Key is still being processed",
+        ));
     }
-    Ok(Some(Stored { status: u16::try_from(status).unwrap_or(200), body: row.try_get(2)? }))
+    Ok(Some(Stored {
+        status: u16::try_from(status).unwrap_or(200),
+        body: row.try_get(2)?,
+    }))
 }
 
 /// Deletes keys created before `cutoff_ms`; returns how many.
-pub async fn purge_older_than(pool: &sqlx::AnyPool, d: Dialect, cutoff_ms: i64) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(sql!(d, "DELETE FROM idempotency_keys WHERE created_at < ?")).bind(cutoff_ms).execute(pool).await?.rows_affected())
+pub async fn purge_older_than(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    cutoff_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query(sql!(d, "DELETE FROM idempotency_keys WHERE created_at < ?"))
+            .bind(cutoff_ms)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }
 
 #[cfg(test)]

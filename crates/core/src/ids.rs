@@ -7,7 +7,9 @@ const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 /// A random string of `len` characters from `[A-Z0-9]`, from the OS CSPRNG.
 pub fn random_alnum(len: usize) -> String {
     let mut rng = rand::rng();
-    (0..len).map(|_| ALNUM[rng.random_range(0..ALNUM.len())] as char).collect()
+    (0..len)
+        .map(|_| ALNUM[rng.random_range(0..ALNUM.len())] as char)
+        .collect()
 }
 
 /// A business number: `prefix` + `yyyyMMddHHmmss` (UTC+08:00) + 8 random digits, e.g.
@@ -24,7 +26,14 @@ pub fn business_no(prefix: &str) -> String {
 pub fn event_id() -> String {
     let b: [u8; 16] = rand::rng().random();
     let h = hex::encode(b);
-    format!("{}-{}-4{}-{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]

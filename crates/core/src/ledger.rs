@@ -105,8 +105,12 @@ impl From<LedgerError> for AppError {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::InvalidQuantity => AppError::invalid("invalid_quantity", e.to_string()),
-            LedgerError::Insufficient { .. } => AppError::conflict("insufficient_stock", e.to_string()),
-            LedgerError::BelowReserved { .. } => AppError::conflict("stock_below_reserved", e.to_string()),
+            LedgerError::Insufficient { .. } => {
+                AppError::conflict("insufficient_stock", e.to_string())
+            }
+            LedgerError::BelowReserved { .. } => {
+                AppError::conflict("stock_below_reserved", e.to_string())
+            }
             LedgerError::UnknownAccount(_) | LedgerError::UnknownReservation(_) => {
                 AppError::new(ErrorKind::NotFound, "not_found", e.to_string())
             }
@@ -125,17 +129,28 @@ impl Balance {
     pub fn apply(self, account: &str, m: Movement) -> Result<Balance, LedgerError> {
         match m {
             Movement::Adjust(0) => Err(LedgerError::InvalidQuantity),
-            Movement::Reserve(q) | Movement::Commit(q) | Movement::Release(q) if q <= 0 => Err(LedgerError::InvalidQuantity),
+            Movement::Reserve(q) | Movement::Commit(q) | Movement::Release(q) if q <= 0 => {
+                Err(LedgerError::InvalidQuantity)
+            }
             Movement::Reserve(q) if self.available() < q => Err(LedgerError::Insufficient {
                 account: account.to_string(),
                 available: self.available(),
                 requested: q,
             }),
-            Movement::Adjust(d) if self.on_hand + d < self.reserved => Err(LedgerError::BelowReserved { account: account.to_string() }),
-            Movement::Commit(q) | Movement::Release(q) if self.reserved < q => Err(LedgerError::UnknownAccount(account.to_string())),
+            Movement::Adjust(d) if self.on_hand + d < self.reserved => {
+                Err(LedgerError::BelowReserved {
+                    account: account.to_string(),
+                })
+            }
+            Movement::Commit(q) | Movement::Release(q) if self.reserved < q => {
+                Err(LedgerError::UnknownAccount(account.to_string()))
+            }
             m => {
                 let (dh, dr) = m.deltas();
-                Ok(Balance { on_hand: self.on_hand + dh, reserved: self.reserved + dr })
+                Ok(Balance {
+                    on_hand: self.on_hand + dh,
+                    reserved: self.reserved + dr,
+                })
             }
         }
     }
@@ -150,7 +165,15 @@ pub enum Settled {
     Already,
 }
 
-async fn journal(conn: &mut Conn, d: Dialect, account: &str, m: Movement, reservation: Option<i64>, reference: &str, now: i64) -> Result<(), sqlx::Error> {
+async fn journal(
+    conn: &mut Conn,
+    d: Dialect,
+    account: &str,
+    m: Movement,
+    reservation: Option<i64>,
+    reference: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     let (dh, dr) = m.deltas();
     sqlx::query(sql!(
         d,
@@ -169,7 +192,13 @@ async fn journal(conn: &mut Conn, d: Dialect, account: &str, m: Movement, reserv
 }
 
 /// Creates an account with `on_hand` (journaled as an `adjust` when non-zero).
-pub async fn open_account(conn: &mut Conn, d: Dialect, account: &str, on_hand: i64, reference: &str) -> Result<(), LedgerError> {
+pub async fn open_account(
+    conn: &mut Conn,
+    d: Dialect,
+    account: &str,
+    on_hand: i64,
+    reference: &str,
+) -> Result<(), LedgerError> {
     if on_hand < 0 {
         return Err(LedgerError::InvalidQuantity);
     }
@@ -182,24 +211,45 @@ pub async fn open_account(conn: &mut Conn, d: Dialect, account: &str, on_hand: i
         .execute(&mut *conn)
         .await?;
     if on_hand > 0 {
-        journal(conn, d, account, Movement::Adjust(on_hand), None, reference, now).await?;
+        journal(
+            conn,
+            d,
+            account,
+            Movement::Adjust(on_hand),
+            None,
+            reference,
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
 
 /// The current balance of `account`.
 pub async fn balance(conn: &mut Conn, d: Dialect, account: &str) -> Result<Balance, LedgerError> {
-    let row = sqlx::query(sql!(d, "SELECT on_hand, reserved FROM ledger_balances WHERE account = ?"))
-        .bind(account)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| LedgerError::UnknownAccount(account.to_string()))?;
-    Ok(Balance { on_hand: row.try_get(0)?, reserved: row.try_get(1)? })
+    let row = sqlx::query(sql!(
+        d,
+        "SELECT on_hand, reserved FROM ledger_balances WHERE account = ?"
+    ))
+    .bind(account)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| LedgerError::UnknownAccount(account.to_string()))?;
+    Ok(Balance {
+        on_hand: row.try_get(0)?,
+        reserved: row.try_get(1)?,
+    })
 }
 
 /// Reserves `quantity` of `account` for `reference`; returns the reservation id.
 /// Fails with [`LedgerError::Insufficient`] (changing nothing) when not enough is available.
-pub async fn reserve(conn: &mut Conn, d: Dialect, account: &str, quantity: i64, reference: &str) -> Result<i64, LedgerError> {
+pub async fn reserve(
+    conn: &mut Conn,
+    d: Dialect,
+    account: &str,
+    quantity: i64,
+    reference: &str,
+) -> Result<i64, LedgerError> {
     if quantity <= 0 {
         return Err(LedgerError::InvalidQuantity);
     }
@@ -216,7 +266,11 @@ pub async fn reserve(conn: &mut Conn, d: Dialect, account: &str, quantity: i64, 
     .await?;
     if r.rows_affected() != 1 {
         let b = balance(conn, d, account).await?;
-        return Err(LedgerError::Insufficient { account: account.to_string(), available: b.available(), requested: quantity });
+        return Err(LedgerError::Insufficient {
+            account: account.to_string(),
+            available: b.available(),
+            requested: quantity,
+        });
     }
     let q = sqlx::query(sql_insert!(
         d,
@@ -227,37 +281,72 @@ pub async fn reserve(conn: &mut Conn, d: Dialect, account: &str, quantity: i64, 
     .bind(reference)
     .bind(now);
     let id = insert_id(conn, d, q).await?;
-    journal(conn, d, account, Movement::Reserve(quantity), Some(id), reference, now).await?;
+    journal(
+        conn,
+        d,
+        account,
+        Movement::Reserve(quantity),
+        Some(id),
+        reference,
+        now,
+    )
+    .await?;
     Ok(id)
 }
 
 /// Commits (`commit = true`) or releases one reservation, exactly once.
-pub async fn settle(conn: &mut Conn, d: Dialect, reservation_id: i64, commit: bool) -> Result<Settled, LedgerError> {
-    let row = sqlx::query(sql!(d, "SELECT account, quantity, ref FROM ledger_reservations WHERE id = ?"))
-        .bind(reservation_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(LedgerError::UnknownReservation(reservation_id))?;
-    let (account, quantity, reference): (String, i64, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+pub async fn settle(
+    conn: &mut Conn,
+    d: Dialect,
+    reservation_id: i64,
+    commit: bool,
+) -> Result<Settled, LedgerError> {
+    let row = sqlx::query(sql!(
+        d,
+        "SELECT account, quantity, ref FROM ledger_reservations WHERE id = ?"
+    ))
+    .bind(reservation_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(LedgerError::UnknownReservation(reservation_id))?;
+    let (account, quantity, reference): (String, i64, String) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     let now = crate::time::now_ms();
     let status = if commit { "committed" } else { "released" };
-    let r = sqlx::query(sql!(d, "UPDATE ledger_reservations SET status = ?, settled_at = ? WHERE id = ? AND status = 'held'"))
-        .bind(status)
-        .bind(now)
-        .bind(reservation_id)
-        .execute(&mut *conn)
-        .await?;
+    let r = sqlx::query(sql!(
+        d,
+        "UPDATE ledger_reservations SET status = ?, settled_at = ? WHERE id = ? AND status = 'held'"
+    ))
+    .bind(status)
+    .bind(now)
+    .bind(reservation_id)
+    .execute(&mut *conn)
+    .await?;
     if r.rows_affected() != 1 {
         return Ok(Settled::Already);
     }
     let (m, r) = if commit {
-        let q = sql!(d, "UPDATE ledger_balances SET on_hand = on_hand - ?, reserved = reserved - ?, updated_at = ? WHERE account = ? AND reserved >= ?");
-        (Movement::Commit(quantity), sqlx::query(q).bind(quantity).bind(quantity))
+        let q = sql!(
+            d,
+            "UPDATE ledger_balances SET on_hand = on_hand - ?, reserved = reserved - ?, updated_at = ? WHERE account = ? AND reserved >= ?"
+        );
+        (
+            Movement::Commit(quantity),
+            sqlx::query(q).bind(quantity).bind(quantity),
+        )
     } else {
-        let q = sql!(d, "UPDATE ledger_balances SET reserved = reserved - ?, updated_at = ? WHERE account = ? AND reserved >= ?");
+        let q = sql!(
+            d,
+            "UPDATE ledger_balances SET reserved = reserved - ?, updated_at = ? WHERE account = ? AND reserved >= ?"
+        );
         (Movement::Release(quantity), sqlx::query(q).bind(quantity))
     };
-    let r = r.bind(now).bind(&account).bind(quantity).execute(&mut *conn).await?;
+    let r = r
+        .bind(now)
+        .bind(&account)
+        .bind(quantity)
+        .execute(&mut *conn)
+        .await?;
     if r.rows_affected() != 1 {
         return Err(LedgerError::UnknownAccount(account));
     }
@@ -267,11 +356,19 @@ pub async fn settle(conn: &mut Conn, d: Dialect, reservation_id: i64, commit: bo
 
 /// Settles every held reservation of `reference` (in account order, so concurrent settlers lock
 /// rows in the same order). Returns how many this call settled (0 if all were settled before).
-pub async fn settle_ref(conn: &mut Conn, d: Dialect, reference: &str, commit: bool) -> Result<u32, LedgerError> {
-    let rows = sqlx::query(sql!(d, "SELECT id FROM ledger_reservations WHERE ref = ? AND status = 'held' ORDER BY account, id"))
-        .bind(reference)
-        .fetch_all(&mut *conn)
-        .await?;
+pub async fn settle_ref(
+    conn: &mut Conn,
+    d: Dialect,
+    reference: &str,
+    commit: bool,
+) -> Result<u32, LedgerError> {
+    let rows = sqlx::query(sql!(
+        d,
+        "SELECT id FROM ledger_reservations WHERE ref = ? AND status = 'held' ORDER BY account, id"
+    ))
+    .bind(reference)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut n = 0;
     for row in rows {
         if settle(conn, d, row.try_get(0)?, commit).await? == Settled::Now {
@@ -282,7 +379,13 @@ pub async fn settle_ref(conn: &mut Conn, d: Dialect, reference: &str, commit: bo
 }
 
 /// Changes `on_hand` by `delta` (receipt or write-off); refuses to go below `reserved`.
-pub async fn adjust(conn: &mut Conn, d: Dialect, account: &str, delta: i64, reference: &str) -> Result<Balance, LedgerError> {
+pub async fn adjust(
+    conn: &mut Conn,
+    d: Dialect,
+    account: &str,
+    delta: i64,
+    reference: &str,
+) -> Result<Balance, LedgerError> {
     if delta == 0 {
         return balance(conn, d, account).await;
     }
@@ -296,15 +399,30 @@ pub async fn adjust(conn: &mut Conn, d: Dialect, account: &str, delta: i64, refe
         .await?;
     if r.rows_affected() != 1 {
         balance(conn, d, account).await?;
-        return Err(LedgerError::BelowReserved { account: account.to_string() });
+        return Err(LedgerError::BelowReserved {
+            account: account.to_string(),
+        });
     }
-    journal(conn, d, account, Movement::Adjust(delta), None, reference, now).await?;
+    journal(
+        conn,
+        d,
+        account,
+        Movement::Adjust(delta),
+        None,
+        reference,
+        now,
+    )
+    .await?;
     balance(conn, d, account).await
 }
 
 /// Checks the journal invariant for `account`: returns the balance and the journal sums
 /// `(Σ on_hand_delta, Σ reserved_delta)`, which must be equal to it.
-pub async fn verify_account(conn: &mut Conn, d: Dialect, account: &str) -> Result<(Balance, Balance), LedgerError> {
+pub async fn verify_account(
+    conn: &mut Conn,
+    d: Dialect,
+    account: &str,
+) -> Result<(Balance, Balance), LedgerError> {
     let b = balance(conn, d, account).await?;
     let row = sqlx::query(sql!(
         d,
@@ -313,7 +431,13 @@ pub async fn verify_account(conn: &mut Conn, d: Dialect, account: &str) -> Resul
     .bind(account)
     .fetch_one(conn)
     .await?;
-    Ok((b, Balance { on_hand: row.try_get(0)?, reserved: row.try_get(1)? }))
+    Ok((
+        b,
+        Balance {
+            on_hand: row.try_get(0)?,
+            reserved: row.try_get(1)?,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -322,21 +446,51 @@ mod tests {
 
     #[test]
     fn rules() {
-        let b = Balance { on_hand: 10, reserved: 0 };
+        let b = Balance {
+            on_hand: 10,
+            reserved: 0,
+        };
         let b = b.apply("a", Movement::Reserve(7)).unwrap();
         assert_eq!(b.available(), 3);
-        assert!(matches!(b.apply("a", Movement::Reserve(4)), Err(LedgerError::Insufficient { available: 3, .. })));
-        assert!(matches!(b.apply("a", Movement::Reserve(0)), Err(LedgerError::InvalidQuantity)));
-        assert!(matches!(b.apply("a", Movement::Adjust(-4)), Err(LedgerError::BelowReserved { .. })));
+        assert!(matches!(
+            b.apply("a", Movement::Reserve(4)),
+            Err(LedgerError::Insufficient { available: 3, .. })
+        ));
+        assert!(matches!(
+            b.apply("a", Movement::Reserve(0)),
+            Err(LedgerError::InvalidQuantity)
+        ));
+        assert!(matches!(
+            b.apply("a", Movement::Adjust(-4)),
+            Err(LedgerError::BelowReserved { .. })
+        ));
         let b = b.apply("a", Movement::Commit(5)).unwrap();
-        assert_eq!(b, Balance { on_hand: 5, reserved: 2 });
+        assert_eq!(
+            b,
+            Balance {
+                on_hand: 5,
+                reserved: 2
+            }
+        );
         let b = b.apply("a", Movement::Release(2)).unwrap();
-        assert_eq!(b, Balance { on_hand: 5, reserved: 0 });
+        assert_eq!(
+            b,
+            Balance {
+                on_hand: 5,
+                reserved: 0
+            }
+        );
     }
 
     #[test]
     fn deltas_sum_to_the_balance() {
-        let moves = [Movement::Adjust(100), Movement::Reserve(30), Movement::Commit(20), Movement::Release(10), Movement::Adjust(-5)];
+        let moves = [
+            Movement::Adjust(100),
+            Movement::Reserve(30),
+            Movement::Commit(20),
+            Movement::Release(10),
+            Movement::Adjust(-5),
+        ];
         let mut b = Balance::default();
         let (mut h, mut r) = (0, 0);
         for m in moves {
@@ -345,7 +499,19 @@ mod tests {
             h += dh;
             r += dr;
         }
-        assert_eq!(b, Balance { on_hand: h, reserved: r });
-        assert_eq!(b, Balance { on_hand: 75, reserved: 0 });
+        assert_eq!(
+            b,
+            Balance {
+                on_hand: h,
+                reserved: r
+            }
+        );
+        assert_eq!(
+            b,
+            Balance {
+                on_hand: 75,
+                reserved: 0
+            }
+        );
     }
 }

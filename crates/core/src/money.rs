@@ -14,7 +14,9 @@ pub fn line_total(unit_price: Fen, quantity: i64) -> Option<Fen> {
 
 /// Sum of amounts, or `None` on overflow.
 pub fn sum<I: IntoIterator<Item = Fen>>(amounts: I) -> Option<Fen> {
-    amounts.into_iter().try_fold(0i64, |acc, a| acc.checked_add(a))
+    amounts
+        .into_iter()
+        .try_fold(0i64, |acc, a| acc.checked_add(a))
 }
 
 /// Formats fen as yuan with exactly two decimals, e.g. `12345 → "123.45"`, `-5 → "-0.05"`.

@@ -53,7 +53,11 @@ pub struct Envelope<T> {
 }
 
 /// Writes `event` to the outbox inside the caller's transaction; returns its event id.
-pub async fn enqueue<E: DomainEvent>(conn: &mut Conn, d: Dialect, event: &E) -> Result<String, sqlx::Error> {
+pub async fn enqueue<E: DomainEvent>(
+    conn: &mut Conn,
+    d: Dialect,
+    event: &E,
+) -> Result<String, sqlx::Error> {
     let now = crate::time::now_ms();
     let env = Envelope {
         event_id: crate::ids::event_id(),
@@ -100,7 +104,12 @@ pub struct OutboxRecord {
 /// Where the relay publishes.
 pub trait Publisher: Send + Sync {
     /// Publishes one message and waits for the broker's acknowledgement.
-    fn publish(&self, subject: String, msg_id: String, payload: Vec<u8>) -> impl Future<Output = Result<(), String>> + Send;
+    fn publish(
+        &self,
+        subject: String,
+        msg_id: String,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// Publishes to a NATS JetStream stream.
@@ -137,7 +146,12 @@ impl JetStreamPublisher {
 }
 
 impl Publisher for JetStreamPublisher {
-    async fn publish(&self, subject: String, msg_id: String, payload: Vec<u8>) -> Result<(), String> {
+    async fn publish(
+        &self,
+        subject: String,
+        msg_id: String,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", msg_id.as_str());
         let ack = self
@@ -170,7 +184,12 @@ pub struct Relay<P> {
 impl<P: Publisher> Relay<P> {
     /// A relay publishing under `subject_prefix`.
     pub fn new(db: Db, publisher: P, subject_prefix: impl Into<String>) -> Self {
-        Relay { db, publisher, subject_prefix: subject_prefix.into(), batch: 100 }
+        Relay {
+            db,
+            publisher,
+            subject_prefix: subject_prefix.into(),
+            batch: 100,
+        }
     }
 
     /// Publishes every due row, in order, stopping at the first failure. Returns how many were
@@ -196,13 +215,20 @@ impl<P: Publisher> Relay<P> {
                 attempts: r.try_get(4)?,
             };
             let subject = format!("{}.{}", self.subject_prefix, rec.event_type);
-            match self.publisher.publish(subject, rec.event_id.clone(), rec.payload.into_bytes()).await {
+            match self
+                .publisher
+                .publish(subject, rec.event_id.clone(), rec.payload.into_bytes())
+                .await
+            {
                 Ok(()) => {
-                    sqlx::query(sql!(d, "UPDATE outbox SET published_at = ?, last_error = NULL WHERE id = ?"))
-                        .bind(crate::time::now_ms())
-                        .bind(rec.id)
-                        .execute(self.db.writer())
-                        .await?;
+                    sqlx::query(sql!(
+                        d,
+                        "UPDATE outbox SET published_at = ?, last_error = NULL WHERE id = ?"
+                    ))
+                    .bind(crate::time::now_ms())
+                    .bind(rec.id)
+                    .execute(self.db.writer())
+                    .await?;
                     metrics::counter!("suanpan_events_published_total").increment(1);
                     published += 1;
                 }
@@ -249,7 +275,9 @@ impl<P: Publisher> Relay<P> {
 
 /// Counts unpublished rows (for `/metrics` and tests).
 pub async fn pending(db: &Db) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").fetch_one(db.reader()).await?;
+    let row = sqlx::query("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(db.reader())
+        .await?;
     row.try_get::<i64, _>(0)
 }
 

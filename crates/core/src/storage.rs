@@ -12,7 +12,11 @@ use crate::error::AppError;
 pub trait BlobStore: Send + Sync {
     /// Stores `bytes` as `name` (content-addressed names make this idempotent) and returns the
     /// URL clients fetch it from.
-    fn put<'a>(&'a self, name: &'a str, bytes: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<String, AppError>> + Send + 'a>>;
+    fn put<'a>(
+        &'a self,
+        name: &'a str,
+        bytes: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<String, AppError>> + Send + 'a>>;
 }
 
 /// Files in a local directory, served by this server under `{public_base_url}/uploads/`.
@@ -24,17 +28,29 @@ pub struct LocalDirStore {
 }
 
 impl BlobStore for LocalDirStore {
-    fn put<'a>(&'a self, name: &'a str, bytes: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<String, AppError>> + Send + 'a>> {
+    fn put<'a>(
+        &'a self,
+        name: &'a str,
+        bytes: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<String, AppError>> + Send + 'a>> {
         Box::pin(async move {
             if name.is_empty() || name.contains('/') || name.contains("..") {
                 return Err(AppError::invalid("invalid_name", "invalid blob name"));
             }
-            tokio::fs::create_dir_all(&self.dir).await.map_err(AppError::internal)?;
+            tokio::fs::create_dir_all(&self.dir)
+                .await
+                .map_err(AppError::internal)?;
             let path = self.dir.join(name);
             if !path.exists() {
-                let tmp = self.dir.join(format!(".{name}.{}", crate::ids::random_alnum(8)));
-                tokio::fs::write(&tmp, &bytes).await.map_err(AppError::internal)?;
-                tokio::fs::rename(&tmp, &path).await.map_err(AppError::internal)?;
+                let tmp = self
+                    .dir
+                    .join(format!(".{name}.{}", crate::ids::random_alnum(8)));
+                tokio::fs::write(&tmp, &bytes)
+                    .await
+                    .map_err(AppError::internal)?;
+                tokio::fs::rename(&tmp, &path)
+                    .await
+                    .map_err(AppError::internal)?;
             }
             Ok(format!("{}/{name}", self.url_prefix.trim_end_matches('/')))
         })
@@ -46,7 +62,21 @@ pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
         [0xFF, 0xD8, 0xFF, ..] => Some("jpg"),
         [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("png"),
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("webp"),
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => Some("webp"),
         [b'G', b'I', b'F', b'8', ..] => Some("gif"),
         _ => None,
     }

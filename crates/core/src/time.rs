@@ -23,13 +23,19 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// RFC 3339 → Unix milliseconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// The `[start, end)` Unix-millisecond range of a calendar day in UTC+08:00.
 pub fn china_day_range(day: chrono::NaiveDate) -> (i64, i64) {
     let start = day.and_hms_opt(0, 0, 0).expect("midnight exists");
-    let start = china().from_local_datetime(&start).single().map(|t| t.timestamp_millis()).unwrap_or(0);
+    let start = china()
+        .from_local_datetime(&start)
+        .single()
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(0);
     (start, start + 86_400_000)
 }
 

@@ -36,7 +36,12 @@ struct Raw {
 impl WechatLogin {
     /// A client for `base` (e.g. `https://api.weixin.qq.com`).
     pub fn new(http: reqwest::Client, base: &str, appid: &str, secret: &str) -> Self {
-        WechatLogin { http, base: base.trim_end_matches('/').to_string(), appid: appid.into(), secret: secret.into() }
+        WechatLogin {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            appid: appid.into(),
+            secret: secret.into(),
+        }
     }
 
     /// Exchanges a login code. Errors: `invalid_code` (400) for a malformed code,
@@ -44,30 +49,56 @@ impl WechatLogin {
     /// rate-limited), `wechat_unavailable` (502) when WeChat cannot be reached or answers garbage,
     /// `wechat_not_configured` (503) without an AppID.
     pub async fn code2session(&self, code: &str) -> Result<Session, AppError> {
-        if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-            return Err(AppError::invalid("invalid_code", "code must be 1-128 visible ASCII characters"));
+        if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        {
+            return Err(AppError::invalid(
+                "invalid_code",
+                "code must be 1-128 visible ASCII characters",
+            ));
         }
         if self.appid.is_empty() {
-            return Err(AppError::new(ErrorKind::Unavailable, "wechat_not_configured", "WeChat AppID is not configured"));
+            return Err(AppError::new(
+                ErrorKind::Unavailable,
+                "wechat_not_configured",
+                "WeChat AppID is not configured",
+            ));
         }
         let url = format!("{}/sns/jscode2session", self.base);
         let resp = self
             .http
             .get(&url)
-            .query(&[("appid", self.appid.as_str()), ("secret", self.secret.as_str()), ("js_code", code), ("grant_type", "authorization_code")])
+            .query(&[
+                ("appid", self.appid.as_str()),
+                ("secret", self.secret.as_str()),
+                ("js_code", code),
+                ("grant_type", "authorization_code"),
+            ])
             .send()
             .await
-            .map_err(|e| AppError::upstream("wechat_unavailable", format!("jscode2session failed: {e}")))?;
-        let text = resp.text().await.map_err(|e| AppError::upstream("wechat_unavailable", e.to_string()))?;
-        let raw: Raw = serde_json::from_str(&text).map_err(|_| AppError::upstream("wechat_unavailable", "jscode2session answered non-JSON"))?;
+            .map_err(|e| {
+                AppError::upstream("wechat_unavailable", format!("jscode2session failed: {e}"))
+            })?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| AppError::upstream("wechat_unavailable", e.to_string()))?;
+        let raw: Raw = serde_json::from_str(&text).map_err(|_| {
+            AppError::upstream("wechat_unavailable", "jscode2session answered non-JSON")
+        })?;
         match (raw.errcode, raw.openid) {
-            (0, Some(openid)) if !openid.is_empty() && openid.len() <= 64 => Ok(Session { openid, unionid: raw.unionid }),
+            (0, Some(openid)) if !openid.is_empty() && openid.len() <= 64 => Ok(Session {
+                openid,
+                unionid: raw.unionid,
+            }),
             (40029 | 40163 | 45011 | 40226, _) => Err(AppError::new(
                 ErrorKind::Unauthenticated,
                 "wechat_code_invalid",
                 format!("WeChat rejected the code ({}: {})", raw.errcode, raw.errmsg),
             )),
-            (c, _) => Err(AppError::upstream("wechat_unavailable", format!("jscode2session error {c}: {}", raw.errmsg))),
+            (c, _) => Err(AppError::upstream(
+                "wechat_unavailable",
+                format!("jscode2session error {c}: {}", raw.errmsg),
+            )),
         }
     }
 }

@@ -52,9 +52,15 @@ impl From<PayError> for AppError {
     fn from(e: PayError) -> Self {
         let msg = e.to_string();
         match e {
-            PayError::Config(_) => AppError::new(ErrorKind::Unavailable, "payment_not_configured", msg),
-            PayError::MissingHeader(_) | PayError::BadSignature(_) => AppError::new(ErrorKind::Unauthenticated, "invalid_signature", msg),
-            PayError::StaleTimestamp => AppError::new(ErrorKind::Unauthenticated, "stale_timestamp", msg),
+            PayError::Config(_) => {
+                AppError::new(ErrorKind::Unavailable, "payment_not_configured", msg)
+            }
+            PayError::MissingHeader(_) | PayError::BadSignature(_) => {
+                AppError::new(ErrorKind::Unauthenticated, "invalid_signature", msg)
+            }
+            PayError::StaleTimestamp => {
+                AppError::new(ErrorKind::Unauthenticated, "stale_timestamp", msg)
+            }
             PayError::Decrypt => AppError::invalid("decrypt_failed", msg),
             PayError::Malformed(_) => AppError::invalid("invalid_notification", msg),
             PayError::Transport(_) => AppError::upstream("payment_provider_unavailable", msg),

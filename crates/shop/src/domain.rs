@@ -11,7 +11,9 @@ use suanpan_core::money::{self, Fen};
 
 /// Order status (issue #2: `pending_payment → paid → shipped → completed`,
 /// `pending_payment → cancelled`, `paid → refunding → refunded`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Created, stock reserved, waiting for payment until `expires_at`.
@@ -104,7 +106,10 @@ pub fn transition(from: OrderStatus, action: OrderAction) -> Result<OrderStatus,
         (S::Shipped, A::Complete) => Some(S::Completed),
         (S::Paid | S::Shipped | S::Completed | S::Refunded, A::RequestRefund) => Some(S::Refunding),
         (S::Refunding, A::RefundSucceeded) => Some(S::Refunded),
-        (S::Refunding, A::RefundFailed(prev @ (S::Paid | S::Shipped | S::Completed | S::Refunded))) => Some(prev),
+        (
+            S::Refunding,
+            A::RefundFailed(prev @ (S::Paid | S::Shipped | S::Completed | S::Refunded)),
+        ) => Some(prev),
         _ => None,
     };
     to.ok_or_else(|| illegal(from, action))
@@ -112,7 +117,14 @@ pub fn transition(from: OrderStatus, action: OrderAction) -> Result<OrderStatus,
 
 /// The `illegal_transition` error.
 pub fn illegal(from: OrderStatus, action: OrderAction) -> AppError {
-    AppError::conflict("illegal_transition", format!("cannot {} an order that is {}", action.name(), from.as_str()))
+    AppError::conflict(
+        "illegal_transition",
+        format!(
+            "cannot {} an order that is {}",
+            action.name(),
+            from.as_str()
+        ),
+    )
 }
 
 /// One requested line.
@@ -136,28 +148,52 @@ pub struct OrderLimits {
 /// Validates and normalises lines: at least one, quantities in range, the same product merged,
 /// sorted by product id (the order in which stock rows are locked, so concurrent orders cannot
 /// deadlock). Errors: `empty_order`, `invalid_quantity`, `too_many_lines` (400).
-pub fn normalize_lines(lines: &[LineRequest], limits: OrderLimits) -> Result<Vec<LineRequest>, AppError> {
+pub fn normalize_lines(
+    lines: &[LineRequest],
+    limits: OrderLimits,
+) -> Result<Vec<LineRequest>, AppError> {
     if lines.is_empty() {
-        return Err(AppError::invalid("empty_order", "an order needs at least one item"));
+        return Err(AppError::invalid(
+            "empty_order",
+            "an order needs at least one item",
+        ));
     }
     let mut merged: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
     for l in lines {
         if l.product_id <= 0 {
-            return Err(AppError::not_found("product_not_found", format!("product {} does not exist", l.product_id)));
+            return Err(AppError::not_found(
+                "product_not_found",
+                format!("product {} does not exist", l.product_id),
+            ));
         }
         if l.quantity <= 0 || l.quantity > limits.max_quantity {
-            return Err(AppError::invalid("invalid_quantity", format!("quantity must be 1-{}", limits.max_quantity)));
+            return Err(AppError::invalid(
+                "invalid_quantity",
+                format!("quantity must be 1-{}", limits.max_quantity),
+            ));
         }
         let q = merged.entry(l.product_id).or_insert(0);
         *q += l.quantity;
         if *q > limits.max_quantity {
-            return Err(AppError::invalid("invalid_quantity", format!("quantity must be 1-{}", limits.max_quantity)));
+            return Err(AppError::invalid(
+                "invalid_quantity",
+                format!("quantity must be 1-{}", limits.max_quantity),
+            ));
         }
     }
     if merged.len() > limits.max_lines {
-        return Err(AppError::invalid("too_many_lines", format!("at most {} different products per order", limits.max_lines)));
+        return Err(AppError::invalid(
+            "too_many_lines",
+            format!("at most {} different products per order", limits.max_lines),
+        ));
     }
-    Ok(merged.into_iter().map(|(product_id, quantity)| LineRequest { product_id, quantity }).collect())
+    Ok(merged
+        .into_iter()
+        .map(|(product_id, quantity)| LineRequest {
+            product_id,
+            quantity,
+        })
+        .collect())
 }
 
 /// A product as pricing sees it.
@@ -196,17 +232,29 @@ pub struct PricedLine {
 
 /// Prices normalised lines with the current catalog: `product_not_found` (404),
 /// `product_unavailable` (409, off shelf), `amount_overflow` (400). Returns lines and total.
-pub fn price(lines: &[LineRequest], products: &[PricedProduct]) -> Result<(Vec<PricedLine>, Fen), AppError> {
+pub fn price(
+    lines: &[LineRequest],
+    products: &[PricedProduct],
+) -> Result<(Vec<PricedLine>, Fen), AppError> {
     let mut out = Vec::with_capacity(lines.len());
     for l in lines {
         let p = products
             .iter()
             .find(|p| p.id == l.product_id)
-            .ok_or_else(|| AppError::not_found("product_not_found", format!("product {} does not exist", l.product_id)))?;
+            .ok_or_else(|| {
+                AppError::not_found(
+                    "product_not_found",
+                    format!("product {} does not exist", l.product_id),
+                )
+            })?;
         if !p.on_shelf {
-            return Err(AppError::conflict("product_unavailable", format!("product {} is not on sale", p.id)));
+            return Err(AppError::conflict(
+                "product_unavailable",
+                format!("product {} is not on sale", p.id),
+            ));
         }
-        let total = money::line_total(p.price_fen, l.quantity).ok_or_else(|| AppError::invalid("amount_overflow", "order amount too large"))?;
+        let total = money::line_total(p.price_fen, l.quantity)
+            .ok_or_else(|| AppError::invalid("amount_overflow", "order amount too large"))?;
         out.push(PricedLine {
             product_id: p.id,
             name: p.name.clone(),
@@ -216,7 +264,8 @@ pub fn price(lines: &[LineRequest], products: &[PricedProduct]) -> Result<(Vec<P
             line_total_fen: total,
         });
     }
-    let total = money::sum(out.iter().map(|l| l.line_total_fen)).ok_or_else(|| AppError::invalid("amount_overflow", "order amount too large"))?;
+    let total = money::sum(out.iter().map(|l| l.line_total_fen))
+        .ok_or_else(|| AppError::invalid("amount_overflow", "order amount too large"))?;
     Ok((out, total))
 }
 
@@ -224,11 +273,20 @@ pub fn price(lines: &[LineRequest], products: &[PricedProduct]) -> Result<(Vec<P
 /// `invalid_amount` (400) unless positive, `refund_exceeds_paid` (409) past the paid amount.
 pub fn check_refund(amount: Fen, paid: Fen, refunded_or_pending: Fen) -> Result<(), AppError> {
     if amount <= 0 {
-        return Err(AppError::invalid("invalid_amount", "refund amount must be positive"));
+        return Err(AppError::invalid(
+            "invalid_amount",
+            "refund amount must be positive",
+        ));
     }
     match refunded_or_pending.checked_add(amount) {
         Some(t) if t <= paid => Ok(()),
-        _ => Err(AppError::conflict("refund_exceeds_paid", format!("refund would exceed the paid amount ({} fen left)", paid - refunded_or_pending))),
+        _ => Err(AppError::conflict(
+            "refund_exceeds_paid",
+            format!(
+                "refund would exceed the paid amount ({} fen left)",
+                paid - refunded_or_pending
+            ),
+        )),
     }
 }
 
@@ -244,10 +302,16 @@ pub fn check_transaction(
     amount_total: Option<Fen>,
 ) -> Result<(), AppError> {
     if mchid != expected_mchid || appid != expected_appid {
-        return Err(AppError::invalid("merchant_mismatch", "notification is for another merchant or app"));
+        return Err(AppError::invalid(
+            "merchant_mismatch",
+            "notification is for another merchant or app",
+        ));
     }
     if amount_total != Some(order_total) {
-        return Err(AppError::invalid("amount_mismatch", format!("paid amount {amount_total:?} does not equal the order total {order_total}")));
+        return Err(AppError::invalid(
+            "amount_mismatch",
+            format!("paid amount {amount_total:?} does not equal the order total {order_total}"),
+        ));
     }
     Ok(())
 }
@@ -258,11 +322,28 @@ mod tests {
     use OrderAction as A;
     use OrderStatus as S;
 
-    const ALL: [S; 7] = [S::PendingPayment, S::Paid, S::Shipped, S::Completed, S::Cancelled, S::Refunding, S::Refunded];
+    const ALL: [S; 7] = [
+        S::PendingPayment,
+        S::Paid,
+        S::Shipped,
+        S::Completed,
+        S::Cancelled,
+        S::Refunding,
+        S::Refunded,
+    ];
 
     #[test]
     fn transition_table_is_exactly_the_documented_one() {
-        let actions = [A::Pay, A::Cancel, A::Ship, A::Complete, A::RequestRefund, A::RefundSucceeded, A::RefundFailed(S::Paid), A::RefundFailed(S::Cancelled)];
+        let actions = [
+            A::Pay,
+            A::Cancel,
+            A::Ship,
+            A::Complete,
+            A::RequestRefund,
+            A::RefundSucceeded,
+            A::RefundFailed(S::Paid),
+            A::RefundFailed(S::Cancelled),
+        ];
         let mut legal = Vec::new();
         for s in ALL {
             for a in actions {
@@ -296,43 +377,117 @@ mod tests {
 
     #[test]
     fn lines_are_validated_merged_and_sorted() {
-        let lim = OrderLimits { max_lines: 2, max_quantity: 10 };
-        let l = |p, q| LineRequest { product_id: p, quantity: q };
-        assert_eq!(normalize_lines(&[l(3, 1), l(1, 2), l(3, 4)], lim).unwrap(), vec![l(1, 2), l(3, 5)]);
+        let lim = OrderLimits {
+            max_lines: 2,
+            max_quantity: 10,
+        };
+        let l = |p, q| LineRequest {
+            product_id: p,
+            quantity: q,
+        };
+        assert_eq!(
+            normalize_lines(&[l(3, 1), l(1, 2), l(3, 4)], lim).unwrap(),
+            vec![l(1, 2), l(3, 5)]
+        );
         assert_eq!(normalize_lines(&[], lim).unwrap_err().code, "empty_order");
-        assert_eq!(normalize_lines(&[l(1, 0)], lim).unwrap_err().code, "invalid_quantity");
-        assert_eq!(normalize_lines(&[l(1, -3)], lim).unwrap_err().code, "invalid_quantity");
-        assert_eq!(normalize_lines(&[l(1, 6), l(1, 6)], lim).unwrap_err().code, "invalid_quantity");
-        assert_eq!(normalize_lines(&[l(1, 1), l(2, 1), l(3, 1)], lim).unwrap_err().code, "too_many_lines");
-        assert_eq!(normalize_lines(&[l(0, 1)], lim).unwrap_err().code, "product_not_found");
+        assert_eq!(
+            normalize_lines(&[l(1, 0)], lim).unwrap_err().code,
+            "invalid_quantity"
+        );
+        assert_eq!(
+            normalize_lines(&[l(1, -3)], lim).unwrap_err().code,
+            "invalid_quantity"
+        );
+        assert_eq!(
+            normalize_lines(&[l(1, 6), l(1, 6)], lim).unwrap_err().code,
+            "invalid_quantity"
+        );
+        assert_eq!(
+            normalize_lines(&[l(1, 1), l(2, 1), l(3, 1)], lim)
+                .unwrap_err()
+                .code,
+            "too_many_lines"
+        );
+        assert_eq!(
+            normalize_lines(&[l(0, 1)], lim).unwrap_err().code,
+            "product_not_found"
+        );
     }
 
     #[test]
     fn pricing_checks_shelf_and_overflow() {
-        let p = |id, price, on| PricedProduct { id, name: "五常大米 5kg".into(), image: String::new(), price_fen: price, on_shelf: on, stock_account: String::new() };
-        let l = |p, q| LineRequest { product_id: p, quantity: q };
-        let (lines, total) = price(&[l(1, 2), l(2, 1)], &[p(1, 5990, true), p(2, 100, true)]).unwrap();
+        let p = |id, price, on| PricedProduct {
+            id,
+            name: "五常大米 5kg".into(),
+            image: String::new(),
+            price_fen: price,
+            on_shelf: on,
+            stock_account: String::new(),
+        };
+        let l = |p, q| LineRequest {
+            product_id: p,
+            quantity: q,
+        };
+        let (lines, total) =
+            price(&[l(1, 2), l(2, 1)], &[p(1, 5990, true), p(2, 100, true)]).unwrap();
         assert_eq!(total, 12080);
         assert_eq!(lines[0].line_total_fen, 11980);
-        assert_eq!(price(&[l(1, 1)], &[p(1, 1, false)]).unwrap_err().code, "product_unavailable");
-        assert_eq!(price(&[l(9, 1)], &[]).unwrap_err().code, "product_not_found");
-        assert_eq!(price(&[l(1, 3)], &[p(1, i64::MAX / 2, true)]).unwrap_err().code, "amount_overflow");
+        assert_eq!(
+            price(&[l(1, 1)], &[p(1, 1, false)]).unwrap_err().code,
+            "product_unavailable"
+        );
+        assert_eq!(
+            price(&[l(9, 1)], &[]).unwrap_err().code,
+            "product_not_found"
+        );
+        assert_eq!(
+            price(&[l(1, 3)], &[p(1, i64::MAX / 2, true)])
+                .unwrap_err()
+                .code,
+            "amount_overflow"
+        );
     }
 
     #[test]
     fn refunds_never_exceed_paid() {
         assert!(check_refund(100, 100, 0).is_ok());
-        assert_eq!(check_refund(1, 100, 100).unwrap_err().code, "refund_exceeds_paid");
+        assert_eq!(
+            check_refund(1, 100, 100).unwrap_err().code,
+            "refund_exceeds_paid"
+        );
         assert_eq!(check_refund(0, 100, 0).unwrap_err().code, "invalid_amount");
-        assert_eq!(check_refund(i64::MAX, 100, 1).unwrap_err().code, "refund_exceeds_paid");
+        assert_eq!(
+            check_refund(i64::MAX, 100, 1).unwrap_err().code,
+            "refund_exceeds_paid"
+        );
     }
 
     #[test]
     fn payments_must_match_merchant_and_amount() {
         assert!(check_transaction("m", "a", 100, "m", "a", Some(100)).is_ok());
-        assert_eq!(check_transaction("m", "a", 100, "m", "a", Some(99)).unwrap_err().code, "amount_mismatch");
-        assert_eq!(check_transaction("m", "a", 100, "m", "a", None).unwrap_err().code, "amount_mismatch");
-        assert_eq!(check_transaction("m", "a", 100, "x", "a", Some(100)).unwrap_err().code, "merchant_mismatch");
-        assert_eq!(check_transaction("m", "a", 100, "m", "x", Some(100)).unwrap_err().code, "merchant_mismatch");
+        assert_eq!(
+            check_transaction("m", "a", 100, "m", "a", Some(99))
+                .unwrap_err()
+                .code,
+            "amount_mismatch"
+        );
+        assert_eq!(
+            check_transaction("m", "a", 100, "m", "a", None)
+                .unwrap_err()
+                .code,
+            "amount_mismatch"
+        );
+        assert_eq!(
+            check_transaction("m", "a", 100, "x", "a", Some(100))
+                .unwrap_err()
+                .code,
+            "merchant_mismatch"
+        );
+        assert_eq!(
+            check_transaction("m", "a", 100, "m", "x", Some(100))
+                .unwrap_err()
+                .code,
+            "merchant_mismatch"
+        );
     }
 }

@@ -103,5 +103,10 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         s["title"] = serde_json::json!(E::EVENT_TYPE);
         (E::EVENT_TYPE, s)
     }
-    vec![one::<OrderCreated>(), one::<PaymentSucceeded>(), one::<OrderCancelled>(), one::<OrderRefunded>()]
+    vec![
+        one::<OrderCreated>(),
+        one::<PaymentSucceeded>(),
+        one::<OrderCancelled>(),
+        one::<OrderRefunded>(),
+    ]
 }

@@ -23,7 +23,10 @@ pub async fn cancel_expired(s: &ShopState) -> AppResult<usize> {
     let actor = Actor::system("order-timeout");
     let mut n = 0;
     for (id, _) in store::expired_orders(db.reader(), db.dialect, now_ms(), 200).await? {
-        if let (Some(client), Some(p)) = (s.pay.as_deref(), store::payment_by_order(db.reader(), db.dialect, id).await?) {
+        if let (Some(client), Some(p)) = (
+            s.pay.as_deref(),
+            store::payment_by_order(db.reader(), db.dialect, id).await?,
+        ) {
             if p.status == "prepaid" {
                 if let Ok(t) = client.query_order(&p.out_trade_no).await {
                     if t.trade_state == "SUCCESS" {
@@ -44,7 +47,9 @@ pub async fn cancel_expired(s: &ShopState) -> AppResult<usize> {
 
 /// Queries WeChat Pay about prepays older than a minute; returns how many were settled.
 pub async fn reconcile_payments(s: &ShopState) -> AppResult<usize> {
-    let Some(client) = s.pay.as_deref() else { return Ok(0) };
+    let Some(client) = s.pay.as_deref() else {
+        return Ok(0);
+    };
     let db = &s.core.db;
     let d = db.dialect;
     let mut n = 0;
@@ -61,8 +66,15 @@ pub async fn reconcile_payments(s: &ShopState) -> AppResult<usize> {
             n += 1;
             continue;
         }
-        let cancelled = store::order(db.reader(), d, p.order_id).await?.is_some_and(|o| o.status == OrderStatus::Cancelled);
-        if cancelled && matches!(t.trade_state.as_str(), "CLOSED" | "REVOKED" | "PAYERROR" | "NOTPAY") {
+        let cancelled = store::order(db.reader(), d, p.order_id)
+            .await?
+            .is_some_and(|o| o.status == OrderStatus::Cancelled);
+        if cancelled
+            && matches!(
+                t.trade_state.as_str(),
+                "CLOSED" | "REVOKED" | "PAYERROR" | "NOTPAY"
+            )
+        {
             if t.trade_state == "NOTPAY" && client.close_order(&p.out_trade_no).await.is_err() {
                 continue;
             }
@@ -74,7 +86,9 @@ pub async fn reconcile_payments(s: &ShopState) -> AppResult<usize> {
 
 /// Resubmits pending refunds and queries processing ones.
 pub async fn reconcile_refunds(s: &ShopState) -> AppResult<()> {
-    let Some(client) = s.pay.as_deref() else { return Ok(()) };
+    let Some(client) = s.pay.as_deref() else {
+        return Ok(());
+    };
     let db = &s.core.db;
     let now = now_ms();
     for r in store::refunds_in(db.reader(), db.dialect, "pending", now - 5_000, 100).await? {
@@ -85,7 +99,9 @@ pub async fn reconcile_refunds(s: &ShopState) -> AppResult<()> {
     for r in store::refunds_in(db.reader(), db.dialect, "processing", now - 30_000, 100).await? {
         match client.query_refund(&r.out_refund_no).await {
             Ok(answer) => service::apply_refund(s, &answer).await?,
-            Err(e) => tracing::warn!(out_refund_no = %r.out_refund_no, error = %e, "refund query failed"),
+            Err(e) => {
+                tracing::warn!(out_refund_no = %r.out_refund_no, error = %e, "refund query failed")
+            }
         }
     }
     Ok(())
@@ -103,13 +119,23 @@ pub async fn run_once(s: &ShopState) {
         tracing::warn!(error = %e, "reconcile_refunds failed");
     }
     let db = &s.core.db;
-    if let Err(e) = idempotency::purge_older_than(db.writer(), db.dialect, now_ms() - idempotency::RETENTION_MS).await {
+    if let Err(e) = idempotency::purge_older_than(
+        db.writer(),
+        db.dialect,
+        now_ms() - idempotency::RETENTION_MS,
+    )
+    .await
+    {
         tracing::warn!(error = %e, "idempotency purge failed");
     }
 }
 
 /// Runs [`run_once`] every `interval` until `shutdown` resolves.
-pub async fn run(s: ShopState, interval: std::time::Duration, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn run(
+    s: ShopState,
+    interval: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         run_once(&s).await;

@@ -10,6 +10,8 @@
 //! - [`http`]: the HTTP handlers and the OpenAPI description;
 //! - [`events`]: the domain events written to the outbox.
 
+pub mod app;
+pub mod demo;
 pub mod domain;
 pub mod events;
 pub mod http;

@@ -17,7 +17,9 @@ use suanpan_payments::wechatpay::client::{PrepayRequest, RefundRequest};
 use suanpan_payments::wechatpay::{Refund, Transaction, WechatPayClient};
 
 use crate::ShopState;
-use crate::domain::{self, LineRequest, OrderAction, OrderLimits, OrderStatus, PricedLine, illegal, transition};
+use crate::domain::{
+    self, LineRequest, OrderAction, OrderLimits, OrderStatus, PricedLine, illegal, transition,
+};
 use crate::events::{EventLine, OrderCancelled, OrderCreated, OrderRefunded, PaymentSucceeded};
 use crate::store::{self, OrderRow, StatusFields};
 
@@ -76,7 +78,10 @@ pub fn view(o: &OrderRow, items: Vec<PricedLine>) -> OrderView {
         paid_fen: o.paid_fen,
         refunded_fen: o.refunded_fen,
         items,
-        address: o.address_json.as_deref().and_then(|a| serde_json::from_str(a).ok()),
+        address: o
+            .address_json
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a).ok()),
         remark: o.remark.clone(),
         cancel_reason: o.cancel_reason.clone(),
         carrier: o.carrier.clone(),
@@ -121,8 +126,14 @@ pub struct Stored {
 async fn replay(s: &ShopState, i: &Idem) -> AppResult<Stored> {
     let db = &s.core.db;
     match idempotency::lookup(db.reader(), db.dialect, &i.scope, &i.key, &i.hash).await? {
-        Some(st) => Ok(Stored { status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK), body: st.body }),
-        None => Err(AppError::conflict("idempotency_key_in_flight", "a request with this Idempotency-Key is still being processed")),
+        Some(st) => Ok(Stored {
+            status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK),
+            body: st.body,
+        }),
+        None => Err(AppError::conflict(
+            "idempotency_key_in_flight",
+            "a request with this Idempotency-Key is still being processed",
+        )),
     }
 }
 
@@ -142,29 +153,61 @@ pub struct CreateOrder {
 /// Places an order: prices lines at current prices, reserves stock, writes `Order.Created`.
 /// Errors: see [`domain::normalize_lines`] and [`domain::price`]; `insufficient_stock` (409),
 /// `address_not_found` (404), `idempotency_key_reused` (422).
-pub async fn create_order(s: &ShopState, user: &AuthUser, req: CreateOrder, idem: Option<Idem>) -> AppResult<Stored> {
+pub async fn create_order(
+    s: &ShopState,
+    user: &AuthUser,
+    req: CreateOrder,
+    idem: Option<Idem>,
+) -> AppResult<Stored> {
     let db = &s.core.db;
     let d = db.dialect;
     let cfg = &s.core.config;
     if req.remark.chars().count() > 200 {
-        return Err(AppError::invalid("invalid_remark", "remark must be at most 200 characters"));
+        return Err(AppError::invalid(
+            "invalid_remark",
+            "remark must be at most 200 characters",
+        ));
     }
     if let Some(i) = &idem {
         if let Some(st) = idempotency::lookup(db.reader(), d, &i.scope, &i.key, &i.hash).await? {
-            return Ok(Stored { status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK), body: st.body });
+            return Ok(Stored {
+                status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK),
+                body: st.body,
+            });
         }
     }
     let requested = if req.from_cart {
-        store::cart(db.reader(), d, user.user_id).await?.iter().map(|c| LineRequest { product_id: c.product_id, quantity: c.quantity }).collect()
+        store::cart(db.reader(), d, user.user_id)
+            .await?
+            .iter()
+            .map(|c| LineRequest {
+                product_id: c.product_id,
+                quantity: c.quantity,
+            })
+            .collect()
     } else {
         req.items.clone()
     };
-    let lines = domain::normalize_lines(&requested, OrderLimits { max_lines: cfg.order_max_lines, max_quantity: cfg.order_max_quantity })?;
+    let lines = domain::normalize_lines(
+        &requested,
+        OrderLimits {
+            max_lines: cfg.order_max_lines,
+            max_quantity: cfg.order_max_quantity,
+        },
+    )?;
     let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
     let products = store::products_for_pricing(db.reader(), d, &ids).await?;
     let (priced, total) = domain::price(&lines, &products)?;
-    let accounts: Vec<String> =
-        lines.iter().map(|l| products.iter().find(|p| p.id == l.product_id).map(|p| p.stock_account.clone()).unwrap_or_default()).collect();
+    let accounts: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            products
+                .iter()
+                .find(|p| p.id == l.product_id)
+                .map(|p| p.stock_account.clone())
+                .unwrap_or_default()
+        })
+        .collect();
     let item_count: i64 = lines.iter().map(|l| l.quantity).sum();
 
     let out: Option<String> = with_tx!(db, tx => {
@@ -212,7 +255,10 @@ pub async fn create_order(s: &ShopState, user: &AuthUser, req: CreateOrder, idem
     match (out, idem) {
         (Some(body), _) => {
             metrics::counter!("suanpan_shop_orders_created_total").increment(1);
-            Ok(Stored { status: StatusCode::CREATED, body })
+            Ok(Stored {
+                status: StatusCode::CREATED,
+                body,
+            })
         }
         (None, Some(i)) => replay(s, &i).await,
         (None, None) => Err(AppError::internal("idempotency claim without a key")),
@@ -222,7 +268,10 @@ pub async fn create_order(s: &ShopState, user: &AuthUser, req: CreateOrder, idem
 /// An order with its lines; `order_not_found` (404) if absent or (with `owner`) someone else's.
 pub async fn get_order(s: &ShopState, id: i64, owner: Option<i64>) -> AppResult<OrderView> {
     let db = &s.core.db;
-    let o = store::order(db.reader(), db.dialect, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
+    let o = store::order(db.reader(), db.dialect, id)
+        .await?
+        .filter(|o| owner.is_none_or(|u| o.user_id == u))
+        .ok_or_else(order_not_found)?;
     let items = store::order_items(db.reader(), db.dialect, id).await?;
     Ok(view(&o, items))
 }
@@ -232,7 +281,13 @@ fn order_not_found() -> AppError {
 }
 
 fn pay_client(s: &ShopState) -> AppResult<&WechatPayClient> {
-    s.pay.as_deref().ok_or_else(|| AppError::new(ErrorKind::Unavailable, "payment_not_configured", "WeChat Pay is not configured"))
+    s.pay.as_deref().ok_or_else(|| {
+        AppError::new(
+            ErrorKind::Unavailable,
+            "payment_not_configured",
+            "WeChat Pay is not configured",
+        )
+    })
 }
 
 /// `POST /v1/orders/{id}/pay` answer.
@@ -251,22 +306,37 @@ pub async fn pay_order(s: &ShopState, user: &AuthUser, id: i64) -> AppResult<Pay
     let client = pay_client(s)?;
     let db = &s.core.db;
     let d = db.dialect;
-    let o = store::order(db.reader(), d, id).await?.filter(|o| o.user_id == user.user_id).ok_or_else(order_not_found)?;
+    let o = store::order(db.reader(), d, id)
+        .await?
+        .filter(|o| o.user_id == user.user_id)
+        .ok_or_else(order_not_found)?;
     transition(o.status, OrderAction::Pay)?;
     let now = now_ms();
     if o.expires_at <= now + 5_000 {
-        return Err(AppError::conflict("order_expired", "the payment deadline has passed"));
+        return Err(AppError::conflict(
+            "order_expired",
+            "the payment deadline has passed",
+        ));
     }
     if let Some(p) = store::payment_by_order(db.reader(), d, id).await? {
         if let (Some(prepay), Some(exp)) = (&p.prepay_id, p.prepay_expires_at) {
             if p.status == "prepaid" && exp > now + 60_000 {
-                return Ok(PayResponse { out_trade_no: p.out_trade_no, pay_params: client.pay_params(prepay)? });
+                return Ok(PayResponse {
+                    out_trade_no: p.out_trade_no,
+                    pay_params: client.pay_params(prepay)?,
+                });
             }
         }
     }
-    let openid = store::user_openid(db.reader(), d, user.user_id).await?.ok_or_else(|| AppError::unauthenticated("unknown shopper"))?;
+    let openid = store::user_openid(db.reader(), d, user.user_id)
+        .await?
+        .ok_or_else(|| AppError::unauthenticated("unknown shopper"))?;
     let items = store::order_items(db.reader(), d, id).await?;
-    let mut description: String = items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(",");
+    let mut description: String = items
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     if description.chars().count() > 100 {
         description = description.chars().take(100).collect();
     }
@@ -280,9 +350,21 @@ pub async fn pay_order(s: &ShopState, user: &AuthUser, id: i64) -> AppResult<Pay
         })
         .await?;
     let mut conn = db.writer().acquire().await?;
-    store::save_prepay(&mut conn, d, id, &o.order_no, o.total_fen, &prepay_id, o.expires_at.min(now + 2 * 3600 * 1000)).await?;
+    store::save_prepay(
+        &mut conn,
+        d,
+        id,
+        &o.order_no,
+        o.total_fen,
+        &prepay_id,
+        o.expires_at.min(now + 2 * 3600 * 1000),
+    )
+    .await?;
     drop(conn);
-    Ok(PayResponse { out_trade_no: o.order_no, pay_params: client.pay_params(&prepay_id)? })
+    Ok(PayResponse {
+        out_trade_no: o.order_no,
+        pay_params: client.pay_params(&prepay_id)?,
+    })
 }
 
 /// What applying a transaction did.
@@ -311,13 +393,26 @@ pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<Paym
     let d = db.dialect;
     let payment = store::payment_by_out_trade_no(db.reader(), d, &t.out_trade_no)
         .await?
-        .ok_or_else(|| AppError::not_found("unknown_out_trade_no", "no payment with this out_trade_no"))?;
+        .ok_or_else(|| {
+            AppError::not_found("unknown_out_trade_no", "no payment with this out_trade_no")
+        })?;
     let cfg = client.config();
-    if let Err(e) = domain::check_transaction(&cfg.mchid, &cfg.appid, payment.amount_fen, &t.mchid, &t.appid, t.amount.as_ref().map(|a| a.total)) {
+    if let Err(e) = domain::check_transaction(
+        &cfg.mchid,
+        &cfg.appid,
+        payment.amount_fen,
+        &t.mchid,
+        &t.appid,
+        t.amount.as_ref().map(|a| a.total),
+    ) {
         tracing::error!(out_trade_no = %t.out_trade_no, code = e.code, "rejected WeChat Pay transaction");
         return Err(e);
     }
-    let txid = t.transaction_id.clone().filter(|x| !x.is_empty()).ok_or_else(|| AppError::invalid("invalid_notification", "transaction_id missing"))?;
+    let txid = t
+        .transaction_id
+        .clone()
+        .filter(|x| !x.is_empty())
+        .ok_or_else(|| AppError::invalid("invalid_notification", "transaction_id missing"))?;
     let openid = t.payer.as_ref().and_then(|p| p.openid.clone());
     let actor = Actor::system("wechatpay");
     let outcome = with_tx!(db, tx => {
@@ -348,7 +443,9 @@ pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<Paym
         }
     })?;
     match &outcome {
-        PaymentOutcome::Paid => metrics::counter!("suanpan_shop_payments_succeeded_total").increment(1),
+        PaymentOutcome::Paid => {
+            metrics::counter!("suanpan_shop_payments_succeeded_total").increment(1)
+        }
         PaymentOutcome::Late(no) => {
             metrics::counter!("suanpan_shop_late_payments_total").increment(1);
             tracing::warn!(out_trade_no = %t.out_trade_no, out_refund_no = %no, "payment arrived for a cancelled order; refunding");
@@ -363,16 +460,22 @@ pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<Paym
 
 /// Handles a notification posted by WeChat Pay: verify → decrypt → apply. Unknown event types
 /// are acknowledged and ignored.
-pub async fn handle_notification(s: &ShopState, headers: &http::HeaderMap, body: &[u8]) -> AppResult<()> {
+pub async fn handle_notification(
+    s: &ShopState,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> AppResult<()> {
     let client = pay_client(s)?;
     let (n, plain) = client.open_notification(headers, body)?;
     match n.event_type.as_str() {
         "TRANSACTION.SUCCESS" => {
-            let t: Transaction = serde_json::from_slice(&plain).map_err(|e| AppError::invalid("invalid_notification", e.to_string()))?;
+            let t: Transaction = serde_json::from_slice(&plain)
+                .map_err(|e| AppError::invalid("invalid_notification", e.to_string()))?;
             apply_transaction(s, &t).await.map(|_| ())
         }
         e if e.starts_with("REFUND.") => {
-            let r: Refund = serde_json::from_slice(&plain).map_err(|e| AppError::invalid("invalid_notification", e.to_string()))?;
+            let r: Refund = serde_json::from_slice(&plain)
+                .map_err(|e| AppError::invalid("invalid_notification", e.to_string()))?;
             apply_refund(s, &r).await
         }
         other => {
@@ -386,12 +489,24 @@ pub async fn handle_notification(s: &ShopState, headers: &http::HeaderMap, body:
 /// first when a prepay exists, so it can no longer be paid; if WeChat Pay reports it paid
 /// meanwhile, the payment is applied instead and the cancel fails with `illegal_transition`.
 /// `owner` restricts to a shopper's own orders.
-pub async fn cancel_order(s: &ShopState, id: i64, owner: Option<i64>, actor: &Actor, reason: &str) -> AppResult<OrderView> {
+pub async fn cancel_order(
+    s: &ShopState,
+    id: i64,
+    owner: Option<i64>,
+    actor: &Actor,
+    reason: &str,
+) -> AppResult<OrderView> {
     let db = &s.core.db;
     let d = db.dialect;
-    let o = store::order(db.reader(), d, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
+    let o = store::order(db.reader(), d, id)
+        .await?
+        .filter(|o| owner.is_none_or(|u| o.user_id == u))
+        .ok_or_else(order_not_found)?;
     transition(o.status, OrderAction::Cancel)?;
-    if let (Some(client), Some(p)) = (s.pay.as_deref(), store::payment_by_order(db.reader(), d, id).await?) {
+    if let (Some(client), Some(p)) = (
+        s.pay.as_deref(),
+        store::payment_by_order(db.reader(), d, id).await?,
+    ) {
         if p.status == "prepaid" {
             match client.close_order(&p.out_trade_no).await {
                 Ok(()) => {}
@@ -401,7 +516,9 @@ pub async fn cancel_order(s: &ShopState, id: i64, owner: Option<i64>, actor: &Ac
                     }
                     return Err(illegal(OrderStatus::Paid, OrderAction::Cancel));
                 }
-                Err(e) => tracing::warn!(error = %e, order_id = id, "could not close the WeChat Pay order; a late payment would be refunded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, order_id = id, "could not close the WeChat Pay order; a late payment would be refunded")
+                }
             }
         }
     }
@@ -417,25 +534,68 @@ pub async fn cancel_order(s: &ShopState, id: i64, owner: Option<i64>, actor: &Ac
         audit::record(&mut tx, d, actor, "order.cancel", "order", &id.to_string(), Some(&summary(&o)), Some(&after)).await?;
         Ok(o)
     })?;
-    metrics::counter!("suanpan_shop_orders_cancelled_total", "reason" => reason.to_string()).increment(1);
+    metrics::counter!("suanpan_shop_orders_cancelled_total", "reason" => reason.to_string())
+        .increment(1);
     let _ = row;
     get_order(s, id, None).await
 }
 
 /// `paid → shipped` (admin), with carrier and tracking number.
-pub async fn ship_order(s: &ShopState, id: i64, actor: &Actor, carrier: &str, tracking_no: &str) -> AppResult<OrderView> {
-    if carrier.trim().is_empty() || carrier.chars().count() > 64 || tracking_no.trim().is_empty() || tracking_no.chars().count() > 64 {
-        return Err(AppError::invalid("invalid_shipment", "carrier and tracking_no are required, at most 64 characters"));
+pub async fn ship_order(
+    s: &ShopState,
+    id: i64,
+    actor: &Actor,
+    carrier: &str,
+    tracking_no: &str,
+) -> AppResult<OrderView> {
+    if carrier.trim().is_empty()
+        || carrier.chars().count() > 64
+        || tracking_no.trim().is_empty()
+        || tracking_no.chars().count() > 64
+    {
+        return Err(AppError::invalid(
+            "invalid_shipment",
+            "carrier and tracking_no are required, at most 64 characters",
+        ));
     }
-    simple_transition(s, id, None, actor, OrderAction::Ship, StatusFields { shipment: Some((carrier.trim().into(), tracking_no.trim().into())), ..Default::default() }).await
+    simple_transition(
+        s,
+        id,
+        None,
+        actor,
+        OrderAction::Ship,
+        StatusFields {
+            shipment: Some((carrier.trim().into(), tracking_no.trim().into())),
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 /// `shipped → completed` (shopper confirms receipt).
 pub async fn confirm_order(s: &ShopState, id: i64, user: &AuthUser) -> AppResult<OrderView> {
-    simple_transition(s, id, Some(user.user_id), &user.actor(), OrderAction::Complete, StatusFields { completed: true, ..Default::default() }).await
+    simple_transition(
+        s,
+        id,
+        Some(user.user_id),
+        &user.actor(),
+        OrderAction::Complete,
+        StatusFields {
+            completed: true,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
-async fn simple_transition(s: &ShopState, id: i64, owner: Option<i64>, actor: &Actor, action: OrderAction, fields: StatusFields) -> AppResult<OrderView> {
+async fn simple_transition(
+    s: &ShopState,
+    id: i64,
+    owner: Option<i64>,
+    actor: &Actor,
+    action: OrderAction,
+    fields: StatusFields,
+) -> AppResult<OrderView> {
     let db = &s.core.db;
     let d = db.dialect;
     with_tx!(db, tx => {
@@ -455,11 +615,21 @@ async fn simple_transition(s: &ShopState, id: i64, owner: Option<i64>, actor: &A
 /// row keyed by a new `out_refund_no`, then submits it to WeChat Pay. `amount_fen` defaults to
 /// everything not yet refunded. Errors: `illegal_transition`, `refund_exceeds_paid`,
 /// `invalid_amount`, `invalid_reason`.
-pub async fn request_refund(s: &ShopState, id: i64, amount_fen: Option<i64>, reason: &str, actor: &Actor, idem: Option<Idem>) -> AppResult<Stored> {
+pub async fn request_refund(
+    s: &ShopState,
+    id: i64,
+    amount_fen: Option<i64>,
+    reason: &str,
+    actor: &Actor,
+    idem: Option<Idem>,
+) -> AppResult<Stored> {
     let client = pay_client(s)?;
     let _ = client;
     if reason.trim().is_empty() || reason.chars().count() > 80 {
-        return Err(AppError::invalid("invalid_reason", "reason is required, at most 80 characters"));
+        return Err(AppError::invalid(
+            "invalid_reason",
+            "reason is required, at most 80 characters",
+        ));
     }
     let db = &s.core.db;
     let d = db.dialect;
@@ -494,7 +664,10 @@ pub async fn request_refund(s: &ShopState, id: i64, amount_fen: Option<i64>, rea
             if let Err(e) = submit_refund(s, &no).await {
                 tracing::warn!(error = %e, out_refund_no = %no, "refund not yet accepted by WeChat Pay; reconciliation will retry");
             }
-            Ok(Stored { status: StatusCode::CREATED, body })
+            Ok(Stored {
+                status: StatusCode::CREATED,
+                body,
+            })
         }
         (None, Some(i)) => replay(s, &i).await,
         (None, None) => Err(AppError::internal("idempotency claim without a key")),
@@ -508,16 +681,39 @@ pub async fn submit_refund(s: &ShopState, out_refund_no: &str) -> AppResult<()> 
     let client = pay_client(s)?;
     let db = &s.core.db;
     let d = db.dialect;
-    let r = store::refund_by_no(db.reader(), d, out_refund_no).await?.ok_or_else(|| AppError::not_found("refund_not_found", "no such refund"))?;
+    let r = store::refund_by_no(db.reader(), d, out_refund_no)
+        .await?
+        .ok_or_else(|| AppError::not_found("refund_not_found", "no such refund"))?;
     if r.status != "pending" {
         return Ok(());
     }
-    let o = store::order(db.reader(), d, r.order_id).await?.ok_or_else(order_not_found)?;
-    let req = RefundRequest { out_trade_no: o.order_no.clone(), out_refund_no: r.out_refund_no.clone(), reason: r.reason.clone(), refund_fen: r.amount_fen, total_fen: o.total_fen };
+    let o = store::order(db.reader(), d, r.order_id)
+        .await?
+        .ok_or_else(order_not_found)?;
+    let req = RefundRequest {
+        out_trade_no: o.order_no.clone(),
+        out_refund_no: r.out_refund_no.clone(),
+        reason: r.reason.clone(),
+        refund_fen: r.amount_fen,
+        total_fen: o.total_fen,
+    };
     match client.refund(&req).await {
         Ok(answer) => apply_refund(s, &answer).await,
-        Err(PayError::Api { status, code, message }) if (400..500).contains(&status) => {
-            let failed = Refund { out_refund_no: r.out_refund_no.clone(), status: "ABNORMAL".into(), amount: suanpan_payments::wechatpay::RefundAmount { total: o.total_fen, refund: r.amount_fen, currency: None }, ..Default::default() };
+        Err(PayError::Api {
+            status,
+            code,
+            message,
+        }) if (400..500).contains(&status) => {
+            let failed = Refund {
+                out_refund_no: r.out_refund_no.clone(),
+                status: "ABNORMAL".into(),
+                amount: suanpan_payments::wechatpay::RefundAmount {
+                    total: o.total_fen,
+                    refund: r.amount_fen,
+                    currency: None,
+                },
+                ..Default::default()
+            };
             fail_refund(s, &r, &failed, &format!("{code}: {message}")).await
         }
         Err(e) => Err(e.into()),
@@ -530,10 +726,15 @@ pub async fn apply_refund(s: &ShopState, answer: &Refund) -> AppResult<()> {
     let d = db.dialect;
     let r = store::refund_by_no(db.reader(), d, &answer.out_refund_no)
         .await?
-        .ok_or_else(|| AppError::not_found("unknown_out_refund_no", "no refund with this out_refund_no"))?;
+        .ok_or_else(|| {
+            AppError::not_found("unknown_out_refund_no", "no refund with this out_refund_no")
+        })?;
     if answer.amount.refund != r.amount_fen {
         tracing::error!(out_refund_no = %r.out_refund_no, "refund amount mismatch");
-        return Err(AppError::invalid("amount_mismatch", "refund amount does not match"));
+        return Err(AppError::invalid(
+            "amount_mismatch",
+            "refund amount does not match",
+        ));
     }
     match answer.status.as_str() {
         "SUCCESS" => {
@@ -565,13 +766,27 @@ pub async fn apply_refund(s: &ShopState, answer: &Refund) -> AppResult<()> {
         "CLOSED" | "ABNORMAL" => fail_refund(s, &r, answer, &answer.status).await,
         _ => {
             let mut conn = db.writer().acquire().await?;
-            store::refund_cas(&mut conn, d, r.id, &["pending"], "processing", answer.refund_id.as_deref(), None).await?;
+            store::refund_cas(
+                &mut conn,
+                d,
+                r.id,
+                &["pending"],
+                "processing",
+                answer.refund_id.as_deref(),
+                None,
+            )
+            .await?;
             Ok(())
         }
     }
 }
 
-async fn fail_refund(s: &ShopState, r: &store::RefundRow, answer: &Refund, error: &str) -> AppResult<()> {
+async fn fail_refund(
+    s: &ShopState,
+    r: &store::RefundRow,
+    answer: &Refund,
+    error: &str,
+) -> AppResult<()> {
     let db = &s.core.db;
     let d = db.dialect;
     let actor = Actor::system("wechatpay");

@@ -69,7 +69,12 @@ fn product_row(r: &AnyRow, admin: bool) -> R<ProductView> {
 }
 
 /// One product; off-shelf products only when `admin`.
-pub async fn get_product(pool: &sqlx::AnyPool, d: Dialect, id: i64, admin: bool) -> R<Option<ProductView>> {
+pub async fn get_product(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    id: i64,
+    admin: bool,
+) -> R<Option<ProductView>> {
     static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let q = Q.get_or_init(|| format!("SELECT {PRODUCT_COLS} WHERE p.id = ?"));
     let q = sql!(d, q.as_str());
@@ -97,7 +102,13 @@ pub struct ProductFilter {
 }
 
 /// A page of products, newest first, and the total count.
-pub async fn list_products(pool: &sqlx::AnyPool, d: Dialect, f: &ProductFilter, limit: i64, offset: i64) -> R<(Vec<ProductView>, i64)> {
+pub async fn list_products(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    f: &ProductFilter,
+    limit: i64,
+    offset: i64,
+) -> R<(Vec<ProductView>, i64)> {
     let mut wh = String::from(" WHERE 1 = 1");
     let mut args = Vec::new();
     if !f.admin {
@@ -110,20 +121,35 @@ pub async fn list_products(pool: &sqlx::AnyPool, d: Dialect, f: &ProductFilter, 
         wh.push_str(" AND p.category_id = ?");
         args.push(Arg::I(c));
     }
-    if let Some(k) = f.keyword.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+    if let Some(k) = f
+        .keyword
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
         wh.push_str(" AND (p.name LIKE ? ESCAPE '\\' OR p.description LIKE ? ESCAPE '\\')");
         let pat = suanpan_core::db::like_pattern(k);
         args.push(Arg::S(pat.clone()));
         args.push(Arg::S(pat));
     }
     let count_sql = d.prepare(&format!("SELECT COUNT(*) FROM products p{wh}"));
-    let total: i64 = bind_all(sqlx::query(&count_sql), &args).fetch_one(pool).await?.try_get(0)?;
+    let total: i64 = bind_all(sqlx::query(&count_sql), &args)
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
     let mut page_args = args.clone();
     page_args.push(Arg::I(limit));
     page_args.push(Arg::I(offset));
-    let list_sql = d.prepare(&format!("SELECT {PRODUCT_COLS}{wh} ORDER BY p.id DESC LIMIT ? OFFSET ?"));
-    let rows = bind_all(sqlx::query(&list_sql), &page_args).fetch_all(pool).await?;
-    let items = rows.iter().map(|r| product_row(r, f.admin)).collect::<R<Vec<_>>>()?;
+    let list_sql = d.prepare(&format!(
+        "SELECT {PRODUCT_COLS}{wh} ORDER BY p.id DESC LIMIT ? OFFSET ?"
+    ));
+    let rows = bind_all(sqlx::query(&list_sql), &page_args)
+        .fetch_all(pool)
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| product_row(r, f.admin))
+        .collect::<R<Vec<_>>>()?;
     Ok((items, total))
 }
 
@@ -161,7 +187,14 @@ pub async fn insert_product(conn: &mut Conn, d: Dialect, p: &NewProduct) -> R<(i
     .bind(now);
     let id = insert_id(conn, d, q).await?;
     let account = format!("product:{id}");
-    sqlx::query(sql!(d, "UPDATE products SET stock_account = ? WHERE id = ?")).bind(&account).bind(id).execute(&mut *conn).await?;
+    sqlx::query(sql!(
+        d,
+        "UPDATE products SET stock_account = ? WHERE id = ?"
+    ))
+    .bind(&account)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     Ok((id, account))
 }
 
@@ -186,17 +219,30 @@ pub async fn update_product(conn: &mut Conn, d: Dialect, id: i64, p: &NewProduct
 
 /// The stock account of a product.
 pub async fn stock_account(conn: &mut Conn, d: Dialect, id: i64) -> R<Option<String>> {
-    let r = sqlx::query(sql!(d, "SELECT stock_account FROM products WHERE id = ?")).bind(id).fetch_optional(conn).await?;
+    let r = sqlx::query(sql!(d, "SELECT stock_account FROM products WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     r.map(|r| r.try_get(0)).transpose()
 }
 
 /// Products for pricing, by id.
-pub async fn products_for_pricing(pool: &sqlx::AnyPool, d: Dialect, ids: &[i64]) -> R<Vec<PricedProduct>> {
+pub async fn products_for_pricing(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    ids: &[i64],
+) -> R<Vec<PricedProduct>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let rows = if ids.len() == 1 {
-        sqlx::query(sql!(d, "SELECT id, name, images, price_fen, on_shelf, stock_account FROM products WHERE id = ?")).bind(ids[0]).fetch_all(pool).await?
+        sqlx::query(sql!(
+            d,
+            "SELECT id, name, images, price_fen, on_shelf, stock_account FROM products WHERE id = ?"
+        ))
+        .bind(ids[0])
+        .fetch_all(pool)
+        .await?
     } else {
         let marks = vec!["?"; ids.len()].join(", ");
         let q = d.prepare(&format!("SELECT id, name, images, price_fen, on_shelf, stock_account FROM products WHERE id IN ({marks})"));
@@ -232,19 +278,44 @@ pub struct Category {
 
 /// All categories by sort key.
 pub async fn list_categories(pool: &sqlx::AnyPool, d: Dialect) -> R<Vec<Category>> {
-    let rows = sqlx::query(sql!(d, "SELECT id, name, sort FROM categories ORDER BY sort, id")).fetch_all(pool).await?;
-    rows.iter().map(|r| Ok(Category { id: r.try_get(0)?, name: r.try_get(1)?, sort: r.try_get(2)? })).collect()
+    let rows = sqlx::query(sql!(
+        d,
+        "SELECT id, name, sort FROM categories ORDER BY sort, id"
+    ))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Category {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                sort: r.try_get(2)?,
+            })
+        })
+        .collect()
 }
 
 /// Inserts a category.
 pub async fn insert_category(conn: &mut Conn, d: Dialect, name: &str, sort: i64) -> R<i64> {
-    let q = sqlx::query(sql_insert!(d, "INSERT INTO categories (name, sort, created_at) VALUES (?, ?, ?)")).bind(name).bind(sort).bind(suanpan_core::time::now_ms());
+    let q = sqlx::query(sql_insert!(
+        d,
+        "INSERT INTO categories (name, sort, created_at) VALUES (?, ?, ?)"
+    ))
+    .bind(name)
+    .bind(sort)
+    .bind(suanpan_core::time::now_ms());
     insert_id(conn, d, q).await
 }
 
 /// True if the category exists.
 pub async fn category_exists(pool: &sqlx::AnyPool, d: Dialect, id: i64) -> R<bool> {
-    Ok(sqlx::query(sql!(d, "SELECT id FROM categories WHERE id = ?")).bind(id).fetch_optional(pool).await?.is_some())
+    Ok(
+        sqlx::query(sql!(d, "SELECT id FROM categories WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .is_some(),
+    )
 }
 
 // ---------------------------------------------------------------- cart
@@ -297,44 +368,82 @@ pub async fn cart(pool: &sqlx::AnyPool, d: Dialect, user_id: i64) -> R<Vec<CartL
 }
 
 /// The quantity of a product in the cart (inside a transaction).
-pub async fn cart_quantity(conn: &mut Conn, d: Dialect, user_id: i64, product_id: i64) -> R<Option<i64>> {
-    let r = sqlx::query(sql!(d, "SELECT quantity FROM cart_items WHERE user_id = ? AND product_id = ?")).bind(user_id).bind(product_id).fetch_optional(conn).await?;
+pub async fn cart_quantity(
+    conn: &mut Conn,
+    d: Dialect,
+    user_id: i64,
+    product_id: i64,
+) -> R<Option<i64>> {
+    let r = sqlx::query(sql!(
+        d,
+        "SELECT quantity FROM cart_items WHERE user_id = ? AND product_id = ?"
+    ))
+    .bind(user_id)
+    .bind(product_id)
+    .fetch_optional(conn)
+    .await?;
     r.map(|r| r.try_get(0)).transpose()
 }
 
 /// Sets a cart line's quantity (inserting it if absent).
-pub async fn set_cart_quantity(conn: &mut Conn, d: Dialect, user_id: i64, product_id: i64, quantity: i64) -> R<()> {
-    let r = sqlx::query(sql!(d, "UPDATE cart_items SET quantity = ? WHERE user_id = ? AND product_id = ?"))
-        .bind(quantity)
+pub async fn set_cart_quantity(
+    conn: &mut Conn,
+    d: Dialect,
+    user_id: i64,
+    product_id: i64,
+    quantity: i64,
+) -> R<()> {
+    let r = sqlx::query(sql!(
+        d,
+        "UPDATE cart_items SET quantity = ? WHERE user_id = ? AND product_id = ?"
+    ))
+    .bind(quantity)
+    .bind(user_id)
+    .bind(product_id)
+    .execute(&mut *conn)
+    .await?;
+    if r.rows_affected() == 0 && cart_quantity(conn, d, user_id, product_id).await?.is_none() {
+        sqlx::query(sql!(
+            d,
+            "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, ?, ?)"
+        ))
         .bind(user_id)
         .bind(product_id)
-        .execute(&mut *conn)
+        .bind(quantity)
+        .bind(suanpan_core::time::now_ms())
+        .execute(conn)
         .await?;
-    if r.rows_affected() == 0 && cart_quantity(conn, d, user_id, product_id).await?.is_none() {
-        sqlx::query(sql!(d, "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, ?, ?)"))
-            .bind(user_id)
-            .bind(product_id)
-            .bind(quantity)
-            .bind(suanpan_core::time::now_ms())
-            .execute(conn)
-            .await?;
     }
     Ok(())
 }
 
 /// Removes cart lines; `None` removes all of the shopper's lines.
-pub async fn remove_cart_items(conn: &mut Conn, d: Dialect, user_id: i64, product_ids: Option<&[i64]>) -> R<u64> {
+pub async fn remove_cart_items(
+    conn: &mut Conn,
+    d: Dialect,
+    user_id: i64,
+    product_ids: Option<&[i64]>,
+) -> R<u64> {
     match product_ids {
-        None => Ok(sqlx::query(sql!(d, "DELETE FROM cart_items WHERE user_id = ?")).bind(user_id).execute(conn).await?.rows_affected()),
+        None => Ok(
+            sqlx::query(sql!(d, "DELETE FROM cart_items WHERE user_id = ?"))
+                .bind(user_id)
+                .execute(conn)
+                .await?
+                .rows_affected(),
+        ),
         Some(ids) => {
             let mut n = 0;
             for id in ids {
-                n += sqlx::query(sql!(d, "DELETE FROM cart_items WHERE user_id = ? AND product_id = ?"))
-                    .bind(user_id)
-                    .bind(*id)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
+                n += sqlx::query(sql!(
+                    d,
+                    "DELETE FROM cart_items WHERE user_id = ? AND product_id = ?"
+                ))
+                .bind(user_id)
+                .bind(*id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
             }
             Ok(n)
         }
@@ -390,7 +499,12 @@ pub async fn addresses(pool: &sqlx::AnyPool, d: Dialect, user_id: i64) -> R<Vec<
 }
 
 /// One address of the shopper (`None` if absent or someone else's); with `id = None` the default.
-pub async fn address(conn: &mut Conn, d: Dialect, user_id: i64, id: Option<i64>) -> R<Option<Address>> {
+pub async fn address(
+    conn: &mut Conn,
+    d: Dialect,
+    user_id: i64,
+    id: Option<i64>,
+) -> R<Option<Address>> {
     let r = match id {
         Some(id) => {
             sqlx::query(sql!(d, "SELECT id, receiver, phone, province, city, district, detail, is_default FROM addresses WHERE user_id = ? AND id = ?"))
@@ -413,10 +527,22 @@ pub async fn address(conn: &mut Conn, d: Dialect, user_id: i64, id: Option<i64>)
 }
 
 /// Inserts (`id = None`) or updates an address; returns its id (`None` if not the shopper's).
-pub async fn save_address(conn: &mut Conn, d: Dialect, user_id: i64, id: Option<i64>, a: &Address) -> R<Option<i64>> {
+pub async fn save_address(
+    conn: &mut Conn,
+    d: Dialect,
+    user_id: i64,
+    id: Option<i64>,
+    a: &Address,
+) -> R<Option<i64>> {
     let now = suanpan_core::time::now_ms();
     if a.is_default {
-        sqlx::query(sql!(d, "UPDATE addresses SET is_default = 0 WHERE user_id = ?")).bind(user_id).execute(&mut *conn).await?;
+        sqlx::query(sql!(
+            d,
+            "UPDATE addresses SET is_default = 0 WHERE user_id = ?"
+        ))
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
     }
     match id {
         None => {
@@ -460,12 +586,25 @@ pub async fn save_address(conn: &mut Conn, d: Dialect, user_id: i64, id: Option<
 
 /// Deletes an address of the shopper; false if absent.
 pub async fn delete_address(conn: &mut Conn, d: Dialect, user_id: i64, id: i64) -> R<bool> {
-    Ok(sqlx::query(sql!(d, "DELETE FROM addresses WHERE id = ? AND user_id = ?")).bind(id).bind(user_id).execute(conn).await?.rows_affected() == 1)
+    Ok(sqlx::query(sql!(
+        d,
+        "DELETE FROM addresses WHERE id = ? AND user_id = ?"
+    ))
+    .bind(id)
+    .bind(user_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// Number of addresses the shopper has.
 pub async fn address_count(conn: &mut Conn, d: Dialect, user_id: i64) -> R<i64> {
-    sqlx::query(sql!(d, "SELECT COUNT(*) FROM addresses WHERE user_id = ?")).bind(user_id).fetch_one(conn).await?.try_get(0)
+    sqlx::query(sql!(d, "SELECT COUNT(*) FROM addresses WHERE user_id = ?"))
+        .bind(user_id)
+        .fetch_one(conn)
+        .await?
+        .try_get(0)
 }
 
 // ---------------------------------------------------------------- orders
@@ -519,7 +658,8 @@ fn order_row(r: &AnyRow) -> R<OrderRow> {
         id: r.try_get(0)?,
         order_no: r.try_get(1)?,
         user_id: r.try_get(2)?,
-        status: OrderStatus::parse(&status).ok_or_else(|| sqlx::Error::Decode(format!("unknown order status {status}").into()))?,
+        status: OrderStatus::parse(&status)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown order status {status}").into()))?,
         total_fen: r.try_get(4)?,
         paid_fen: r.try_get(5)?,
         refunded_fen: r.try_get(6)?,
@@ -538,24 +678,59 @@ fn order_row(r: &AnyRow) -> R<OrderRow> {
 }
 
 /// An order by id.
-pub async fn order<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, d: Dialect, id: i64) -> R<Option<OrderRow>> {
+pub async fn order<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    d: Dialect,
+    id: i64,
+) -> R<Option<OrderRow>> {
     static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let q = Q.get_or_init(|| format!("SELECT {ORDER_COLS} WHERE id = ?"));
-    sqlx::query(sql!(d, q.as_str())).bind(id).fetch_optional(ex).await?.as_ref().map(order_row).transpose()
+    sqlx::query(sql!(d, q.as_str()))
+        .bind(id)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(order_row)
+        .transpose()
 }
 
 /// An order by id, row-locked until the transaction ends (PostgreSQL, MySQL).
 pub async fn order_for_update(conn: &mut Conn, d: Dialect, id: i64) -> R<Option<OrderRow>> {
-    static Q: [std::sync::OnceLock<String>; 3] = [std::sync::OnceLock::new(), std::sync::OnceLock::new(), std::sync::OnceLock::new()];
-    let q = Q[d as usize].get_or_init(|| d.prepare(&format!("SELECT {ORDER_COLS} WHERE id = ?{}", d.for_update())));
-    sqlx::query(q.as_str()).bind(id).fetch_optional(conn).await?.as_ref().map(order_row).transpose()
+    static Q: [std::sync::OnceLock<String>; 3] = [
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+    ];
+    let q = Q[d as usize].get_or_init(|| {
+        d.prepare(&format!(
+            "SELECT {ORDER_COLS} WHERE id = ?{}",
+            d.for_update()
+        ))
+    });
+    sqlx::query(q.as_str())
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(order_row)
+        .transpose()
 }
 
 /// An order by number.
-pub async fn order_by_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, d: Dialect, order_no: &str) -> R<Option<OrderRow>> {
+pub async fn order_by_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    d: Dialect,
+    order_no: &str,
+) -> R<Option<OrderRow>> {
     static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let q = Q.get_or_init(|| format!("SELECT {ORDER_COLS} WHERE order_no = ?"));
-    sqlx::query(sql!(d, q.as_str())).bind(order_no).fetch_optional(ex).await?.as_ref().map(order_row).transpose()
+    sqlx::query(sql!(d, q.as_str()))
+        .bind(order_no)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(order_row)
+        .transpose()
 }
 
 /// A new order.
@@ -579,7 +754,12 @@ pub struct NewOrder<'a> {
 }
 
 /// Inserts an order and its lines; returns the id.
-pub async fn insert_order(conn: &mut Conn, d: Dialect, o: &NewOrder<'_>, lines: &[PricedLine]) -> R<i64> {
+pub async fn insert_order(
+    conn: &mut Conn,
+    d: Dialect,
+    o: &NewOrder<'_>,
+    lines: &[PricedLine],
+) -> R<i64> {
     let q = sqlx::query(sql_insert!(
         d,
         "INSERT INTO orders (order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
@@ -613,7 +793,11 @@ pub async fn insert_order(conn: &mut Conn, d: Dialect, o: &NewOrder<'_>, lines: 
 }
 
 /// The lines of an order.
-pub async fn order_items<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, d: Dialect, order_id: i64) -> R<Vec<PricedLine>> {
+pub async fn order_items<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    d: Dialect,
+    order_id: i64,
+) -> R<Vec<PricedLine>> {
     let rows = sqlx::query(sql!(d, "SELECT product_id, name, image, unit_price_fen, quantity, line_total_fen FROM order_items WHERE order_id = ? ORDER BY id"))
         .bind(order_id)
         .fetch_all(ex)
@@ -650,7 +834,14 @@ pub struct StatusFields {
 /// Compare-and-set of an order's status: changes it only if it is still `from`. Returns whether
 /// this call changed it. This guard is what makes racing writers (a payment notification and
 /// the timeout job) safe: exactly one of them wins.
-pub async fn cas_status(conn: &mut Conn, d: Dialect, id: i64, from: OrderStatus, to: OrderStatus, f: &StatusFields) -> R<bool> {
+pub async fn cas_status(
+    conn: &mut Conn,
+    d: Dialect,
+    id: i64,
+    from: OrderStatus,
+    to: OrderStatus,
+    f: &StatusFields,
+) -> R<bool> {
     let now = suanpan_core::time::now_ms();
     let mut set = String::from("status = ?, updated_at = ?");
     let mut args = vec![Arg::S(to.as_str().into()), Arg::I(now)];
@@ -675,29 +866,41 @@ pub async fn cas_status(conn: &mut Conn, d: Dialect, id: i64, from: OrderStatus,
         args.push(Arg::I(a));
     }
     args.extend([Arg::I(id), Arg::S(from.as_str().into())]);
-    let q = d.prepare(&format!("UPDATE orders SET {set} WHERE id = ? AND status = ?"));
-    Ok(bind_all(sqlx::query(&q), &args).execute(conn).await?.rows_affected() == 1)
+    let q = d.prepare(&format!(
+        "UPDATE orders SET {set} WHERE id = ? AND status = ?"
+    ));
+    Ok(bind_all(sqlx::query(&q), &args)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
 }
 
 /// Records money received on an order that was no longer payable (late payment).
 pub async fn add_late_paid(conn: &mut Conn, d: Dialect, id: i64, amount: i64) -> R<()> {
-    sqlx::query(sql!(d, "UPDATE orders SET paid_fen = paid_fen + ?, updated_at = ? WHERE id = ?"))
-        .bind(amount)
-        .bind(suanpan_core::time::now_ms())
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query(sql!(
+        d,
+        "UPDATE orders SET paid_fen = paid_fen + ?, updated_at = ? WHERE id = ?"
+    ))
+    .bind(amount)
+    .bind(suanpan_core::time::now_ms())
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Adds to `refunded_fen` without a status change (late-payment refunds of cancelled orders).
 pub async fn add_refunded(conn: &mut Conn, d: Dialect, id: i64, amount: i64) -> R<()> {
-    sqlx::query(sql!(d, "UPDATE orders SET refunded_fen = refunded_fen + ?, updated_at = ? WHERE id = ?"))
-        .bind(amount)
-        .bind(suanpan_core::time::now_ms())
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query(sql!(
+        d,
+        "UPDATE orders SET refunded_fen = refunded_fen + ?, updated_at = ? WHERE id = ?"
+    ))
+    .bind(amount)
+    .bind(suanpan_core::time::now_ms())
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -743,31 +946,65 @@ fn order_where(f: &OrderFilter) -> (String, Vec<Arg>) {
 }
 
 /// A page of orders, newest first, and the total.
-pub async fn search_orders(pool: &sqlx::AnyPool, d: Dialect, f: &OrderFilter, limit: i64, offset: i64) -> R<(Vec<OrderRow>, i64)> {
+pub async fn search_orders(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    f: &OrderFilter,
+    limit: i64,
+    offset: i64,
+) -> R<(Vec<OrderRow>, i64)> {
     let (wh, mut args) = order_where(f);
-    let total: i64 = bind_all(sqlx::query(&d.prepare(&format!("SELECT COUNT(*) FROM orders{wh}"))), &args).fetch_one(pool).await?.try_get(0)?;
+    let total: i64 = bind_all(
+        sqlx::query(&d.prepare(&format!("SELECT COUNT(*) FROM orders{wh}"))),
+        &args,
+    )
+    .fetch_one(pool)
+    .await?
+    .try_get(0)?;
     args.extend([Arg::I(limit), Arg::I(offset)]);
-    let q = d.prepare(&format!("SELECT {ORDER_COLS}{wh} ORDER BY id DESC LIMIT ? OFFSET ?"));
+    let q = d.prepare(&format!(
+        "SELECT {ORDER_COLS}{wh} ORDER BY id DESC LIMIT ? OFFSET ?"
+    ));
     let rows = bind_all(sqlx::query(&q), &args).fetch_all(pool).await?;
     Ok((rows.iter().map(order_row).collect::<R<_>>()?, total))
 }
 
 /// Orders matching `f` with id above `after_id`, ascending (keyset pages for exports).
-pub async fn orders_after(pool: &sqlx::AnyPool, d: Dialect, f: &OrderFilter, after_id: i64, limit: i64) -> R<Vec<OrderRow>> {
+pub async fn orders_after(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    f: &OrderFilter,
+    after_id: i64,
+    limit: i64,
+) -> R<Vec<OrderRow>> {
     let (wh, mut args) = order_where(f);
     args.extend([Arg::I(after_id), Arg::I(limit)]);
-    let q = d.prepare(&format!("SELECT {ORDER_COLS}{wh} AND id > ? ORDER BY id LIMIT ?"));
-    bind_all(sqlx::query(&q), &args).fetch_all(pool).await?.iter().map(order_row).collect()
+    let q = d.prepare(&format!(
+        "SELECT {ORDER_COLS}{wh} AND id > ? ORDER BY id LIMIT ?"
+    ));
+    bind_all(sqlx::query(&q), &args)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(order_row)
+        .collect()
 }
 
 /// Unpaid orders past their deadline (oldest first).
-pub async fn expired_orders(pool: &sqlx::AnyPool, d: Dialect, now: i64, limit: i64) -> R<Vec<(i64, String)>> {
+pub async fn expired_orders(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    now: i64,
+    limit: i64,
+) -> R<Vec<(i64, String)>> {
     let rows = sqlx::query(sql!(d, "SELECT id, order_no FROM orders WHERE status = 'pending_payment' AND expires_at <= ? ORDER BY expires_at LIMIT ?"))
         .bind(now)
         .bind(limit)
         .fetch_all(pool)
         .await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 // ---------------------------------------------------------------- payments
@@ -818,21 +1055,49 @@ fn payment_row(r: &AnyRow) -> R<PaymentRow> {
 }
 
 /// The payment of an order.
-pub async fn payment_by_order<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, d: Dialect, order_id: i64) -> R<Option<PaymentRow>> {
+pub async fn payment_by_order<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    d: Dialect,
+    order_id: i64,
+) -> R<Option<PaymentRow>> {
     static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let q = Q.get_or_init(|| format!("SELECT {PAYMENT_COLS} WHERE order_id = ?"));
-    sqlx::query(sql!(d, q.as_str())).bind(order_id).fetch_optional(ex).await?.as_ref().map(payment_row).transpose()
+    sqlx::query(sql!(d, q.as_str()))
+        .bind(order_id)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(payment_row)
+        .transpose()
 }
 
 /// The payment with `out_trade_no`.
-pub async fn payment_by_out_trade_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, d: Dialect, no: &str) -> R<Option<PaymentRow>> {
+pub async fn payment_by_out_trade_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    d: Dialect,
+    no: &str,
+) -> R<Option<PaymentRow>> {
     static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let q = Q.get_or_init(|| format!("SELECT {PAYMENT_COLS} WHERE out_trade_no = ?"));
-    sqlx::query(sql!(d, q.as_str())).bind(no).fetch_optional(ex).await?.as_ref().map(payment_row).transpose()
+    sqlx::query(sql!(d, q.as_str()))
+        .bind(no)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(payment_row)
+        .transpose()
 }
 
 /// Records a prepay for an order (first time) or refreshes its prepay id.
-pub async fn save_prepay(conn: &mut Conn, d: Dialect, order_id: i64, out_trade_no: &str, amount: i64, prepay_id: &str, expires_at: i64) -> R<()> {
+pub async fn save_prepay(
+    conn: &mut Conn,
+    d: Dialect,
+    order_id: i64,
+    out_trade_no: &str,
+    amount: i64,
+    prepay_id: &str,
+    expires_at: i64,
+) -> R<()> {
     let now = suanpan_core::time::now_ms();
     let r = sqlx::query(sql!(d, "UPDATE payments SET prepay_id = ?, prepay_expires_at = ?, updated_at = ? WHERE order_id = ? AND status = 'prepaid'"))
         .bind(prepay_id)
@@ -852,14 +1117,30 @@ pub async fn save_prepay(conn: &mut Conn, d: Dialect, order_id: i64, out_trade_n
                 "INSERT INTO payments (order_id, out_trade_no, amount_fen, status, prepay_id, prepay_expires_at, late, created_at, updated_at) VALUES (?, ?, ?, 'prepaid', ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING"
             ),
         };
-        sqlx::query(q).bind(order_id).bind(out_trade_no).bind(amount).bind(prepay_id).bind(expires_at).bind(now).bind(now).execute(conn).await?;
+        sqlx::query(q)
+            .bind(order_id)
+            .bind(out_trade_no)
+            .bind(amount)
+            .bind(prepay_id)
+            .bind(expires_at)
+            .bind(now)
+            .bind(now)
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }
 
 /// Marks a payment succeeded if it is not already; returns whether this call did (the
 /// exactly-once gate for payment notifications and reconciliation).
-pub async fn mark_payment_succeeded(conn: &mut Conn, d: Dialect, id: i64, transaction_id: &str, payer_openid: Option<&str>, late: bool) -> R<bool> {
+pub async fn mark_payment_succeeded(
+    conn: &mut Conn,
+    d: Dialect,
+    id: i64,
+    transaction_id: &str,
+    payer_openid: Option<&str>,
+    late: bool,
+) -> R<bool> {
     let now = suanpan_core::time::now_ms();
     let r = sqlx::query(sql!(
         d,
@@ -877,25 +1158,43 @@ pub async fn mark_payment_succeeded(conn: &mut Conn, d: Dialect, id: i64, transa
 }
 
 /// Payments still `prepaid` created before `before` (for reconciliation), oldest first.
-pub async fn stale_prepaid(pool: &sqlx::AnyPool, d: Dialect, before: i64, limit: i64) -> R<Vec<PaymentRow>> {
+pub async fn stale_prepaid(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    before: i64,
+    limit: i64,
+) -> R<Vec<PaymentRow>> {
     static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let q = Q.get_or_init(|| format!("SELECT {PAYMENT_COLS} WHERE status = 'prepaid' AND created_at < ? ORDER BY created_at LIMIT ?"));
-    sqlx::query(sql!(d, q.as_str())).bind(before).bind(limit).fetch_all(pool).await?.iter().map(payment_row).collect()
+    sqlx::query(sql!(d, q.as_str()))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(payment_row)
+        .collect()
 }
 
 /// Marks a never-paid payment closed (its order was cancelled and WeChat Pay closed it).
 pub async fn close_payment(pool: &sqlx::AnyPool, d: Dialect, id: i64) -> R<()> {
-    sqlx::query(sql!(d, "UPDATE payments SET status = 'closed', updated_at = ? WHERE id = ? AND status = 'prepaid'"))
-        .bind(suanpan_core::time::now_ms())
-        .bind(id)
-        .execute(pool)
-        .await?;
+    sqlx::query(sql!(
+        d,
+        "UPDATE payments SET status = 'closed', updated_at = ? WHERE id = ? AND status = 'prepaid'"
+    ))
+    .bind(suanpan_core::time::now_ms())
+    .bind(id)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
 /// The openid of a shopper.
 pub async fn user_openid(pool: &sqlx::AnyPool, d: Dialect, user_id: i64) -> R<Option<String>> {
-    let r = sqlx::query(sql!(d, "SELECT openid FROM users WHERE id = ?")).bind(user_id).fetch_optional(pool).await?;
+    let r = sqlx::query(sql!(d, "SELECT openid FROM users WHERE id = ?"))
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
     r.map(|r| r.try_get(0)).transpose()
 }
 
@@ -931,8 +1230,7 @@ pub struct RefundRow {
     pub created_ms: i64,
 }
 
-const REFUND_COLS: &str =
-    "id, order_id, out_refund_no, refund_id, amount_fen, reason, status, prev_order_status, requested_by, last_error, created_at FROM refunds";
+const REFUND_COLS: &str = "id, order_id, out_refund_no, refund_id, amount_fen, reason, status, prev_order_status, requested_by, last_error, created_at FROM refunds";
 
 fn refund_row(r: &AnyRow) -> R<RefundRow> {
     let created: i64 = r.try_get(10)?;
@@ -954,7 +1252,16 @@ fn refund_row(r: &AnyRow) -> R<RefundRow> {
 
 /// Inserts a `pending` refund; returns the id.
 #[allow(clippy::too_many_arguments)]
-pub async fn insert_refund(conn: &mut Conn, d: Dialect, order_id: i64, out_refund_no: &str, amount: i64, reason: &str, prev: &str, by: &str) -> R<i64> {
+pub async fn insert_refund(
+    conn: &mut Conn,
+    d: Dialect,
+    order_id: i64,
+    out_refund_no: &str,
+    amount: i64,
+    reason: &str,
+    prev: &str,
+    by: &str,
+) -> R<i64> {
     let now = suanpan_core::time::now_ms();
     let q = sqlx::query(sql_insert!(
         d,
@@ -972,35 +1279,87 @@ pub async fn insert_refund(conn: &mut Conn, d: Dialect, order_id: i64, out_refun
 }
 
 /// Refunds of an order, oldest first.
-pub async fn refunds_of<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, d: Dialect, order_id: i64) -> R<Vec<RefundRow>> {
+pub async fn refunds_of<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    d: Dialect,
+    order_id: i64,
+) -> R<Vec<RefundRow>> {
     static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let q = Q.get_or_init(|| format!("SELECT {REFUND_COLS} WHERE order_id = ? ORDER BY id"));
-    sqlx::query(sql!(d, q.as_str())).bind(order_id).fetch_all(ex).await?.iter().map(refund_row).collect()
+    sqlx::query(sql!(d, q.as_str()))
+        .bind(order_id)
+        .fetch_all(ex)
+        .await?
+        .iter()
+        .map(refund_row)
+        .collect()
 }
 
 /// A refund by number.
-pub async fn refund_by_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, d: Dialect, no: &str) -> R<Option<RefundRow>> {
+pub async fn refund_by_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    d: Dialect,
+    no: &str,
+) -> R<Option<RefundRow>> {
     static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let q = Q.get_or_init(|| format!("SELECT {REFUND_COLS} WHERE out_refund_no = ?"));
-    sqlx::query(sql!(d, q.as_str())).bind(no).fetch_optional(ex).await?.as_ref().map(refund_row).transpose()
+    sqlx::query(sql!(d, q.as_str()))
+        .bind(no)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(refund_row)
+        .transpose()
 }
 
 /// Refunds in `status` created before `before`, oldest first.
-pub async fn refunds_in(pool: &sqlx::AnyPool, d: Dialect, status: &str, before: i64, limit: i64) -> R<Vec<RefundRow>> {
+pub async fn refunds_in(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    status: &str,
+    before: i64,
+    limit: i64,
+) -> R<Vec<RefundRow>> {
     static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| format!("SELECT {REFUND_COLS} WHERE status = ? AND created_at < ? ORDER BY id LIMIT ?"));
-    sqlx::query(sql!(d, q.as_str())).bind(status).bind(before).bind(limit).fetch_all(pool).await?.iter().map(refund_row).collect()
+    let q = Q.get_or_init(|| {
+        format!("SELECT {REFUND_COLS} WHERE status = ? AND created_at < ? ORDER BY id LIMIT ?")
+    });
+    sqlx::query(sql!(d, q.as_str()))
+        .bind(status)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(refund_row)
+        .collect()
 }
 
 /// Moves a refund to `to` if it is in one of `from`; returns whether this call did.
-pub async fn refund_cas(conn: &mut Conn, d: Dialect, id: i64, from: &[&str], to: &str, refund_id: Option<&str>, error: Option<&str>) -> R<bool> {
+pub async fn refund_cas(
+    conn: &mut Conn,
+    d: Dialect,
+    id: i64,
+    from: &[&str],
+    to: &str,
+    refund_id: Option<&str>,
+    error: Option<&str>,
+) -> R<bool> {
     let now = suanpan_core::time::now_ms();
     let marks = vec!["?"; from.len()].join(", ");
-    let settled = if to == "succeeded" || to == "failed" { ", settled_at = ?" } else { "" };
+    let settled = if to == "succeeded" || to == "failed" {
+        ", settled_at = ?"
+    } else {
+        ""
+    };
     let q = d.prepare(&format!(
         "UPDATE refunds SET status = ?, refund_id = COALESCE(?, refund_id), last_error = COALESCE(?, last_error), updated_at = ?{settled} WHERE id = ? AND status IN ({marks})"
     ));
-    let mut q = sqlx::query(&q).bind(to).bind(refund_id).bind(error).bind(now);
+    let mut q = sqlx::query(&q)
+        .bind(to)
+        .bind(refund_id)
+        .bind(error)
+        .bind(now);
     if !settled.is_empty() {
         q = q.bind(now);
     }
@@ -1022,7 +1381,11 @@ pub async fn refunds_committed(conn: &mut Conn, d: Dialect, order_id: i64) -> R<
 
 /// Number of refunds an order has had.
 pub async fn refund_count(conn: &mut Conn, d: Dialect, order_id: i64) -> R<i64> {
-    sqlx::query(sql!(d, "SELECT COUNT(*) FROM refunds WHERE order_id = ?")).bind(order_id).fetch_one(conn).await?.try_get(0)
+    sqlx::query(sql!(d, "SELECT COUNT(*) FROM refunds WHERE order_id = ?"))
+        .bind(order_id)
+        .fetch_one(conn)
+        .await?
+        .try_get(0)
 }
 
 // ---------------------------------------------------------------- reports
@@ -1051,17 +1414,44 @@ pub struct DailyReport {
 }
 
 /// Computes the report for `[start, end)` (ms).
-pub async fn daily_report(pool: &sqlx::AnyPool, d: Dialect, date: &str, start: i64, end: i64) -> R<DailyReport> {
+pub async fn daily_report(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    date: &str,
+    start: i64,
+    end: i64,
+) -> R<DailyReport> {
     let one = |q: &'static str| async move {
-        sqlx::query(q).bind(start).bind(end).fetch_one(pool).await.and_then(|r| r.try_get::<i64, _>(0))
+        sqlx::query(q)
+            .bind(start)
+            .bind(end)
+            .fetch_one(pool)
+            .await
+            .and_then(|r| r.try_get::<i64, _>(0))
     };
-    let orders_created = one(sql!(d, "SELECT COUNT(*) FROM orders WHERE created_at >= ? AND created_at < ?")).await?;
-    let orders_paid = one(sql!(d, "SELECT COUNT(*) FROM orders WHERE paid_at >= ? AND paid_at < ?")).await?;
+    let orders_created = one(sql!(
+        d,
+        "SELECT COUNT(*) FROM orders WHERE created_at >= ? AND created_at < ?"
+    ))
+    .await?;
+    let orders_paid = one(sql!(
+        d,
+        "SELECT COUNT(*) FROM orders WHERE paid_at >= ? AND paid_at < ?"
+    ))
+    .await?;
     let gmv_fen = one(sql!(d, "SELECT CAST(COALESCE(SUM(paid_fen), 0) AS {{INT}}) FROM orders WHERE paid_at >= ? AND paid_at < ?")).await?;
-    let orders_cancelled = one(sql!(d, "SELECT COUNT(*) FROM orders WHERE cancelled_at >= ? AND cancelled_at < ?")).await?;
+    let orders_cancelled = one(sql!(
+        d,
+        "SELECT COUNT(*) FROM orders WHERE cancelled_at >= ? AND cancelled_at < ?"
+    ))
+    .await?;
     let refunds_fen =
         one(sql!(d, "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS {{INT}}) FROM refunds WHERE status = 'succeeded' AND settled_at >= ? AND settled_at < ?")).await?;
-    let payments_started = one(sql!(d, "SELECT COUNT(*) FROM payments WHERE created_at >= ? AND created_at < ?")).await?;
+    let payments_started = one(sql!(
+        d,
+        "SELECT COUNT(*) FROM payments WHERE created_at >= ? AND created_at < ?"
+    ))
+    .await?;
     let payments_succeeded = one(sql!(d, "SELECT COUNT(*) FROM payments WHERE status = 'succeeded' AND created_at >= ? AND created_at < ?")).await?;
     Ok(DailyReport {
         date: date.to_string(),
@@ -1072,6 +1462,7 @@ pub async fn daily_report(pool: &sqlx::AnyPool, d: Dialect, date: &str, start: i
         refunds_fen,
         payments_started,
         payments_succeeded,
-        payment_success_rate: (payments_started > 0).then(|| payments_succeeded as f64 / payments_started as f64),
+        payment_success_rate: (payments_started > 0)
+            .then(|| payments_succeeded as f64 / payments_started as f64),
     })
 }

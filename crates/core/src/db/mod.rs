@@ -121,8 +121,11 @@ impl Dialect {
 #[macro_export]
 macro_rules! sql {
     ($dialect:expr, $q:expr) => {{
-        static CACHE: [std::sync::OnceLock<String>; 3] =
-            [std::sync::OnceLock::new(), std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+        static CACHE: [std::sync::OnceLock<String>; 3] = [
+            std::sync::OnceLock::new(),
+            std::sync::OnceLock::new(),
+            std::sync::OnceLock::new(),
+        ];
         let d: $crate::db::Dialect = $dialect;
         CACHE[d as usize].get_or_init(|| d.prepare($q)).as_str()
     }};
@@ -141,7 +144,11 @@ pub struct DbOptions {
 
 impl Default for DbOptions {
     fn default() -> Self {
-        DbOptions { max_connections: 16, acquire_timeout: Duration::from_secs(10), sqlite_synchronous: "FULL".into() }
+        DbOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+            sqlite_synchronous: "FULL".into(),
+        }
     }
 }
 
@@ -180,7 +187,9 @@ impl Db {
             Dialect::Sqlite => {
                 let sync = opts.sqlite_synchronous.to_ascii_uppercase();
                 if !["FULL", "NORMAL", "EXTRA"].contains(&sync.as_str()) {
-                    return Err(DbError::InvalidOption(format!("sqlite_synchronous must be FULL, NORMAL or EXTRA, not {sync:?}")));
+                    return Err(DbError::InvalidOption(format!(
+                        "sqlite_synchronous must be FULL, NORMAL or EXTRA, not {sync:?}"
+                    )));
                 }
                 let url = sqlite_url_with_create(url)?;
                 let connect = AnyConnectOptions::from_str(&url)?;
@@ -191,16 +200,29 @@ impl Db {
                     .into_boxed_str(),
                 );
                 let base = || {
-                    AnyPoolOptions::new().acquire_timeout(opts.acquire_timeout).after_connect(move |c, _| {
-                        Box::pin(async move {
-                            c.execute(pragmas).await?;
-                            Ok(())
+                    AnyPoolOptions::new()
+                        .acquire_timeout(opts.acquire_timeout)
+                        .after_connect(move |c, _| {
+                            Box::pin(async move {
+                                c.execute(pragmas).await?;
+                                Ok(())
+                            })
                         })
-                    })
                 };
-                let write = base().max_connections(1).min_connections(1).connect_with(connect.clone()).await?;
-                let read = base().max_connections(opts.max_connections.max(1)).connect_with(connect).await?;
-                Ok(Db { dialect, read, write })
+                let write = base()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .connect_with(connect.clone())
+                    .await?;
+                let read = base()
+                    .max_connections(opts.max_connections.max(1))
+                    .connect_with(connect)
+                    .await?;
+                Ok(Db {
+                    dialect,
+                    read,
+                    write,
+                })
             }
             _ => {
                 let pool = AnyPoolOptions::new()
@@ -208,7 +230,11 @@ impl Db {
                     .acquire_timeout(opts.acquire_timeout)
                     .connect(url)
                     .await?;
-                Ok(Db { dialect, read: pool.clone(), write: pool })
+                Ok(Db {
+                    dialect,
+                    read: pool.clone(),
+                    write: pool,
+                })
             }
         }
     }
@@ -233,7 +259,10 @@ impl Db {
 
     /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map(|_| ())
     }
 
     /// Closes both pools.
@@ -254,8 +283,10 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             let code = d.code().unwrap_or_default();
-            matches!(code.as_ref(), "40001" | "40P01" | "55P03" | "1213" | "1205" | "5" | "6" | "517" | "261" | "262")
-                || d.message().contains("database is locked")
+            matches!(
+                code.as_ref(),
+                "40001" | "40P01" | "55P03" | "1213" | "1205" | "5" | "6" | "517" | "261" | "262"
+            ) || d.message().contains("database is locked")
                 || d.message().contains("Deadlock found")
         }
         _ => false,
@@ -277,13 +308,17 @@ pub fn redact(url: &str) -> String {
 }
 
 fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
     if path.is_empty() || path.contains(":memory:") {
-        return Err(DbError::InvalidOption("in-memory SQLite is not supported: give a file path".into()));
+        return Err(DbError::InvalidOption(
+            "in-memory SQLite is not supported: give a file path".into(),
+        ));
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
@@ -328,7 +363,8 @@ macro_rules! with_tx {
             };
             match __r {
                 Err(e) if e.code == $crate::db::TX_CONFLICT && __attempt < 5 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(__attempt))).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(__attempt)))
+                        .await;
                     continue;
                 }
                 other => break other,
@@ -344,7 +380,11 @@ pub const TX_CONFLICT: &str = "transaction_conflict";
 /// Maps a driver error inside a transaction: retryable races become [`TX_CONFLICT`].
 pub fn tx_error(e: sqlx::Error) -> crate::error::AppError {
     if is_retryable(&e) {
-        crate::error::AppError::new(crate::error::ErrorKind::Unavailable, TX_CONFLICT, "concurrent update, retry")
+        crate::error::AppError::new(
+            crate::error::ErrorKind::Unavailable,
+            TX_CONFLICT,
+            "concurrent update, retry",
+        )
     } else {
         crate::error::AppError::from(e)
     }
@@ -357,33 +397,48 @@ mod tests {
     #[test]
     fn rewrites_placeholders_for_postgres_only() {
         let q = "SELECT a FROM t WHERE a = ? AND b = '?' AND c = ?";
-        assert_eq!(Dialect::Postgres.rewrite(q), "SELECT a FROM t WHERE a = $1 AND b = '?' AND c = $2");
+        assert_eq!(
+            Dialect::Postgres.rewrite(q),
+            "SELECT a FROM t WHERE a = $1 AND b = '?' AND c = $2"
+        );
         assert_eq!(Dialect::Sqlite.rewrite(q), q);
         assert_eq!(Dialect::MySql.rewrite(q), q);
     }
 
     #[test]
     fn dialect_from_url_and_redaction() {
-        assert_eq!(Dialect::from_url("postgres://u:p@h/db"), Some(Dialect::Postgres));
-        assert_eq!(Dialect::from_url("mysql://root@127.0.0.1/test"), Some(Dialect::MySql));
-        assert_eq!(Dialect::from_url("sqlite://data/x.db"), Some(Dialect::Sqlite));
+        assert_eq!(
+            Dialect::from_url("postgres://u:p@h/db"),
+            Some(Dialect::Postgres)
+        );
+        assert_eq!(
+            Dialect::from_url("mysql://root@127.0.0.1/test"),
+            Some(Dialect::MySql)
+        );
+        assert_eq!(
+            Dialect::from_url("sqlite://data/x.db"),
+            Some(Dialect::Sqlite)
+        );
         assert_eq!(Dialect::from_url("redis://x"), None);
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
     }
 }
 
 /// Like [`sql!`](crate::sql) for an `INSERT` whose generated `id` [`insert_id`] will read:
-/// appends `RETURNING id` on PostgreSQL.
+/// appends `RETURNING id` on PostgreSQL and SQLite (MySQL reports `LAST_INSERT_ID()` instead).
 #[macro_export]
 macro_rules! sql_insert {
     ($dialect:expr, $q:expr) => {{
-        static CACHE: [std::sync::OnceLock<String>; 3] =
-            [std::sync::OnceLock::new(), std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+        static CACHE: [std::sync::OnceLock<String>; 3] = [
+            std::sync::OnceLock::new(),
+            std::sync::OnceLock::new(),
+            std::sync::OnceLock::new(),
+        ];
         let d: $crate::db::Dialect = $dialect;
         CACHE[d as usize]
             .get_or_init(|| match d {
-                $crate::db::Dialect::Postgres => format!("{} RETURNING id", d.prepare($q)),
-                _ => d.prepare($q),
+                $crate::db::Dialect::MySql => d.prepare($q),
+                _ => format!("{} RETURNING id", d.prepare($q)),
             })
             .as_str()
     }};
@@ -397,12 +452,12 @@ pub async fn insert_id<'q>(
 ) -> Result<i64, sqlx::Error> {
     use sqlx::Row;
     match dialect {
-        Dialect::Postgres => q.fetch_one(conn).await?.try_get::<i64, _>(0),
-        _ => q
-            .execute(conn)
-            .await?
-            .last_insert_id()
-            .ok_or_else(|| sqlx::Error::Protocol("the driver returned no last insert id".into())),
+        Dialect::Postgres | Dialect::Sqlite => q.fetch_one(conn).await?.try_get::<i64, _>(0),
+        Dialect::MySql => {
+            q.execute(conn).await?.last_insert_id().ok_or_else(|| {
+                sqlx::Error::Protocol("the driver returned no last insert id".into())
+            })
+        }
     }
 }
 

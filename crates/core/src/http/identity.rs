@@ -37,11 +37,18 @@ pub struct LoginResponse {
 /// Shopper login: exchanges a `wx.login()` code for tokens, creating the shopper on first login.
 #[utoipa::path(post, path = "/v1/auth/wechat/login", tag = "auth", request_body = WechatLoginRequest,
     responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 502, body = ErrorBody)))]
-pub async fn wechat_login(State(core): State<CoreState>, ApiJson(req): ApiJson<WechatLoginRequest>) -> AppResult<ApiJson<LoginResponse>> {
+pub async fn wechat_login(
+    State(core): State<CoreState>,
+    ApiJson(req): ApiJson<WechatLoginRequest>,
+) -> AppResult<ApiJson<LoginResponse>> {
     let session = core.wechat.code2session(&req.code).await?;
     let user = auth::upsert_user(&core.db, &session.openid, session.unionid.as_deref()).await?;
     let tokens = core.tokens.issue(&user.id.to_string(), "user", None)?;
-    Ok(ApiJson(LoginResponse { tokens, user_id: user.id, role: None }))
+    Ok(ApiJson(LoginResponse {
+        tokens,
+        user_id: user.id,
+        role: None,
+    }))
 }
 
 /// `POST /v1/auth/refresh` body.
@@ -54,12 +61,19 @@ pub struct RefreshRequest {
 /// Exchanges a refresh token (shopper or admin) for a new pair.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody)))]
-pub async fn refresh(State(core): State<CoreState>, ApiJson(req): ApiJson<RefreshRequest>) -> AppResult<ApiJson<TokenPair>> {
+pub async fn refresh(
+    State(core): State<CoreState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> AppResult<ApiJson<TokenPair>> {
     let claims = core
         .tokens
         .verify(&req.refresh_token, "user", "refresh")
         .or_else(|_| core.tokens.verify(&req.refresh_token, "admin", "refresh"))?;
-    Ok(ApiJson(core.tokens.issue(&claims.sub, &claims.kind, claims.role.as_deref())?))
+    Ok(ApiJson(core.tokens.issue(
+        &claims.sub,
+        &claims.kind,
+        claims.role.as_deref(),
+    )?))
 }
 
 /// `POST /v1/admin/auth/login` body.
@@ -74,10 +88,19 @@ pub struct AdminLoginRequest {
 /// Admin login with username and password.
 #[utoipa::path(post, path = "/v1/admin/auth/login", tag = "admin", request_body = AdminLoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody)))]
-pub async fn admin_login(State(core): State<CoreState>, ApiJson(req): ApiJson<AdminLoginRequest>) -> AppResult<ApiJson<LoginResponse>> {
+pub async fn admin_login(
+    State(core): State<CoreState>,
+    ApiJson(req): ApiJson<AdminLoginRequest>,
+) -> AppResult<ApiJson<LoginResponse>> {
     let admin = auth::login_admin(&core.db, &req.username, &req.password).await?;
-    let tokens = core.tokens.issue(&admin.id.to_string(), "admin", Some(admin.role.as_str()))?;
-    Ok(ApiJson(LoginResponse { tokens, user_id: admin.id, role: Some(admin.role) }))
+    let tokens = core
+        .tokens
+        .issue(&admin.id.to_string(), "admin", Some(admin.role.as_str()))?;
+    Ok(ApiJson(LoginResponse {
+        tokens,
+        user_id: admin.id,
+        role: Some(admin.role),
+    }))
 }
 
 /// The calling admin.
@@ -101,21 +124,41 @@ pub struct CreateAdminRequest {
 /// Creates an admin (role `admin` only). Audited.
 #[utoipa::path(post, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])), request_body = CreateAdminRequest,
     responses((status = 201, body = AdminUser), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn create_admin(State(core): State<CoreState>, admin: AuthAdmin, ApiJson(req): ApiJson<CreateAdminRequest>) -> AppResult<(StatusCode, ApiJson<AdminUser>)> {
+pub async fn create_admin(
+    State(core): State<CoreState>,
+    admin: AuthAdmin,
+    ApiJson(req): ApiJson<CreateAdminRequest>,
+) -> AppResult<(StatusCode, ApiJson<AdminUser>)> {
     admin.require(Permission::ManageAdmins)?;
     let created = auth::create_admin(&core.db, &req.username, &req.password, req.role).await?;
     let mut conn = core.db.writer().acquire().await?;
     let after = serde_json::to_value(&created).map_err(AppError::internal)?;
-    audit::record(&mut conn, core.db.dialect, &admin.actor(), "admin_user.create", "admin_user", &created.id.to_string(), None, Some(&after)).await?;
+    audit::record(
+        &mut conn,
+        core.db.dialect,
+        &admin.actor(),
+        "admin_user.create",
+        "admin_user",
+        &created.id.to_string(),
+        None,
+        Some(&after),
+    )
+    .await?;
     Ok((StatusCode::CREATED, ApiJson(created)))
 }
 
 /// Audit log, newest first (roles admin, finance).
 #[utoipa::path(get, path = "/v1/admin/audit-logs", tag = "admin", security(("bearer" = [])), params(AuditFilter),
     responses((status = 200, body = [AuditRecord]), (status = 403, body = ErrorBody)))]
-pub async fn audit_logs(State(core): State<CoreState>, admin: AuthAdmin, ApiQuery(f): ApiQuery<AuditFilter>) -> AppResult<ApiJson<Vec<AuditRecord>>> {
+pub async fn audit_logs(
+    State(core): State<CoreState>,
+    admin: AuthAdmin,
+    ApiQuery(f): ApiQuery<AuditFilter>,
+) -> AppResult<ApiJson<Vec<AuditRecord>>> {
     admin.require(Permission::ViewAudit)?;
-    Ok(ApiJson(audit::query(core.db.reader(), core.db.dialect, &f).await?))
+    Ok(ApiJson(
+        audit::query(core.db.reader(), core.db.dialect, &f).await?,
+    ))
 }
 
 /// The identity routes.

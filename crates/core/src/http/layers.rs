@@ -10,7 +10,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{AppError, ErrorKind};
@@ -24,7 +26,9 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
         let b = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-                &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                ],
             )
             .expect("static buckets are valid");
         let recorder = b.build_recorder();
@@ -40,12 +44,18 @@ struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&hex::encode(rand::random::<[u8; 12]>())).ok().map(RequestId::new)
+        HeaderValue::from_str(&hex::encode(rand::random::<[u8; 12]>()))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
 async fn track_metrics(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let start = Instant::now();
     let resp = next.run(req).await;
@@ -77,7 +87,10 @@ pub fn apply(router: Router, max_body: usize) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
 }
 
 /// Liveness: the process answers.
@@ -89,13 +102,21 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(core): State<CoreState>) -> Response {
     match core.db.ping().await {
         Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
-        Err(e) => AppError::new(ErrorKind::Unavailable, "not_ready", format!("database: {e}")).into_response(),
+        Err(e) => AppError::new(
+            ErrorKind::Unavailable,
+            "not_ready",
+            format!("database: {e}"),
+        )
+        .into_response(),
     }
 }
 
 /// Prometheus text exposition.
 pub async fn metrics() -> impl IntoResponse {
-    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics_handle().render())
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics_handle().render(),
+    )
 }
 
 /// `/healthz`, `/readyz`, `/metrics`.

@@ -40,11 +40,17 @@ fn json_rejection(r: JsonRejection) -> AppError {
     match r {
         JsonRejection::JsonDataError(e) => AppError::invalid("invalid_body", e.body_text()),
         JsonRejection::JsonSyntaxError(e) => AppError::invalid("invalid_json", e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            AppError::new(ErrorKind::UnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
-        }
+        JsonRejection::MissingJsonContentType(_) => AppError::new(
+            ErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        ),
         JsonRejection::BytesRejection(e) if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
-            AppError::new(ErrorKind::TooLarge, "payload_too_large", "request body too large")
+            AppError::new(
+                ErrorKind::TooLarge,
+                "payload_too_large",
+                "request body too large",
+            )
         }
         other => AppError::invalid("invalid_body", other.body_text()),
     }
@@ -85,7 +91,11 @@ pub async fn not_found() -> AppError {
 
 /// JSON 405 for known paths with the wrong method.
 pub async fn method_not_allowed() -> AppError {
-    AppError::new(ErrorKind::MethodNotAllowed, "method_not_allowed", "method not allowed on this route")
+    AppError::new(
+        ErrorKind::MethodNotAllowed,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
 }
 
 /// Page parameters shared by list endpoints.
@@ -103,7 +113,10 @@ impl PageParams {
         let page = self.page.unwrap_or(1);
         let size = self.page_size.unwrap_or(20);
         if page < 1 || page > 100_000 || !(1..=100).contains(&size) {
-            return Err(AppError::invalid("invalid_page", "page must be >= 1 and page_size 1-100"));
+            return Err(AppError::invalid(
+                "invalid_page",
+                "page must be >= 1 and page_size 1-100",
+            ));
         }
         Ok((size, (page - 1) * size, page, size))
     }

@@ -9,7 +9,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{MerchantKey, Notification, PlatformKeys, Refund, SignatureHeaders, Transaction, authorization, open_notification, pay_sign_message};
+use super::{
+    MerchantKey, Notification, PlatformKeys, Refund, SignatureHeaders, Transaction, authorization,
+    open_notification, pay_sign_message,
+};
 use crate::PayError;
 
 /// Everything the client needs.
@@ -96,10 +99,15 @@ impl WechatPayClient {
     /// Checks the configuration (APIv3 key length, ids) and builds the client.
     pub fn new(cfg: WechatPayConfig) -> Result<Self, PayError> {
         if cfg.apiv3_key.len() != 32 {
-            return Err(PayError::Config(format!("the APIv3 key must be 32 bytes, got {}", cfg.apiv3_key.len())));
+            return Err(PayError::Config(format!(
+                "the APIv3 key must be 32 bytes, got {}",
+                cfg.apiv3_key.len()
+            )));
         }
         if cfg.mchid.is_empty() || cfg.appid.is_empty() || cfg.merchant_serial.is_empty() {
-            return Err(PayError::Config("mchid, appid and merchant serial are required".into()));
+            return Err(PayError::Config(
+                "mchid, appid and merchant serial are required".into(),
+            ));
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -114,25 +122,54 @@ impl WechatPayClient {
         &self.cfg
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> Result<(u16, Vec<u8>), PayError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, Vec<u8>), PayError> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let ts = chrono::Utc::now().timestamp().to_string();
         let nonce = nonce();
-        let auth = authorization(&self.cfg.merchant_key, &self.cfg.mchid, &self.cfg.merchant_serial, method.as_str(), path, &ts, &nonce, &body)?;
+        let auth = authorization(
+            &self.cfg.merchant_key,
+            &self.cfg.mchid,
+            &self.cfg.merchant_serial,
+            method.as_str(),
+            path,
+            &ts,
+            &nonce,
+            &body,
+        )?;
         let mut req = self
             .http
-            .request(method, format!("{}{}", self.cfg.api_base.trim_end_matches('/'), path))
+            .request(
+                method,
+                format!("{}{}", self.cfg.api_base.trim_end_matches('/'), path),
+            )
             .header("Authorization", auth)
             .header("Accept", "application/json");
         if !body.is_empty() {
             req = req.header("Content-Type", "application/json").body(body);
         }
-        let resp = req.send().await.map_err(|e| PayError::Transport(e.to_string()))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PayError::Transport(e.to_string()))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| PayError::Transport(e.to_string()))?.to_vec();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| PayError::Transport(e.to_string()))?
+            .to_vec();
         if (200..300).contains(&status) {
-            SignatureHeaders::from_headers(&headers)?.verify(&self.cfg.platform_keys, &bytes, chrono::Utc::now().timestamp(), self.cfg.max_skew_secs)?;
+            SignatureHeaders::from_headers(&headers)?.verify(
+                &self.cfg.platform_keys,
+                &bytes,
+                chrono::Utc::now().timestamp(),
+                self.cfg.max_skew_secs,
+            )?;
             return Ok((status, bytes));
         }
         #[derive(Deserialize)]
@@ -142,8 +179,15 @@ impl WechatPayClient {
             #[serde(default)]
             message: String,
         }
-        let e: ApiErr = serde_json::from_slice(&bytes).unwrap_or(ApiErr { code: "UNKNOWN".into(), message: String::from_utf8_lossy(&bytes).into() });
-        Err(PayError::Api { status, code: e.code, message: e.message })
+        let e: ApiErr = serde_json::from_slice(&bytes).unwrap_or(ApiErr {
+            code: "UNKNOWN".into(),
+            message: String::from_utf8_lossy(&bytes).into(),
+        });
+        Err(PayError::Api {
+            status,
+            code: e.code,
+            message: e.message,
+        })
     }
 
     fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, PayError> {
@@ -164,7 +208,13 @@ impl WechatPayClient {
         if let Some(t) = &r.time_expire {
             body["time_expire"] = json!(t);
         }
-        let (_, bytes) = self.call(reqwest::Method::POST, "/v3/pay/transactions/jsapi", Some(body)).await?;
+        let (_, bytes) = self
+            .call(
+                reqwest::Method::POST,
+                "/v3/pay/transactions/jsapi",
+                Some(body),
+            )
+            .await?;
         #[derive(Deserialize)]
         struct Prepay {
             prepay_id: String,
@@ -177,21 +227,44 @@ impl WechatPayClient {
         let ts = chrono::Utc::now().timestamp().to_string();
         let nonce = nonce();
         let package = format!("prepay_id={prepay_id}");
-        let sign = self.cfg.merchant_key.sign_b64(pay_sign_message(&self.cfg.appid, &ts, &nonce, &package).as_bytes())?;
-        Ok(PayParams { appId: self.cfg.appid.clone(), timeStamp: ts, nonceStr: nonce, package, signType: "RSA".into(), paySign: sign })
+        let sign = self
+            .cfg
+            .merchant_key
+            .sign_b64(pay_sign_message(&self.cfg.appid, &ts, &nonce, &package).as_bytes())?;
+        Ok(PayParams {
+            appId: self.cfg.appid.clone(),
+            timeStamp: ts,
+            nonceStr: nonce,
+            package,
+            signType: "RSA".into(),
+            paySign: sign,
+        })
     }
 
     /// `GET /v3/pay/transactions/out-trade-no/{out_trade_no}?mchid=…`.
     pub async fn query_order(&self, out_trade_no: &str) -> Result<Transaction, PayError> {
-        let path = format!("/v3/pay/transactions/out-trade-no/{}?mchid={}", urlencoding::encode(out_trade_no), urlencoding::encode(&self.cfg.mchid));
+        let path = format!(
+            "/v3/pay/transactions/out-trade-no/{}?mchid={}",
+            urlencoding::encode(out_trade_no),
+            urlencoding::encode(&self.cfg.mchid)
+        );
         let (_, bytes) = self.call(reqwest::Method::GET, &path, None).await?;
         Self::parse(&bytes)
     }
 
     /// `POST /v3/pay/transactions/out-trade-no/{out_trade_no}/close` (204 on success).
     pub async fn close_order(&self, out_trade_no: &str) -> Result<(), PayError> {
-        let path = format!("/v3/pay/transactions/out-trade-no/{}/close", urlencoding::encode(out_trade_no));
-        self.call(reqwest::Method::POST, &path, Some(json!({"mchid": self.cfg.mchid}))).await.map(|_| ())
+        let path = format!(
+            "/v3/pay/transactions/out-trade-no/{}/close",
+            urlencoding::encode(out_trade_no)
+        );
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"mchid": self.cfg.mchid})),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `POST /v3/refund/domestic/refunds`.
@@ -203,20 +276,40 @@ impl WechatPayClient {
             "notify_url": self.cfg.notify_url,
             "amount": {"refund": r.refund_fen, "total": r.total_fen, "currency": "CNY"},
         });
-        let (_, bytes) = self.call(reqwest::Method::POST, "/v3/refund/domestic/refunds", Some(body)).await?;
+        let (_, bytes) = self
+            .call(
+                reqwest::Method::POST,
+                "/v3/refund/domestic/refunds",
+                Some(body),
+            )
+            .await?;
         Self::parse(&bytes)
     }
 
     /// `GET /v3/refund/domestic/refunds/{out_refund_no}`.
     pub async fn query_refund(&self, out_refund_no: &str) -> Result<Refund, PayError> {
-        let path = format!("/v3/refund/domestic/refunds/{}", urlencoding::encode(out_refund_no));
+        let path = format!(
+            "/v3/refund/domestic/refunds/{}",
+            urlencoding::encode(out_refund_no)
+        );
         let (_, bytes) = self.call(reqwest::Method::GET, &path, None).await?;
         Self::parse(&bytes)
     }
 
     /// Verifies and decrypts a notification posted to our `notify_url`.
-    pub fn open_notification(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(Notification, Vec<u8>), PayError> {
-        open_notification(headers, body, &self.cfg.platform_keys, &self.cfg.apiv3_key, chrono::Utc::now().timestamp(), self.cfg.max_skew_secs)
+    pub fn open_notification(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(Notification, Vec<u8>), PayError> {
+        open_notification(
+            headers,
+            body,
+            &self.cfg.platform_keys,
+            &self.cfg.apiv3_key,
+            chrono::Utc::now().timestamp(),
+            self.cfg.max_skew_secs,
+        )
     }
 }
 
@@ -224,7 +317,10 @@ impl WechatPayClient {
 /// raw bytes; anything but 32 bytes is refused.
 pub fn apiv3_key_bytes(key: &str) -> Result<Vec<u8>, PayError> {
     if key.len() != 32 {
-        return Err(PayError::Config(format!("the APIv3 key must be 32 characters, got {}", key.len())));
+        return Err(PayError::Config(format!(
+            "the APIv3 key must be 32 characters, got {}",
+            key.len()
+        )));
     }
     Ok(key.as_bytes().to_vec())
 }

@@ -20,7 +20,9 @@ use std::collections::HashMap;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{
+    KeyPair, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -43,11 +45,16 @@ impl std::fmt::Debug for MerchantKey {
 impl MerchantKey {
     /// Parses a PEM `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1).
     pub fn from_pem(pem: &str) -> Result<Self, PayError> {
-        let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes()).map_err(|e| PayError::Config(format!("merchant key is not PEM: {e}")))?;
+        let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes())
+            .map_err(|e| PayError::Config(format!("merchant key is not PEM: {e}")))?;
         let key = match label {
             "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
             "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
-            other => return Err(PayError::Config(format!("merchant key PEM has label {other}, expected PRIVATE KEY"))),
+            other => {
+                return Err(PayError::Config(format!(
+                    "merchant key PEM has label {other}, expected PRIVATE KEY"
+                )));
+            }
         }
         .map_err(|e| PayError::Config(format!("merchant key rejected: {e}")))?;
         Ok(MerchantKey { key })
@@ -55,20 +62,30 @@ impl MerchantKey {
 
     /// A fresh 2048-bit key (development keys and the simulator's platform key).
     pub fn generate() -> Result<Self, PayError> {
-        let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| PayError::Config("RSA key generation failed".into()))?;
+        let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map_err(|_| PayError::Config("RSA key generation failed".into()))?;
         Ok(MerchantKey { key })
     }
 
     /// The key as PKCS#8 PEM.
     pub fn to_pkcs8_pem(&self) -> Result<String, PayError> {
-        let der = self.key.as_der().map_err(|_| PayError::Config("cannot encode key".into()))?;
-        pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, der.as_ref()).map_err(|e| PayError::Config(e.to_string()))
+        let der = self
+            .key
+            .as_der()
+            .map_err(|_| PayError::Config("cannot encode key".into()))?;
+        pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, der.as_ref())
+            .map_err(|e| PayError::Config(e.to_string()))
     }
 
     /// The public key as SPKI (`PUBLIC KEY`) PEM, the form WeChat Pay hands out platform keys in.
     pub fn public_key_pem(&self) -> Result<String, PayError> {
-        let der = self.key.public_key().as_der().map_err(|_| PayError::Config("cannot encode public key".into()))?;
-        pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, der.as_ref()).map_err(|e| PayError::Config(e.to_string()))
+        let der = self
+            .key
+            .public_key()
+            .as_der()
+            .map_err(|_| PayError::Config("cannot encode public key".into()))?;
+        pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, der.as_ref())
+            .map_err(|e| PayError::Config(e.to_string()))
     }
 
     /// The public key, PKCS#1 DER.
@@ -79,20 +96,38 @@ impl MerchantKey {
     /// Base64 SHA256withRSA (PKCS#1 v1.5) signature of `message`.
     pub fn sign_b64(&self, message: &[u8]) -> Result<String, PayError> {
         let mut sig = vec![0u8; self.key.public_modulus_len()];
-        self.key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig).map_err(|_| PayError::Config("signing failed".into()))?;
+        self.key
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+            .map_err(|_| PayError::Config("signing failed".into()))?;
         Ok(B64.encode(sig))
     }
 }
 
 /// `METHOD\nURL\nTIMESTAMP\nNONCE\nBODY\n` — what a request's signature covers. `url` is the
 /// path with query string, e.g. `/v3/pay/transactions/jsapi`; `body` is empty for GET.
-pub fn request_message(method: &str, url: &str, timestamp: &str, nonce: &str, body: &str) -> String {
+pub fn request_message(
+    method: &str,
+    url: &str,
+    timestamp: &str,
+    nonce: &str,
+    body: &str,
+) -> String {
     format!("{method}\n{url}\n{timestamp}\n{nonce}\n{body}\n")
 }
 
 /// The `Authorization` header value for a request (field order as in the official SDKs).
-pub fn authorization(key: &MerchantKey, mchid: &str, serial_no: &str, method: &str, url: &str, timestamp: &str, nonce: &str, body: &str) -> Result<String, PayError> {
-    let signature = key.sign_b64(request_message(method, url, timestamp, nonce, body).as_bytes())?;
+pub fn authorization(
+    key: &MerchantKey,
+    mchid: &str,
+    serial_no: &str,
+    method: &str,
+    url: &str,
+    timestamp: &str,
+    nonce: &str,
+    body: &str,
+) -> Result<String, PayError> {
+    let signature =
+        key.sign_b64(request_message(method, url, timestamp, nonce, body).as_bytes())?;
     Ok(format!(
         "WECHATPAY2-SHA256-RSA2048 mchid=\"{mchid}\",nonce_str=\"{nonce}\",signature=\"{signature}\",timestamp=\"{timestamp}\",serial_no=\"{serial_no}\""
     ))
@@ -130,17 +165,27 @@ pub fn response_message(timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
 /// `RSA PUBLIC KEY` (PKCS#1) or `CERTIFICATE` (a platform certificate). Returns DER that
 /// verification accepts.
 pub fn public_key_from_pem(pem: &str) -> Result<Vec<u8>, PayError> {
-    let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes()).map_err(|e| PayError::Config(format!("public key is not PEM: {e}")))?;
+    let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes())
+        .map_err(|e| PayError::Config(format!("public key is not PEM: {e}")))?;
     let der = match label {
         "PUBLIC KEY" | "RSA PUBLIC KEY" => der,
         "CERTIFICATE" => {
             use x509_cert::der::{Decode, Encode};
-            let cert = x509_cert::Certificate::from_der(&der).map_err(|e| PayError::Config(format!("bad certificate: {e}")))?;
-            cert.tbs_certificate.subject_public_key_info.to_der().map_err(|e| PayError::Config(e.to_string()))?
+            let cert = x509_cert::Certificate::from_der(&der)
+                .map_err(|e| PayError::Config(format!("bad certificate: {e}")))?;
+            cert.tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .map_err(|e| PayError::Config(e.to_string()))?
         }
-        other => return Err(PayError::Config(format!("public key PEM has label {other}"))),
+        other => {
+            return Err(PayError::Config(format!(
+                "public key PEM has label {other}"
+            )));
+        }
     };
-    aws_lc_rs::rsa::PublicKey::from_der(&der).map_err(|e| PayError::Config(format!("not an RSA public key: {e}")))?;
+    aws_lc_rs::rsa::PublicKey::from_der(&der)
+        .map_err(|e| PayError::Config(format!("not an RSA public key: {e}")))?;
     Ok(der)
 }
 
@@ -158,9 +203,21 @@ impl PlatformKeys {
     }
 
     /// Verifies `signature_b64` over `TIMESTAMP\nNONCE\nBODY\n` with the key named `serial`.
-    pub fn verify(&self, serial: &str, timestamp: &str, nonce: &str, body: &[u8], signature_b64: &str) -> Result<(), PayError> {
-        let key = self.keys.get(serial).ok_or_else(|| PayError::BadSignature(format!("unknown Wechatpay-Serial {serial}")))?;
-        let sig = B64.decode(signature_b64.trim()).map_err(|_| PayError::BadSignature("signature is not base64".into()))?;
+    pub fn verify(
+        &self,
+        serial: &str,
+        timestamp: &str,
+        nonce: &str,
+        body: &[u8],
+        signature_b64: &str,
+    ) -> Result<(), PayError> {
+        let key = self
+            .keys
+            .get(serial)
+            .ok_or_else(|| PayError::BadSignature(format!("unknown Wechatpay-Serial {serial}")))?;
+        let sig = B64
+            .decode(signature_b64.trim())
+            .map_err(|_| PayError::BadSignature("signature is not base64".into()))?;
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key)
             .verify(&response_message(timestamp, nonce, body), &sig)
             .map_err(|_| PayError::BadSignature("signature does not verify".into()))
@@ -169,20 +226,39 @@ impl PlatformKeys {
 
 /// Decrypts an AEAD_AES_256_GCM resource: `ciphertext_b64` is ciphertext‖16-byte tag. The APIv3
 /// key must be exactly 32 bytes (anything else is refused, never silently treated as AES-128).
-pub fn decrypt_resource(apiv3_key: &[u8], nonce: &str, associated_data: &str, ciphertext_b64: &str) -> Result<Vec<u8>, PayError> {
+pub fn decrypt_resource(
+    apiv3_key: &[u8],
+    nonce: &str,
+    associated_data: &str,
+    ciphertext_b64: &str,
+) -> Result<Vec<u8>, PayError> {
     let key = UnboundKey::new(&AES_256_GCM, apiv3_key).map_err(|_| PayError::Decrypt)?;
-    let nonce = Nonce::try_assume_unique_for_key(nonce.as_bytes()).map_err(|_| PayError::Decrypt)?;
-    let mut buf = B64.decode(ciphertext_b64.trim()).map_err(|_| PayError::Decrypt)?;
-    let plain = LessSafeKey::new(key).open_in_place(nonce, Aad::from(associated_data.as_bytes()), &mut buf).map_err(|_| PayError::Decrypt)?;
+    let nonce =
+        Nonce::try_assume_unique_for_key(nonce.as_bytes()).map_err(|_| PayError::Decrypt)?;
+    let mut buf = B64
+        .decode(ciphertext_b64.trim())
+        .map_err(|_| PayError::Decrypt)?;
+    let plain = LessSafeKey::new(key)
+        .open_in_place(nonce, Aad::from(associated_data.as_bytes()), &mut buf)
+        .map_err(|_| PayError::Decrypt)?;
     Ok(plain.to_vec())
 }
 
 /// Encrypts like WeChat Pay does (used by the simulator).
-pub fn encrypt_resource(apiv3_key: &[u8], nonce: &str, associated_data: &str, plaintext: &[u8]) -> Result<String, PayError> {
-    let key = UnboundKey::new(&AES_256_GCM, apiv3_key).map_err(|_| PayError::Config("APIv3 key must be 32 bytes".into()))?;
-    let n = Nonce::try_assume_unique_for_key(nonce.as_bytes()).map_err(|_| PayError::Config("nonce must be 12 bytes".into()))?;
+pub fn encrypt_resource(
+    apiv3_key: &[u8],
+    nonce: &str,
+    associated_data: &str,
+    plaintext: &[u8],
+) -> Result<String, PayError> {
+    let key = UnboundKey::new(&AES_256_GCM, apiv3_key)
+        .map_err(|_| PayError::Config("APIv3 key must be 32 bytes".into()))?;
+    let n = Nonce::try_assume_unique_for_key(nonce.as_bytes())
+        .map_err(|_| PayError::Config("nonce must be 12 bytes".into()))?;
     let mut buf = plaintext.to_vec();
-    LessSafeKey::new(key).seal_in_place_append_tag(n, Aad::from(associated_data.as_bytes()), &mut buf).map_err(|_| PayError::Config("encryption failed".into()))?;
+    LessSafeKey::new(key)
+        .seal_in_place_append_tag(n, Aad::from(associated_data.as_bytes()), &mut buf)
+        .map_err(|_| PayError::Config("encryption failed".into()))?;
     Ok(B64.encode(buf))
 }
 
@@ -238,7 +314,11 @@ impl SignatureHeaders {
     /// Reads the four headers; [`PayError::MissingHeader`] names the first one absent.
     pub fn from_headers(h: &http::HeaderMap) -> Result<Self, PayError> {
         let get = |name: &'static str| -> Result<String, PayError> {
-            h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string).filter(|s| !s.is_empty()).ok_or(PayError::MissingHeader(name))
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .filter(|s| !s.is_empty())
+                .ok_or(PayError::MissingHeader(name))
         };
         Ok(SignatureHeaders {
             timestamp: get("Wechatpay-Timestamp")?,
@@ -249,12 +329,27 @@ impl SignatureHeaders {
     }
 
     /// Checks the timestamp window, then the signature over `body`.
-    pub fn verify(&self, keys: &PlatformKeys, body: &[u8], now_secs: i64, max_skew_secs: i64) -> Result<(), PayError> {
-        let ts: i64 = self.timestamp.parse().map_err(|_| PayError::MissingHeader("Wechatpay-Timestamp"))?;
+    pub fn verify(
+        &self,
+        keys: &PlatformKeys,
+        body: &[u8],
+        now_secs: i64,
+        max_skew_secs: i64,
+    ) -> Result<(), PayError> {
+        let ts: i64 = self
+            .timestamp
+            .parse()
+            .map_err(|_| PayError::MissingHeader("Wechatpay-Timestamp"))?;
         if (now_secs - ts).abs() > max_skew_secs {
             return Err(PayError::StaleTimestamp);
         }
-        keys.verify(&self.serial, &self.timestamp, &self.nonce, body, &self.signature)
+        keys.verify(
+            &self.serial,
+            &self.timestamp,
+            &self.nonce,
+            body,
+            &self.signature,
+        )
     }
 }
 
@@ -269,11 +364,20 @@ pub fn open_notification(
     max_skew_secs: i64,
 ) -> Result<(Notification, Vec<u8>), PayError> {
     SignatureHeaders::from_headers(headers)?.verify(keys, body, now_secs, max_skew_secs)?;
-    let n: Notification = serde_json::from_slice(body).map_err(|e| PayError::Malformed(e.to_string()))?;
+    let n: Notification =
+        serde_json::from_slice(body).map_err(|e| PayError::Malformed(e.to_string()))?;
     if n.resource.algorithm != "AEAD_AES_256_GCM" {
-        return Err(PayError::Malformed(format!("unsupported algorithm {}", n.resource.algorithm)));
+        return Err(PayError::Malformed(format!(
+            "unsupported algorithm {}",
+            n.resource.algorithm
+        )));
     }
-    let plain = decrypt_resource(apiv3_key, &n.resource.nonce, &n.resource.associated_data, &n.resource.ciphertext)?;
+    let plain = decrypt_resource(
+        apiv3_key,
+        &n.resource.nonce,
+        &n.resource.associated_data,
+        &n.resource.ciphertext,
+    )?;
     Ok((n, plain))
 }
 

@@ -27,7 +27,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::{
-    MerchantKey, PlatformKeys, Refund, RefundAmount, Transaction, TransactionAmount, encrypt_resource, parse_authorization, request_message,
+    MerchantKey, PlatformKeys, Refund, RefundAmount, Transaction, TransactionAmount,
+    encrypt_resource, parse_authorization, request_message,
 };
 use crate::PayError;
 
@@ -70,20 +71,34 @@ pub struct Simulator {
 }
 
 fn err(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"code": code, "message": message}))).into_response()
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message})),
+    )
+        .into_response()
 }
 
 impl Simulator {
     /// A simulator with `cfg`.
     pub fn new(cfg: SimulatorConfig) -> Arc<Simulator> {
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default();
-        Arc::new(Simulator { cfg, http, state: Mutex::new(SimState::default()) })
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Arc::new(Simulator {
+            cfg,
+            http,
+            state: Mutex::new(SimState::default()),
+        })
     }
 
     /// The platform keys a client must trust to talk to this simulator.
     pub fn platform_keys(&self) -> PlatformKeys {
         let mut k = PlatformKeys::default();
-        k.insert(self.cfg.platform_key_id.clone(), self.cfg.platform_key.public_key_der());
+        k.insert(
+            self.cfg.platform_key_id.clone(),
+            self.cfg.platform_key.public_key_der(),
+        );
         k
     }
 
@@ -91,7 +106,11 @@ impl Simulator {
     pub fn signed_headers_at(&self, body: &[u8], ts: i64) -> HeaderMap {
         let ts = ts.to_string();
         let nonce = suanpan_core::ids::random_alnum(32);
-        let sig = self.cfg.platform_key.sign_b64(&super::response_message(&ts, &nonce, body)).unwrap_or_default();
+        let sig = self
+            .cfg
+            .platform_key
+            .sign_b64(&super::response_message(&ts, &nonce, body))
+            .unwrap_or_default();
         let mut h = HeaderMap::new();
         let mut put = |k: &'static str, v: &str| {
             if let Ok(v) = HeaderValue::from_str(v) {
@@ -118,11 +137,26 @@ impl Simulator {
     }
 
     /// A notification body (encrypted resource) for `event_type` carrying `resource`.
-    pub fn notification_body(&self, event_type: &str, original_type: &str, resource: &Value) -> Vec<u8> {
+    pub fn notification_body(
+        &self,
+        event_type: &str,
+        original_type: &str,
+        resource: &Value,
+    ) -> Vec<u8> {
         let nonce = suanpan_core::ids::random_alnum(12);
         let ad = original_type.to_string();
-        let ct = encrypt_resource(&self.cfg.apiv3_key, &nonce, &ad, resource.to_string().as_bytes()).unwrap_or_default();
-        let summary = if event_type.starts_with("REFUND") { "退款成功" } else { "支付成功" };
+        let ct = encrypt_resource(
+            &self.cfg.apiv3_key,
+            &nonce,
+            &ad,
+            resource.to_string().as_bytes(),
+        )
+        .unwrap_or_default();
+        let summary = if event_type.starts_with("REFUND") {
+            "退款成功"
+        } else {
+            "支付成功"
+        };
         json!({
             "id": suanpan_core::ids::event_id(),
             "create_time": suanpan_core::time::rfc3339(suanpan_core::time::now_ms()),
@@ -137,7 +171,11 @@ impl Simulator {
 
     /// A `TRANSACTION.SUCCESS` body for `tx`.
     pub fn transaction_notification(&self, tx: &Transaction) -> Vec<u8> {
-        self.notification_body("TRANSACTION.SUCCESS", "transaction", &serde_json::to_value(tx).unwrap_or_default())
+        self.notification_body(
+            "TRANSACTION.SUCCESS",
+            "transaction",
+            &serde_json::to_value(tx).unwrap_or_default(),
+        )
     }
 
     /// Plays the payer: marks `out_trade_no` paid (idempotent) and returns the transaction.
@@ -150,7 +188,12 @@ impl Simulator {
             "NOTPAY" => {
                 t.tx.trade_state = "SUCCESS".into();
                 t.tx.trade_state_desc = Some("支付成功".into());
-                t.tx.transaction_id = Some(format!("4200{}", suanpan_core::ids::random_alnum(24).to_ascii_lowercase().replace(|c: char| c.is_ascii_alphabetic(), "7")));
+                t.tx.transaction_id = Some(format!(
+                    "4200{}",
+                    suanpan_core::ids::random_alnum(24)
+                        .to_ascii_lowercase()
+                        .replace(|c: char| c.is_ascii_alphabetic(), "7")
+                ));
                 t.tx.success_time = Some(suanpan_core::time::rfc3339(suanpan_core::time::now_ms()));
                 t.tx.amount.as_mut().map(|a| a.payer_total = Some(a.total));
             }
@@ -164,7 +207,13 @@ impl Simulator {
         let mut last = Err("not sent".to_string());
         for attempt in 0..3 {
             let headers = self.signed_headers(&body);
-            let r = self.http.post(url).headers(headers).body(body.clone()).send().await;
+            let r = self
+                .http
+                .post(url)
+                .headers(headers)
+                .body(body.clone())
+                .send()
+                .await;
             match r {
                 Ok(resp) if resp.status().is_success() => return Ok(resp.status().as_u16()),
                 Ok(resp) => last = Ok(resp.status().as_u16()),
@@ -175,28 +224,51 @@ impl Simulator {
         last
     }
 
-    fn check_auth(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    fn check_auth(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), Response> {
         let unauthorized = |m: &str| err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", m);
-        let value = headers.get("Authorization").and_then(|v| v.to_str().ok()).ok_or_else(|| unauthorized("missing Authorization"))?;
-        let f = parse_authorization(value).ok_or_else(|| unauthorized("malformed Authorization"))?;
+        let value = headers
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| unauthorized("missing Authorization"))?;
+        let f =
+            parse_authorization(value).ok_or_else(|| unauthorized("malformed Authorization"))?;
         let field = |k: &str| f.get(k).cloned().unwrap_or_default();
         if field("mchid") != self.cfg.mchid {
             return Err(unauthorized("mchid mismatch"));
         }
-        let ts: i64 = field("timestamp").parse().map_err(|_| unauthorized("bad timestamp"))?;
+        let ts: i64 = field("timestamp")
+            .parse()
+            .map_err(|_| unauthorized("bad timestamp"))?;
         if (chrono::Utc::now().timestamp() - ts).abs() > 300 {
             return Err(unauthorized("timestamp expired"));
         }
         let url = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let msg = request_message(method.as_str(), url, &field("timestamp"), &field("nonce_str"), std::str::from_utf8(body).unwrap_or(""));
+        let msg = request_message(
+            method.as_str(),
+            url,
+            &field("timestamp"),
+            &field("nonce_str"),
+            std::str::from_utf8(body).unwrap_or(""),
+        );
         let mut keys = PlatformKeys::default();
         keys.insert("merchant", self.cfg.merchant_public_key_der.clone());
         // The merchant signature covers METHOD\nURL\n…; reuse the RSA verifier on that message.
         use base64::Engine;
-        let sig = base64::engine::general_purpose::STANDARD.decode(field("signature")).map_err(|_| unauthorized("signature not base64"))?;
-        aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, &self.cfg.merchant_public_key_der)
-            .verify(msg.as_bytes(), &sig)
-            .map_err(|_| unauthorized("signature does not verify"))
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(field("signature"))
+            .map_err(|_| unauthorized("signature not base64"))?;
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            &self.cfg.merchant_public_key_der,
+        )
+        .verify(msg.as_bytes(), &sig)
+        .map_err(|_| unauthorized("signature does not verify"))
     }
 
     /// The simulator's routes.
@@ -205,7 +277,10 @@ impl Simulator {
             .route("/sns/jscode2session", get(jscode2session))
             .route("/v3/pay/transactions/jsapi", post(jsapi))
             .route("/v3/pay/transactions/out-trade-no/{no}", get(query_tx))
-            .route("/v3/pay/transactions/out-trade-no/{no}/close", post(close_tx))
+            .route(
+                "/v3/pay/transactions/out-trade-no/{no}/close",
+                post(close_tx),
+            )
             .route("/v3/refund/domestic/refunds", post(refund))
             .route("/v3/refund/domestic/refunds/{no}", get(query_refund))
             .route("/sim/pay/{no}", post(sim_pay))
@@ -218,7 +293,10 @@ impl Simulator {
     }
 }
 
-async fn jscode2session(State(sim): State<Arc<Simulator>>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn jscode2session(
+    State(sim): State<Arc<Simulator>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let code = q.get("js_code").cloned().unwrap_or_default();
     if q.get("appid").map(String::as_str) != Some(sim.cfg.appid.as_str()) {
         return axum::Json(json!({"errcode": 40013, "errmsg": "invalid appid"})).into_response();
@@ -226,33 +304,55 @@ async fn jscode2session(State(sim): State<Arc<Simulator>>, Query(q): Query<HashM
     if code.is_empty() || code.starts_with("invalid") {
         return axum::Json(json!({"errcode": 40029, "errmsg": "invalid code"})).into_response();
     }
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{}:{code}", sim.cfg.appid).as_bytes());
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{}:{code}", sim.cfg.appid).as_bytes(),
+    );
     let openid = format!("oSIM{}", &hex_lower(digest.as_ref())[..24]);
-    axum::Json(json!({"openid": openid, "session_key": "c2ltdWxhdG9yLXNlc3Npb24ta2V5"})).into_response()
+    axum::Json(json!({"openid": openid, "session_key": "c2ltdWxhdG9yLXNlc3Npb24ta2V5"}))
+        .into_response()
 }
 
 fn hex_lower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-async fn jsapi(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn jsapi(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = sim.check_auth(&method, &uri, &headers, &body) {
         return r;
     }
-    let Ok(v) = serde_json::from_slice::<Value>(&body) else { return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "body is not JSON") };
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "body is not JSON");
+    };
     let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
     let total = v["amount"]["total"].as_i64().unwrap_or(0);
     let otn = s("out_trade_no");
     if s("appid") != sim.cfg.appid || s("mchid") != sim.cfg.mchid {
-        return err(StatusCode::BAD_REQUEST, "APPID_MCHID_NOT_MATCH", "appid and mchid do not match");
+        return err(
+            StatusCode::BAD_REQUEST,
+            "APPID_MCHID_NOT_MATCH",
+            "appid and mchid do not match",
+        );
     }
     if otn.len() < 6 || otn.len() > 32 || total <= 0 || v["payer"]["openid"].as_str().is_none() {
         return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "invalid parameters");
     }
-    let Ok(mut st) = sim.state.lock() else { return err(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "lock") };
+    let Ok(mut st) = sim.state.lock() else {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "lock");
+    };
     if let Some(t) = st.txs.get(&otn) {
         if t.tx.amount.as_ref().map(|a| a.total) != Some(total) {
-            return err(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "out_trade_no reused with different parameters");
+            return err(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "out_trade_no reused with different parameters",
+            );
         }
         if t.tx.trade_state == "SUCCESS" {
             return err(StatusCode::BAD_REQUEST, "ORDERPAID", "order already paid");
@@ -270,33 +370,73 @@ async fn jsapi(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, head
         trade_state: "NOTPAY".into(),
         trade_state_desc: Some("未支付".into()),
         success_time: None,
-        payer: Some(super::Payer { openid: v["payer"]["openid"].as_str().map(str::to_string) }),
-        amount: Some(TransactionAmount { total, payer_total: None, currency: Some("CNY".into()) }),
+        payer: Some(super::Payer {
+            openid: v["payer"]["openid"].as_str().map(str::to_string),
+        }),
+        amount: Some(TransactionAmount {
+            total,
+            payer_total: None,
+            currency: Some("CNY".into()),
+        }),
     };
-    st.txs.entry(otn.clone()).or_insert(SimTx { tx, notify_url: s("notify_url") });
+    st.txs.entry(otn.clone()).or_insert(SimTx {
+        tx,
+        notify_url: s("notify_url"),
+    });
     drop(st);
-    let prepay_id = format!("wx{}", suanpan_core::ids::random_alnum(30).to_ascii_lowercase());
-    sim.signed(StatusCode::OK, json!({"prepay_id": prepay_id}).to_string().into_bytes())
+    let prepay_id = format!(
+        "wx{}",
+        suanpan_core::ids::random_alnum(30).to_ascii_lowercase()
+    );
+    sim.signed(
+        StatusCode::OK,
+        json!({"prepay_id": prepay_id}).to_string().into_bytes(),
+    )
 }
 
-async fn query_tx(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, UrlPath(no): UrlPath<String>) -> Response {
+async fn query_tx(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    UrlPath(no): UrlPath<String>,
+) -> Response {
     if let Err(r) = sim.check_auth(&method, &uri, &headers, b"") {
         return r;
     }
-    let tx = sim.state.lock().ok().and_then(|s| s.txs.get(&no).map(|t| t.tx.clone()));
+    let tx = sim
+        .state
+        .lock()
+        .ok()
+        .and_then(|s| s.txs.get(&no).map(|t| t.tx.clone()));
     match tx {
         Some(tx) => sim.signed(StatusCode::OK, serde_json::to_vec(&tx).unwrap_or_default()),
-        None => err(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "order does not exist"),
+        None => err(
+            StatusCode::NOT_FOUND,
+            "ORDER_NOT_EXIST",
+            "order does not exist",
+        ),
     }
 }
 
-async fn close_tx(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, UrlPath(no): UrlPath<String>, body: Bytes) -> Response {
+async fn close_tx(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    UrlPath(no): UrlPath<String>,
+    body: Bytes,
+) -> Response {
     if let Err(r) = sim.check_auth(&method, &uri, &headers, &body) {
         return r;
     }
-    let Ok(mut st) = sim.state.lock() else { return err(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "lock") };
+    let Ok(mut st) = sim.state.lock() else {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "lock");
+    };
     match st.txs.get_mut(&no) {
-        Some(t) if t.tx.trade_state == "SUCCESS" => err(StatusCode::BAD_REQUEST, "ORDERPAID", "order already paid"),
+        Some(t) if t.tx.trade_state == "SUCCESS" => {
+            err(StatusCode::BAD_REQUEST, "ORDERPAID", "order already paid")
+        }
         Some(t) => {
             t.tx.trade_state = "CLOSED".into();
             drop(st);
@@ -309,30 +449,55 @@ async fn close_tx(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, h
     }
 }
 
-async fn refund(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn refund(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = sim.check_auth(&method, &uri, &headers, &body) {
         return r;
     }
-    let Ok(v) = serde_json::from_slice::<Value>(&body) else { return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "body is not JSON") };
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "body is not JSON");
+    };
     let otn = v["out_trade_no"].as_str().unwrap_or_default().to_string();
     let orn = v["out_refund_no"].as_str().unwrap_or_default().to_string();
     let amount = v["amount"]["refund"].as_i64().unwrap_or(0);
     let total = v["amount"]["total"].as_i64().unwrap_or(0);
     let notify_url = v["notify_url"].as_str().unwrap_or_default().to_string();
-    let Ok(mut st) = sim.state.lock() else { return err(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "lock") };
+    let Ok(mut st) = sim.state.lock() else {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "lock");
+    };
     if let Some((r, _)) = st.refunds.get(&orn) {
         let r = r.clone();
         drop(st);
         return sim.signed(StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default());
     }
-    let Some(t) = st.txs.get(&otn) else { return err(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "order does not exist") };
+    let Some(t) = st.txs.get(&otn) else {
+        return err(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_EXISTS",
+            "order does not exist",
+        );
+    };
     let paid = t.tx.amount.as_ref().map(|a| a.total).unwrap_or(0);
     if t.tx.trade_state != "SUCCESS" {
         return err(StatusCode::FORBIDDEN, "NOT_ENOUGH", "order is not paid");
     }
-    let refunded: i64 = st.refunds.values().filter(|(r, _)| r.out_trade_no.as_deref() == Some(&otn) && r.status != "CLOSED").map(|(r, _)| r.amount.refund).sum();
+    let refunded: i64 = st
+        .refunds
+        .values()
+        .filter(|(r, _)| r.out_trade_no.as_deref() == Some(&otn) && r.status != "CLOSED")
+        .map(|(r, _)| r.amount.refund)
+        .sum();
     if total != paid || amount <= 0 || refunded + amount > paid {
-        return err(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "refund amount is invalid");
+        return err(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "refund amount is invalid",
+        );
     }
     let r = Refund {
         refund_id: Some(format!("5030{}", suanpan_core::ids::random_alnum(20))),
@@ -341,41 +506,74 @@ async fn refund(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, hea
         mchid: Some(sim.cfg.mchid.clone()),
         status: "PROCESSING".into(),
         success_time: None,
-        amount: RefundAmount { total, refund: amount, currency: Some("CNY".into()) },
+        amount: RefundAmount {
+            total,
+            refund: amount,
+            currency: Some("CNY".into()),
+        },
     };
-    st.refunds.insert(orn.clone(), (r.clone(), notify_url.clone()));
+    st.refunds
+        .insert(orn.clone(), (r.clone(), notify_url.clone()));
     drop(st);
     let sim2 = sim.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let done = {
-            let Ok(mut st) = sim2.state.lock() else { return };
-            let Some((r, _)) = st.refunds.get_mut(&orn) else { return };
+            let Ok(mut st) = sim2.state.lock() else {
+                return;
+            };
+            let Some((r, _)) = st.refunds.get_mut(&orn) else {
+                return;
+            };
             r.status = "SUCCESS".into();
             r.success_time = Some(suanpan_core::time::rfc3339(suanpan_core::time::now_ms()));
             r.clone()
         };
         if !notify_url.is_empty() {
-            let body = sim2.notification_body("REFUND.SUCCESS", "refund", &serde_json::to_value(&done).unwrap_or_default());
+            let body = sim2.notification_body(
+                "REFUND.SUCCESS",
+                "refund",
+                &serde_json::to_value(&done).unwrap_or_default(),
+            );
             let _ = sim2.deliver(&notify_url, body).await;
         }
     });
     sim.signed(StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default())
 }
 
-async fn query_refund(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, UrlPath(no): UrlPath<String>) -> Response {
+async fn query_refund(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    UrlPath(no): UrlPath<String>,
+) -> Response {
     if let Err(r) = sim.check_auth(&method, &uri, &headers, b"") {
         return r;
     }
-    let r = sim.state.lock().ok().and_then(|s| s.refunds.get(&no).map(|(r, _)| r.clone()));
+    let r = sim
+        .state
+        .lock()
+        .ok()
+        .and_then(|s| s.refunds.get(&no).map(|(r, _)| r.clone()));
     match r {
         Some(r) => sim.signed(StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default()),
-        None => err(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "refund does not exist"),
+        None => err(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_EXISTS",
+            "refund does not exist",
+        ),
     }
 }
 
 async fn sim_pay(State(sim): State<Arc<Simulator>>, UrlPath(no): UrlPath<String>) -> Response {
-    let Some((tx, url)) = sim.mark_paid(&no) else { return err(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "no payable prepay for this out_trade_no") };
+    let Some((tx, url)) = sim.mark_paid(&no) else {
+        return err(
+            StatusCode::NOT_FOUND,
+            "ORDER_NOT_EXIST",
+            "no payable prepay for this out_trade_no",
+        );
+    };
     let body = sim.transaction_notification(&tx);
     let delivered = sim.deliver(&url, body).await;
     axum::Json(json!({"out_trade_no": no, "transaction_id": tx.transaction_id, "notify_status": delivered.ok()})).into_response()
@@ -411,7 +609,8 @@ pub fn dev_keys(dir: &Path) -> Result<DevKeys, PayError> {
     let merchant_key = load_or_make("merchant_key.pem")?;
     let platform_key = load_or_make("simulator_platform_key.pem")?;
     let pub_path = dir.join("simulator_platform_public_key.pem");
-    std::fs::write(&pub_path, platform_key.public_key_pem()?).map_err(|e| PayError::Config(e.to_string()))?;
+    std::fs::write(&pub_path, platform_key.public_key_pem()?)
+        .map_err(|e| PayError::Config(e.to_string()))?;
     let apiv3_path = dir.join("apiv3_key.txt");
     let apiv3_key = match std::fs::read_to_string(&apiv3_path) {
         Ok(k) if k.trim().len() == 32 => k.trim().to_string(),

@@ -4,7 +4,8 @@
 use super::*;
 
 fn vectors() -> serde_json::Value {
-    let dir = std::env::var("SUANPAN_SHARED_DIR").unwrap_or_else(|_| format!("{}/../../../shared", env!("CARGO_MANIFEST_DIR")));
+    let dir = std::env::var("SUANPAN_SHARED_DIR")
+        .unwrap_or_else(|_| format!("{}/../../../shared", env!("CARGO_MANIFEST_DIR")));
     let path = format!("{dir}/vectors/payments.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
     serde_json::from_str(&text).expect("vectors are JSON")
@@ -15,7 +16,8 @@ fn s<'a>(v: &'a serde_json::Value, path: &[&str]) -> &'a str {
     for p in path {
         cur = &cur[*p];
     }
-    cur.as_str().unwrap_or_else(|| panic!("vector {path:?} missing"))
+    cur.as_str()
+        .unwrap_or_else(|| panic!("vector {path:?} missing"))
 }
 
 fn test_key(v: &serde_json::Value) -> MerchantKey {
@@ -26,8 +28,26 @@ fn test_key(v: &serde_json::Value) -> MerchantKey {
 fn sha256withrsa_signature_matches_vector() {
     let v = vectors();
     let key = test_key(&v);
-    let sig = key.sign_b64(s(&v, &["wechatpay", "sha256withrsa_of_ascii_source", "message"]).as_bytes()).unwrap();
-    assert_eq!(sig, s(&v, &["wechatpay", "sha256withrsa_of_ascii_source", "signature_b64"]));
+    let sig = key
+        .sign_b64(
+            s(
+                &v,
+                &["wechatpay", "sha256withrsa_of_ascii_source", "message"],
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(
+        sig,
+        s(
+            &v,
+            &[
+                "wechatpay",
+                "sha256withrsa_of_ascii_source",
+                "signature_b64"
+            ]
+        )
+    );
 }
 
 #[test]
@@ -55,8 +75,16 @@ fn request_authorization_header_matches_vector() {
 fn jsapi_pay_sign_matches_vector() {
     let v = vectors();
     let p = &v["wechatpay"]["jsapi_pay_sign"];
-    let msg = pay_sign_message(s(p, &["appId"]), s(p, &["timeStamp"]), s(p, &["nonceStr"]), s(p, &["package"]));
-    assert_eq!(test_key(&v).sign_b64(msg.as_bytes()).unwrap(), s(p, &["paySign"]));
+    let msg = pay_sign_message(
+        s(p, &["appId"]),
+        s(p, &["timeStamp"]),
+        s(p, &["nonceStr"]),
+        s(p, &["package"]),
+    );
+    assert_eq!(
+        test_key(&v).sign_b64(msg.as_bytes()).unwrap(),
+        s(p, &["paySign"])
+    );
 }
 
 #[test]
@@ -71,14 +99,24 @@ fn notification_signature_verifies_but_16_byte_key_is_refused() {
     let ts = s(n, &["headers", "Wechatpay-Timestamp"]);
     let nonce = s(n, &["headers", "Wechatpay-Nonce"]);
     let sig = s(n, &["signature_b64"]);
-    keys.verify(serial, ts, nonce, body, sig).expect("vector signature verifies");
+    keys.verify(serial, ts, nonce, body, sig)
+        .expect("vector signature verifies");
 
     // Tampering with any signed part breaks it.
     let mut tampered = body.to_vec();
     tampered[10] ^= 1;
-    assert!(matches!(keys.verify(serial, ts, nonce, &tampered, sig), Err(PayError::BadSignature(_))));
-    assert!(matches!(keys.verify(serial, "1624523847", nonce, body, sig), Err(PayError::BadSignature(_))));
-    assert!(matches!(keys.verify("UNKNOWN", ts, nonce, body, sig), Err(PayError::BadSignature(_))));
+    assert!(matches!(
+        keys.verify(serial, ts, nonce, &tampered, sig),
+        Err(PayError::BadSignature(_))
+    ));
+    assert!(matches!(
+        keys.verify(serial, "1624523847", nonce, body, sig),
+        Err(PayError::BadSignature(_))
+    ));
+    assert!(matches!(
+        keys.verify("UNKNOWN", ts, nonce, body, sig),
+        Err(PayError::BadSignature(_))
+    ));
 
     let mut headers = http::HeaderMap::new();
     headers.insert("Wechatpay-Timestamp", ts.parse().unwrap());
@@ -89,24 +127,56 @@ fn notification_signature_verifies_but_16_byte_key_is_refused() {
     let now: i64 = ts.parse().unwrap();
     // Today the 2021 timestamp is stale.
     let today = chrono::Utc::now().timestamp();
-    assert!(matches!(open_notification(&headers, body, &keys, apiv3, today, 300), Err(PayError::StaleTimestamp)));
+    assert!(matches!(
+        open_notification(&headers, body, &keys, apiv3, today, 300),
+        Err(PayError::StaleTimestamp)
+    ));
     // At its own time it verifies, and then AES-256-GCM must refuse the 16-byte key.
-    assert!(matches!(open_notification(&headers, body, &keys, apiv3, now + 299, 300), Err(PayError::Decrypt)));
-    assert!(matches!(open_notification(&headers, body, &keys, apiv3, now - 301, 300), Err(PayError::StaleTimestamp)));
+    assert!(matches!(
+        open_notification(&headers, body, &keys, apiv3, now + 299, 300),
+        Err(PayError::Decrypt)
+    ));
+    assert!(matches!(
+        open_notification(&headers, body, &keys, apiv3, now - 301, 300),
+        Err(PayError::StaleTimestamp)
+    ));
     headers.remove("Wechatpay-Signature");
-    assert!(matches!(open_notification(&headers, body, &keys, apiv3, now, 300), Err(PayError::MissingHeader("Wechatpay-Signature"))));
+    assert!(matches!(
+        open_notification(&headers, body, &keys, apiv3, now, 300),
+        Err(PayError::MissingHeader("Wechatpay-Signature"))
+    ));
 }
 
 #[test]
 fn aes_256_gcm_vector_decrypts() {
     let v = vectors();
     let a = &v["wechatpay"]["aes_256_gcm"];
-    let plain = decrypt_resource(s(a, &["key"]).as_bytes(), s(a, &["nonce"]), s(a, &["associated_data"]), s(a, &["ciphertext_b64"])).unwrap();
+    let plain = decrypt_resource(
+        s(a, &["key"]).as_bytes(),
+        s(a, &["nonce"]),
+        s(a, &["associated_data"]),
+        s(a, &["ciphertext_b64"]),
+    )
+    .unwrap();
     assert_eq!(plain, s(a, &["plaintext"]).as_bytes());
     // Wrong associated data fails authentication.
-    assert!(decrypt_resource(s(a, &["key"]).as_bytes(), s(a, &["nonce"]), "other", s(a, &["ciphertext_b64"])).is_err());
+    assert!(
+        decrypt_resource(
+            s(a, &["key"]).as_bytes(),
+            s(a, &["nonce"]),
+            "other",
+            s(a, &["ciphertext_b64"])
+        )
+        .is_err()
+    );
     // Round trip through our encryptor gives the vector's ciphertext.
-    let ct = encrypt_resource(s(a, &["key"]).as_bytes(), s(a, &["nonce"]), s(a, &["associated_data"]), s(a, &["plaintext"]).as_bytes()).unwrap();
+    let ct = encrypt_resource(
+        s(a, &["key"]).as_bytes(),
+        s(a, &["nonce"]),
+        s(a, &["associated_data"]),
+        s(a, &["plaintext"]).as_bytes(),
+    )
+    .unwrap();
     assert_eq!(ct, s(a, &["ciphertext_b64"]));
 }
 
@@ -114,7 +184,12 @@ fn aes_256_gcm_vector_decrypts() {
 fn aes_gcm_with_16_byte_key_is_rejected() {
     let v = vectors();
     let a = &v["wechatpay"]["aes_gcm_16_byte_key_must_be_rejected"];
-    let r = decrypt_resource(s(a, &["key"]).as_bytes(), s(a, &["nonce"]), s(a, &["associated_data"]), s(a, &["ciphertext_b64"]));
+    let r = decrypt_resource(
+        s(a, &["key"]).as_bytes(),
+        s(a, &["nonce"]),
+        s(a, &["associated_data"]),
+        s(a, &["ciphertext_b64"]),
+    );
     assert!(matches!(r, Err(PayError::Decrypt)));
 }
 
@@ -153,5 +228,6 @@ fn generated_keys_round_trip_through_pem() {
     keys.insert("PUB_KEY_ID_TEST", der);
     let body = b"{}";
     let sig = k2.sign_b64(&response_message("1", "n", body)).unwrap();
-    keys.verify("PUB_KEY_ID_TEST", "1", "n", body, &sig).unwrap();
+    keys.verify("PUB_KEY_ID_TEST", "1", "n", body, &sig)
+        .unwrap();
 }

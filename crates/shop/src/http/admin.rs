@@ -5,12 +5,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use suanpan_core::AppResult;
 use suanpan_core::auth::{AuthAdmin, Permission};
 use suanpan_core::error::ErrorBody;
 use suanpan_core::http::{ApiJson, ApiPath, ApiQuery, Page, PageParams};
 use suanpan_core::money::format_yuan;
 use suanpan_core::time::{china_day_range, rfc3339};
-use suanpan_core::AppResult;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -55,17 +55,31 @@ impl OrderQuery {
 /// Searches orders, newest first.
 #[utoipa::path(get, path = "/v1/admin/orders", tag = "admin", security(("bearer" = [])), params(OrderQuery),
     responses((status = 200, body = inline(Page<OrderView>)), (status = 403, body = ErrorBody)))]
-pub async fn search(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q): ApiQuery<OrderQuery>) -> AppResult<ApiJson<Page<OrderView>>> {
+pub async fn search(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiQuery(q): ApiQuery<OrderQuery>,
+) -> AppResult<ApiJson<Page<OrderView>>> {
     admin.require(Permission::ViewOrders)?;
-    let (limit, offset, page, page_size) = PageParams { page: q.page, page_size: q.page_size }.resolve()?;
+    let (limit, offset, page, page_size) = PageParams {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .resolve()?;
     let db = &s.core.db;
-    let (rows, total) = store::search_orders(db.reader(), db.dialect, &q.filter(), limit, offset).await?;
+    let (rows, total) =
+        store::search_orders(db.reader(), db.dialect, &q.filter(), limit, offset).await?;
     let mut items = Vec::with_capacity(rows.len());
     for o in rows {
         let lines = store::order_items(db.reader(), db.dialect, o.id).await?;
         items.push(service::view(&o, lines));
     }
-    Ok(ApiJson(Page { items, page, page_size, total }))
+    Ok(ApiJson(Page {
+        items,
+        page,
+        page_size,
+        total,
+    }))
 }
 
 /// Order detail for admins: the order, its payment and its refunds.
@@ -83,7 +97,11 @@ pub struct AdminOrderDetail {
 /// One order with payment and refunds.
 #[utoipa::path(get, path = "/v1/admin/orders/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = AdminOrderDetail), (status = 404, body = ErrorBody)))]
-pub async fn detail(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(id): ApiPath<i64>) -> AppResult<ApiJson<AdminOrderDetail>> {
+pub async fn detail(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<ApiJson<AdminOrderDetail>> {
     admin.require(Permission::ViewOrders)?;
     let order = service::get_order(&s, id, None).await?;
     let db = &s.core.db;
@@ -97,9 +115,15 @@ pub async fn detail(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(id): A
 /// Cancels an unpaid order. Audited.
 #[utoipa::path(post, path = "/v1/admin/orders/{id}/cancel", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
-pub async fn cancel(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(id): ApiPath<i64>) -> AppResult<ApiJson<OrderView>> {
+pub async fn cancel(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<ApiJson<OrderView>> {
     admin.require(Permission::FulfilOrders)?;
-    Ok(ApiJson(service::cancel_order(&s, id, None, &admin.actor(), "admin").await?))
+    Ok(ApiJson(
+        service::cancel_order(&s, id, None, &admin.actor(), "admin").await?,
+    ))
 }
 
 /// `POST /v1/admin/orders/{id}/ship` body.
@@ -114,9 +138,16 @@ pub struct ShipRequest {
 /// Marks a paid order shipped. Audited.
 #[utoipa::path(post, path = "/v1/admin/orders/{id}/ship", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = ShipRequest,
     responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
-pub async fn ship(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(id): ApiPath<i64>, ApiJson(r): ApiJson<ShipRequest>) -> AppResult<ApiJson<OrderView>> {
+pub async fn ship(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(r): ApiJson<ShipRequest>,
+) -> AppResult<ApiJson<OrderView>> {
     admin.require(Permission::FulfilOrders)?;
-    Ok(ApiJson(service::ship_order(&s, id, &admin.actor(), &r.carrier, &r.tracking_no).await?))
+    Ok(ApiJson(
+        service::ship_order(&s, id, &admin.actor(), &r.carrier, &r.tracking_no).await?,
+    ))
 }
 
 /// `POST /v1/admin/orders/{id}/refunds` body.
@@ -132,10 +163,20 @@ pub struct RefundRequestBody {
 /// `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/admin/orders/{id}/refunds", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = RefundRequestBody,
     responses((status = 201, body = RefundRow), (status = 409, body = ErrorBody, description = "illegal_transition, refund_exceeds_paid")))]
-pub async fn refund(State(s): State<ShopState>, admin: AuthAdmin, headers: HeaderMap, ApiPath(id): ApiPath<i64>, ApiJson(r): ApiJson<RefundRequestBody>) -> AppResult<Response> {
+pub async fn refund(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(r): ApiJson<RefundRequestBody>,
+) -> AppResult<Response> {
     admin.require(Permission::Refund)?;
     let idem = idem(&headers, format!("refunds:order:{id}"), &r)?;
-    Ok(service::request_refund(&s, id, r.amount_fen, &r.reason, &admin.actor(), idem).await?.into_response())
+    Ok(
+        service::request_refund(&s, id, r.amount_fen, &r.reason, &admin.actor(), idem)
+            .await?
+            .into_response(),
+    )
 }
 
 fn status_zh(s: OrderStatus) -> &'static str {
@@ -154,14 +195,34 @@ fn status_zh(s: OrderStatus) -> &'static str {
 /// opens the Chinese text correctly; amounts in yuan with two decimals; times in UTC+08:00.
 #[utoipa::path(get, path = "/v1/admin/orders/export.csv", tag = "admin", security(("bearer" = [])), params(OrderQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody)))]
-pub async fn export_csv(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q): ApiQuery<OrderQuery>) -> AppResult<Response> {
+pub async fn export_csv(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiQuery(q): ApiQuery<OrderQuery>,
+) -> AppResult<Response> {
     admin.require(Permission::ViewReports)?;
     let filter = q.filter();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let db = s.core.db.clone();
     tokio::spawn(async move {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record(["订单号", "状态", "下单时间", "支付时间", "用户ID", "商品", "件数", "订单金额(元)", "实付(元)", "已退款(元)", "收货人", "电话", "地址", "物流公司", "运单号"]);
+        let _ = w.write_record([
+            "订单号",
+            "状态",
+            "下单时间",
+            "支付时间",
+            "用户ID",
+            "商品",
+            "件数",
+            "订单金额(元)",
+            "实付(元)",
+            "已退款(元)",
+            "收货人",
+            "电话",
+            "地址",
+            "物流公司",
+            "运单号",
+        ]);
         let mut head = vec![0xEF, 0xBB, 0xBF];
         head.extend(w.into_inner().unwrap_or_default());
         if tx.send(Ok(Bytes::from(head))).await.is_err() {
@@ -169,7 +230,8 @@ pub async fn export_csv(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q
         }
         let mut after = 0;
         loop {
-            let rows = match store::orders_after(db.reader(), db.dialect, &filter, after, 500).await {
+            let rows = match store::orders_after(db.reader(), db.dialect, &filter, after, 500).await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -180,12 +242,32 @@ pub async fn export_csv(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q
             after = last.id;
             let mut w = csv::Writer::from_writer(Vec::new());
             for o in &rows {
-                let items = store::order_items(db.reader(), db.dialect, o.id).await.unwrap_or_default();
-                let goods = items.iter().map(|i| format!("{}×{}", i.name, i.quantity)).collect::<Vec<_>>().join("; ");
+                let items = store::order_items(db.reader(), db.dialect, o.id)
+                    .await
+                    .unwrap_or_default();
+                let goods = items
+                    .iter()
+                    .map(|i| format!("{}×{}", i.name, i.quantity))
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 let units: i64 = items.iter().map(|i| i.quantity).sum();
-                let a: serde_json::Value = o.address_json.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
+                let a: serde_json::Value = o
+                    .address_json
+                    .as_deref()
+                    .and_then(|a| serde_json::from_str(a).ok())
+                    .unwrap_or_default();
                 let g = |k: &str| a[k].as_str().unwrap_or_default().to_string();
-                let addr = if a.is_null() { String::new() } else { format!("{}{}{}{}", g("province"), g("city"), g("district"), g("detail")) };
+                let addr = if a.is_null() {
+                    String::new()
+                } else {
+                    format!(
+                        "{}{}{}{}",
+                        g("province"),
+                        g("city"),
+                        g("district"),
+                        g("detail")
+                    )
+                };
                 let _ = w.write_record([
                     o.order_no.clone(),
                     status_zh(o.status).to_string(),
@@ -204,14 +286,27 @@ pub async fn export_csv(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q
                     o.tracking_no.clone().unwrap_or_default(),
                 ]);
             }
-            if tx.send(Ok(Bytes::from(w.into_inner().unwrap_or_default()))).await.is_err() {
+            if tx
+                .send(Ok(Bytes::from(w.into_inner().unwrap_or_default())))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
     });
-    let name = format!("orders-{}.csv", suanpan_core::time::china_today().format("%Y%m%d"));
+    let name = format!(
+        "orders-{}.csv",
+        suanpan_core::time::china_today().format("%Y%m%d")
+    );
     Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))],
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
         Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
     )
         .into_response())
@@ -227,12 +322,25 @@ pub struct ReportQuery {
 /// Daily report: orders, GMV, refunds and payment success rate for one day.
 #[utoipa::path(get, path = "/v1/admin/reports/daily", tag = "admin", security(("bearer" = [])), params(ReportQuery),
     responses((status = 200, body = DailyReport), (status = 403, body = ErrorBody)))]
-pub async fn daily(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q): ApiQuery<ReportQuery>) -> AppResult<ApiJson<DailyReport>> {
+pub async fn daily(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> AppResult<ApiJson<DailyReport>> {
     admin.require(Permission::ViewReports)?;
     let day = q.date.unwrap_or_else(suanpan_core::time::china_today);
     let (start, end) = china_day_range(day);
     let db = &s.core.db;
-    Ok(ApiJson(store::daily_report(db.reader(), db.dialect, &day.format("%Y-%m-%d").to_string(), start, end).await?))
+    Ok(ApiJson(
+        store::daily_report(
+            db.reader(),
+            db.dialect,
+            &day.format("%Y-%m-%d").to_string(),
+            start,
+            end,
+        )
+        .await?,
+    ))
 }
 
 /// Admin order routes.
@@ -246,4 +354,3 @@ pub fn routes() -> OpenApiRouter<ShopState> {
         .routes(routes!(ship))
         .routes(routes!(refund))
 }
-

@@ -31,26 +31,50 @@ pub struct ProductQuery {
 }
 
 async fn list(s: &ShopState, q: ProductQuery, admin: bool) -> AppResult<Page<ProductView>> {
-    let (limit, offset, page, page_size) = PageParams { page: q.page, page_size: q.page_size }.resolve()?;
-    if q.q.as_ref().is_some_and(|k| k.chars().count() > 50) {
-        return Err(AppError::invalid("invalid_query", "keyword must be at most 50 characters"));
+    let (limit, offset, page, page_size) = PageParams {
+        page: q.page,
+        page_size: q.page_size,
     }
-    let f = ProductFilter { category_id: q.category_id, keyword: q.q, admin, on_shelf: q.on_shelf.filter(|_| admin) };
-    let (items, total) = store::list_products(s.core.db.reader(), s.core.db.dialect, &f, limit, offset).await?;
-    Ok(Page { items, page, page_size, total })
+    .resolve()?;
+    if q.q.as_ref().is_some_and(|k| k.chars().count() > 50) {
+        return Err(AppError::invalid(
+            "invalid_query",
+            "keyword must be at most 50 characters",
+        ));
+    }
+    let f = ProductFilter {
+        category_id: q.category_id,
+        keyword: q.q,
+        admin,
+        on_shelf: q.on_shelf.filter(|_| admin),
+    };
+    let (items, total) =
+        store::list_products(s.core.db.reader(), s.core.db.dialect, &f, limit, offset).await?;
+    Ok(Page {
+        items,
+        page,
+        page_size,
+        total,
+    })
 }
 
 /// Products on shelf, newest first, with pagination, category filter and keyword search.
 #[utoipa::path(get, path = "/v1/products", tag = "catalog", params(ProductQuery),
     responses((status = 200, body = inline(Page<ProductView>)), (status = 400, body = ErrorBody)))]
-pub async fn list_products(State(s): State<ShopState>, ApiQuery(q): ApiQuery<ProductQuery>) -> AppResult<ApiJson<Page<ProductView>>> {
+pub async fn list_products(
+    State(s): State<ShopState>,
+    ApiQuery(q): ApiQuery<ProductQuery>,
+) -> AppResult<ApiJson<Page<ProductView>>> {
     Ok(ApiJson(list(&s, q, false).await?))
 }
 
 /// One product on shelf; `stock` is what can still be ordered.
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "catalog", params(("id" = i64, Path)),
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
-pub async fn get_product(State(s): State<ShopState>, ApiPath(id): ApiPath<i64>) -> AppResult<ApiJson<ProductView>> {
+pub async fn get_product(
+    State(s): State<ShopState>,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<ApiJson<ProductView>> {
     store::get_product(s.core.db.reader(), s.core.db.dialect, id, false)
         .await?
         .map(ApiJson)
@@ -60,7 +84,9 @@ pub async fn get_product(State(s): State<ShopState>, ApiPath(id): ApiPath<i64>) 
 /// All categories.
 #[utoipa::path(get, path = "/v1/categories", tag = "catalog", responses((status = 200, body = [Category])))]
 pub async fn list_categories(State(s): State<ShopState>) -> AppResult<ApiJson<Vec<Category>>> {
-    Ok(ApiJson(store::list_categories(s.core.db.reader(), s.core.db.dialect).await?))
+    Ok(ApiJson(
+        store::list_categories(s.core.db.reader(), s.core.db.dialect).await?,
+    ))
 }
 
 /// `POST /v1/admin/products` body.
@@ -114,33 +140,54 @@ pub struct AdjustStock {
 async fn validate(s: &ShopState, p: &NewProduct) -> AppResult<()> {
     let n = p.name.trim().chars().count();
     if n == 0 || n > 200 {
-        return Err(AppError::invalid("invalid_name", "name must be 1-200 characters"));
+        return Err(AppError::invalid(
+            "invalid_name",
+            "name must be 1-200 characters",
+        ));
     }
     if p.price_fen <= 0 || p.price_fen > 10_000_000_000 {
-        return Err(AppError::invalid("invalid_price", "price_fen must be 1-10000000000"));
+        return Err(AppError::invalid(
+            "invalid_price",
+            "price_fen must be 1-10000000000",
+        ));
     }
     if p.description.chars().count() > 5000 {
-        return Err(AppError::invalid("invalid_description", "description must be at most 5000 characters"));
+        return Err(AppError::invalid(
+            "invalid_description",
+            "description must be at most 5000 characters",
+        ));
     }
     if p.images.len() > 9 || p.images.iter().any(|u| u.is_empty() || u.len() > 500) {
-        return Err(AppError::invalid("invalid_images", "at most 9 image URLs of at most 500 characters"));
+        return Err(AppError::invalid(
+            "invalid_images",
+            "at most 9 image URLs of at most 500 characters",
+        ));
     }
     if let Some(c) = p.category_id {
         if !store::category_exists(s.core.db.reader(), s.core.db.dialect, c).await? {
-            return Err(AppError::not_found("category_not_found", "no such category"));
+            return Err(AppError::not_found(
+                "category_not_found",
+                "no such category",
+            ));
         }
     }
     Ok(())
 }
 
 async fn admin_product(s: &ShopState, id: i64) -> AppResult<ProductView> {
-    store::get_product(s.core.db.writer(), s.core.db.dialect, id, true).await?.ok_or_else(|| AppError::not_found("product_not_found", "no such product"))
+    store::get_product(s.core.db.writer(), s.core.db.dialect, id, true)
+        .await?
+        .ok_or_else(|| AppError::not_found("product_not_found", "no such product"))
 }
 
 /// Creates a product with its initial stock (on shelf unless `on_shelf: false`). Audited.
 #[utoipa::path(post, path = "/v1/admin/products", tag = "admin", security(("bearer" = [])), request_body = CreateProduct,
     responses((status = 201, body = ProductView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn create_product(State(s): State<ShopState>, admin: AuthAdmin, ApiJson(req): ApiJson<CreateProduct>) -> AppResult<Response> {
+pub async fn create_product(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiJson(req): ApiJson<CreateProduct>,
+) -> AppResult<Response> {
     admin.require(Permission::ManageCatalog)?;
     let p = NewProduct {
         name: req.name.trim().to_string(),
@@ -152,7 +199,10 @@ pub async fn create_product(State(s): State<ShopState>, admin: AuthAdmin, ApiJso
     };
     validate(&s, &p).await?;
     if !(0..=1_000_000_000).contains(&req.stock) {
-        return Err(AppError::invalid("invalid_stock", "stock must be 0-1000000000"));
+        return Err(AppError::invalid(
+            "invalid_stock",
+            "stock must be 0-1000000000",
+        ));
     }
     let db = &s.core.db;
     let d = db.dialect;
@@ -170,11 +220,19 @@ pub async fn create_product(State(s): State<ShopState>, admin: AuthAdmin, ApiJso
 /// Changes a product's fields (price changes apply to orders placed afterwards). Audited.
 #[utoipa::path(patch, path = "/v1/admin/products/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = UpdateProduct,
     responses((status = 200, body = ProductView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn update_product(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(id): ApiPath<i64>, ApiJson(req): ApiJson<UpdateProduct>) -> AppResult<ApiJson<ProductView>> {
+pub async fn update_product(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<UpdateProduct>,
+) -> AppResult<ApiJson<ProductView>> {
     admin.require(Permission::ManageCatalog)?;
     let before = admin_product(&s, id).await?;
     let p = NewProduct {
-        name: req.name.map(|n| n.trim().to_string()).unwrap_or(before.name.clone()),
+        name: req
+            .name
+            .map(|n| n.trim().to_string())
+            .unwrap_or(before.name.clone()),
         description: req.description.unwrap_or(before.description.clone()),
         images: req.images.unwrap_or(before.images.clone()),
         price_fen: req.price_fen.unwrap_or(before.price_fen),
@@ -198,7 +256,12 @@ pub async fn update_product(State(s): State<ShopState>, admin: AuthAdmin, ApiPat
 /// Adjusts stock on hand through the ledger (never below what unpaid orders reserve). Audited.
 #[utoipa::path(post, path = "/v1/admin/products/{id}/stock", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = AdjustStock,
     responses((status = 200, body = ProductView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn adjust_stock(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(id): ApiPath<i64>, ApiJson(req): ApiJson<AdjustStock>) -> AppResult<ApiJson<ProductView>> {
+pub async fn adjust_stock(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<AdjustStock>,
+) -> AppResult<ApiJson<ProductView>> {
     admin.require(Permission::ManageCatalog)?;
     let db = &s.core.db;
     let d = db.dialect;
@@ -222,7 +285,11 @@ pub async fn adjust_stock(State(s): State<ShopState>, admin: AuthAdmin, ApiPath(
 /// All products, including off shelf, with on hand and reserved.
 #[utoipa::path(get, path = "/v1/admin/products", tag = "admin", security(("bearer" = [])), params(ProductQuery),
     responses((status = 200, body = inline(Page<ProductView>)), (status = 403, body = ErrorBody)))]
-pub async fn admin_list_products(State(s): State<ShopState>, admin: AuthAdmin, ApiQuery(q): ApiQuery<ProductQuery>) -> AppResult<ApiJson<Page<ProductView>>> {
+pub async fn admin_list_products(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiQuery(q): ApiQuery<ProductQuery>,
+) -> AppResult<ApiJson<Page<ProductView>>> {
     admin.require(Permission::ManageCatalog)?;
     Ok(ApiJson(list(&s, q, true).await?))
 }
@@ -240,11 +307,18 @@ pub struct CreateCategory {
 /// Creates a category. Audited.
 #[utoipa::path(post, path = "/v1/admin/categories", tag = "admin", security(("bearer" = [])), request_body = CreateCategory,
     responses((status = 201, body = Category), (status = 400, body = ErrorBody)))]
-pub async fn create_category(State(s): State<ShopState>, admin: AuthAdmin, ApiJson(req): ApiJson<CreateCategory>) -> AppResult<Response> {
+pub async fn create_category(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    ApiJson(req): ApiJson<CreateCategory>,
+) -> AppResult<Response> {
     admin.require(Permission::ManageCatalog)?;
     let name = req.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(AppError::invalid("invalid_name", "name must be 1-64 characters"));
+        return Err(AppError::invalid(
+            "invalid_name",
+            "name must be 1-64 characters",
+        ));
     }
     let db = &s.core.db;
     let d = db.dialect;
@@ -254,7 +328,11 @@ pub async fn create_category(State(s): State<ShopState>, admin: AuthAdmin, ApiJs
         audit::record(&mut tx, d, &actor, "category.create", "category", &id.to_string(), None, Some(&serde_json::json!({"name": name}))).await?;
         Ok(id)
     })?;
-    Ok(created(Category { id, name, sort: req.sort }))
+    Ok(created(Category {
+        id,
+        name,
+        sort: req.sort,
+    }))
 }
 
 /// Upload answer.
@@ -269,24 +347,51 @@ pub struct Uploaded {
 #[utoipa::path(post, path = "/v1/admin/uploads", tag = "admin", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", content = String, description = "field `file`"),
     responses((status = 201, body = Uploaded), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
-pub async fn upload(State(s): State<ShopState>, admin: AuthAdmin, mut mp: Multipart) -> AppResult<Response> {
+pub async fn upload(
+    State(s): State<ShopState>,
+    admin: AuthAdmin,
+    mut mp: Multipart,
+) -> AppResult<Response> {
     admin.require(Permission::ManageCatalog)?;
-    let too_large = || AppError::new(suanpan_core::ErrorKind::TooLarge, "payload_too_large", "file too large");
-    while let Some(field) = mp.next_field().await.map_err(|e| if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE { too_large() } else { AppError::invalid("invalid_multipart", e.body_text()) })? {
+    let too_large = || {
+        AppError::new(
+            suanpan_core::ErrorKind::TooLarge,
+            "payload_too_large",
+            "file too large",
+        )
+    };
+    while let Some(field) = mp.next_field().await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            AppError::invalid("invalid_multipart", e.body_text())
+        }
+    })? {
         if field.name() != Some("file") {
             continue;
         }
-        let bytes = field.bytes().await.map_err(|e| if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE { too_large() } else { AppError::invalid("invalid_multipart", e.body_text()) })?;
+        let bytes = field.bytes().await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                AppError::invalid("invalid_multipart", e.body_text())
+            }
+        })?;
         if bytes.len() > s.core.config.upload_max_bytes {
             return Err(too_large());
         }
-        let ext = suanpan_core::storage::sniff_image(&bytes).ok_or_else(|| AppError::invalid("unsupported_image", "only JPEG, PNG, WebP and GIF images"))?;
+        let ext = suanpan_core::storage::sniff_image(&bytes).ok_or_else(|| {
+            AppError::invalid("unsupported_image", "only JPEG, PNG, WebP and GIF images")
+        })?;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
         let name = format!("{}.{ext}", hex::encode(digest.as_ref()));
         let url = s.core.blobs.put(&name, bytes.to_vec()).await?;
         return Ok(created(Uploaded { url }));
     }
-    Err(AppError::invalid("missing_file", "multipart field `file` is required"))
+    Err(AppError::invalid(
+        "missing_file",
+        "multipart field `file` is required",
+    ))
 }
 
 /// Catalog routes.
@@ -299,7 +404,11 @@ pub fn routes() -> OpenApiRouter<ShopState> {
         .routes(routes!(update_product))
         .routes(routes!(adjust_stock))
         .routes(routes!(create_category))
-        .merge(OpenApiRouter::new().routes(routes!(upload)).layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(upload))
+                .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
 }
 
 /// Body limit of the upload route; the configured `upload_max_bytes` is checked inside.

@@ -42,12 +42,31 @@ pub struct CreateOrderRequest {
     params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; kept 24 h")),
     responses((status = 201, body = OrderView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "insufficient_stock, product_unavailable"), (status = 422, body = ErrorBody)))]
-pub async fn create_order(State(s): State<ShopState>, user: AuthUser, headers: HeaderMap, ApiJson(req): ApiJson<CreateOrderRequest>) -> AppResult<Response> {
+pub async fn create_order(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateOrderRequest>,
+) -> AppResult<Response> {
     if req.from_cart && !req.items.is_empty() {
-        return Err(AppError::invalid("invalid_body", "give items or from_cart, not both"));
+        return Err(AppError::invalid(
+            "invalid_body",
+            "give items or from_cart, not both",
+        ));
     }
     let idem = idem(&headers, format!("orders:user:{}", user.user_id), &req)?;
-    let out = service::create_order(&s, &user, CreateOrder { items: req.items, from_cart: req.from_cart, address_id: req.address_id, remark: req.remark }, idem).await?;
+    let out = service::create_order(
+        &s,
+        &user,
+        CreateOrder {
+            items: req.items,
+            from_cart: req.from_cart,
+            address_id: req.address_id,
+            remark: req.remark,
+        },
+        idem,
+    )
+    .await?;
     Ok(out.into_response())
 }
 
@@ -65,37 +84,70 @@ pub struct MyOrdersQuery {
 /// The shopper's orders, newest first.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders", security(("bearer" = [])), params(MyOrdersQuery),
     responses((status = 200, body = inline(Page<OrderView>))))]
-pub async fn my_orders(State(s): State<ShopState>, user: AuthUser, ApiQuery(q): ApiQuery<MyOrdersQuery>) -> AppResult<ApiJson<Page<OrderView>>> {
-    let (limit, offset, page, page_size) = PageParams { page: q.page, page_size: q.page_size }.resolve()?;
+pub async fn my_orders(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<MyOrdersQuery>,
+) -> AppResult<ApiJson<Page<OrderView>>> {
+    let (limit, offset, page, page_size) = PageParams {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .resolve()?;
     let db = &s.core.db;
-    let f = OrderFilter { user_id: Some(user.user_id), status: q.status, ..Default::default() };
+    let f = OrderFilter {
+        user_id: Some(user.user_id),
+        status: q.status,
+        ..Default::default()
+    };
     let (rows, total) = store::search_orders(db.reader(), db.dialect, &f, limit, offset).await?;
     let mut items = Vec::with_capacity(rows.len());
     for o in rows {
         let lines = store::order_items(db.reader(), db.dialect, o.id).await?;
         items.push(service::view(&o, lines));
     }
-    Ok(ApiJson(Page { items, page, page_size, total }))
+    Ok(ApiJson(Page {
+        items,
+        page,
+        page_size,
+        total,
+    }))
 }
 
 /// One of the shopper's orders.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)))]
-pub async fn get_order(State(s): State<ShopState>, user: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<ApiJson<OrderView>> {
-    Ok(ApiJson(service::get_order(&s, id, Some(user.user_id)).await?))
+pub async fn get_order(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<ApiJson<OrderView>> {
+    Ok(ApiJson(
+        service::get_order(&s, id, Some(user.user_id)).await?,
+    ))
 }
 
 /// Cancels an unpaid order (releases its stock).
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn cancel_order(State(s): State<ShopState>, user: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<ApiJson<OrderView>> {
-    Ok(ApiJson(service::cancel_order(&s, id, Some(user.user_id), &user.actor(), "shopper").await?))
+pub async fn cancel_order(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<ApiJson<OrderView>> {
+    Ok(ApiJson(
+        service::cancel_order(&s, id, Some(user.user_id), &user.actor(), "shopper").await?,
+    ))
 }
 
 /// Confirms receipt of a shipped order.
 #[utoipa::path(post, path = "/v1/orders/{id}/confirm", tag = "orders", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
-pub async fn confirm_order(State(s): State<ShopState>, user: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<ApiJson<OrderView>> {
+pub async fn confirm_order(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<ApiJson<OrderView>> {
     Ok(ApiJson(service::confirm_order(&s, id, &user).await?))
 }
 
@@ -103,7 +155,11 @@ pub async fn confirm_order(State(s): State<ShopState>, user: AuthUser, ApiPath(i
 /// it again reuses the prepay while it is valid.
 #[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "orders", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = PayResponse), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn pay_order(State(s): State<ShopState>, user: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<ApiJson<PayResponse>> {
+pub async fn pay_order(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<ApiJson<PayResponse>> {
     Ok(ApiJson(service::pay_order(&s, &user, id).await?))
 }
 
@@ -112,7 +168,11 @@ pub async fn pay_order(State(s): State<ShopState>, user: AuthUser, ApiPath(id): 
 /// Anything rejected answers 4xx with `{code, message}` and changes nothing.
 #[utoipa::path(post, path = "/v1/payments/wechat/notify", tag = "payments", request_body(content = String, content_type = "application/json", description = "WeChat Pay notification (signed, encrypted resource)"),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "invalid_signature, stale_timestamp")))]
-pub async fn wechat_notify(State(s): State<ShopState>, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
+pub async fn wechat_notify(
+    State(s): State<ShopState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
     service::handle_notification(&s, &headers, &body).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -33,12 +33,17 @@ pub struct SetQuantity {
 }
 
 async fn cart_view(s: &ShopState, user: &AuthUser) -> AppResult<ApiJson<Vec<CartLine>>> {
-    Ok(ApiJson(store::cart(s.core.db.reader(), s.core.db.dialect, user.user_id).await?))
+    Ok(ApiJson(
+        store::cart(s.core.db.reader(), s.core.db.dialect, user.user_id).await?,
+    ))
 }
 
 fn check_quantity(s: &ShopState, q: i64) -> AppResult<()> {
     if q <= 0 || q > s.core.config.order_max_quantity {
-        return Err(AppError::invalid("invalid_quantity", format!("quantity must be 1-{}", s.core.config.order_max_quantity)));
+        return Err(AppError::invalid(
+            "invalid_quantity",
+            format!("quantity must be 1-{}", s.core.config.order_max_quantity),
+        ));
     }
     Ok(())
 }
@@ -52,14 +57,21 @@ async fn sellable(s: &ShopState, product_id: i64) -> AppResult<()> {
 
 /// The cart with current prices and availability (prices are re-checked at checkout).
 #[utoipa::path(get, path = "/v1/cart", tag = "cart", security(("bearer" = [])), responses((status = 200, body = [CartLine]), (status = 401, body = ErrorBody)))]
-pub async fn get_cart(State(s): State<ShopState>, user: AuthUser) -> AppResult<ApiJson<Vec<CartLine>>> {
+pub async fn get_cart(
+    State(s): State<ShopState>,
+    user: AuthUser,
+) -> AppResult<ApiJson<Vec<CartLine>>> {
     cart_view(&s, &user).await
 }
 
 /// Adds a product to the cart (adding to an existing line).
 #[utoipa::path(post, path = "/v1/cart/items", tag = "cart", security(("bearer" = [])), request_body = AddToCart,
     responses((status = 200, body = [CartLine]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn add_item(State(s): State<ShopState>, user: AuthUser, ApiJson(req): ApiJson<AddToCart>) -> AppResult<ApiJson<Vec<CartLine>>> {
+pub async fn add_item(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<AddToCart>,
+) -> AppResult<ApiJson<Vec<CartLine>>> {
     check_quantity(&s, req.quantity)?;
     sellable(&s, req.product_id).await?;
     let db = &s.core.db;
@@ -76,12 +88,24 @@ pub async fn add_item(State(s): State<ShopState>, user: AuthUser, ApiJson(req): 
 /// Sets a cart line's quantity.
 #[utoipa::path(put, path = "/v1/cart/items/{product_id}", tag = "cart", security(("bearer" = [])), params(("product_id" = i64, Path)), request_body = SetQuantity,
     responses((status = 200, body = [CartLine]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn set_item(State(s): State<ShopState>, user: AuthUser, ApiPath(product_id): ApiPath<i64>, ApiJson(req): ApiJson<SetQuantity>) -> AppResult<ApiJson<Vec<CartLine>>> {
+pub async fn set_item(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiPath(product_id): ApiPath<i64>,
+    ApiJson(req): ApiJson<SetQuantity>,
+) -> AppResult<ApiJson<Vec<CartLine>>> {
     check_quantity(&s, req.quantity)?;
     sellable(&s, product_id).await?;
     let db = &s.core.db;
     let mut conn = db.writer().acquire().await?;
-    store::set_cart_quantity(&mut conn, db.dialect, user.user_id, product_id, req.quantity).await?;
+    store::set_cart_quantity(
+        &mut conn,
+        db.dialect,
+        user.user_id,
+        product_id,
+        req.quantity,
+    )
+    .await?;
     drop(conn);
     cart_view(&s, &user).await
 }
@@ -89,7 +113,11 @@ pub async fn set_item(State(s): State<ShopState>, user: AuthUser, ApiPath(produc
 /// Removes a cart line (idempotent).
 #[utoipa::path(delete, path = "/v1/cart/items/{product_id}", tag = "cart", security(("bearer" = [])), params(("product_id" = i64, Path)),
     responses((status = 200, body = [CartLine])))]
-pub async fn remove_item(State(s): State<ShopState>, user: AuthUser, ApiPath(product_id): ApiPath<i64>) -> AppResult<ApiJson<Vec<CartLine>>> {
+pub async fn remove_item(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiPath(product_id): ApiPath<i64>,
+) -> AppResult<ApiJson<Vec<CartLine>>> {
     let db = &s.core.db;
     let mut conn = db.writer().acquire().await?;
     store::remove_cart_items(&mut conn, db.dialect, user.user_id, Some(&[product_id])).await?;
@@ -120,8 +148,15 @@ pub struct AddressInput {
 fn to_address(a: AddressInput) -> AppResult<Address> {
     let bad = |m: &str| AppError::invalid("invalid_address", m.to_string());
     let len = |s: &str, max: usize| !s.trim().is_empty() && s.trim().chars().count() <= max;
-    if !len(&a.receiver, 32) || !len(&a.province, 32) || !len(&a.city, 32) || !len(&a.district, 32) || !len(&a.detail, 120) {
-        return Err(bad("receiver, province, city, district and detail are required and short"));
+    if !len(&a.receiver, 32)
+        || !len(&a.province, 32)
+        || !len(&a.city, 32)
+        || !len(&a.district, 32)
+        || !len(&a.detail, 120)
+    {
+        return Err(bad(
+            "receiver, province, city, district and detail are required and short",
+        ));
     }
     let p = a.phone.trim();
     if p.len() < 7 || p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
@@ -141,11 +176,21 @@ fn to_address(a: AddressInput) -> AppResult<Address> {
 
 /// The shopper's addresses, default first.
 #[utoipa::path(get, path = "/v1/addresses", tag = "addresses", security(("bearer" = [])), responses((status = 200, body = [Address])))]
-pub async fn list_addresses(State(s): State<ShopState>, user: AuthUser) -> AppResult<ApiJson<Vec<Address>>> {
-    Ok(ApiJson(store::addresses(s.core.db.reader(), s.core.db.dialect, user.user_id).await?))
+pub async fn list_addresses(
+    State(s): State<ShopState>,
+    user: AuthUser,
+) -> AppResult<ApiJson<Vec<Address>>> {
+    Ok(ApiJson(
+        store::addresses(s.core.db.reader(), s.core.db.dialect, user.user_id).await?,
+    ))
 }
 
-async fn save(s: &ShopState, user: &AuthUser, id: Option<i64>, a: AddressInput) -> AppResult<Address> {
+async fn save(
+    s: &ShopState,
+    user: &AuthUser,
+    id: Option<i64>,
+    a: AddressInput,
+) -> AppResult<Address> {
     let input = to_address(a)?;
     let db = &s.core.db;
     let d = db.dialect;
@@ -168,21 +213,34 @@ async fn save(s: &ShopState, user: &AuthUser, id: Option<i64>, a: AddressInput) 
 /// Adds an address.
 #[utoipa::path(post, path = "/v1/addresses", tag = "addresses", security(("bearer" = [])), request_body = AddressInput,
     responses((status = 201, body = Address), (status = 400, body = ErrorBody)))]
-pub async fn create_address(State(s): State<ShopState>, user: AuthUser, ApiJson(a): ApiJson<AddressInput>) -> AppResult<Response> {
+pub async fn create_address(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiJson(a): ApiJson<AddressInput>,
+) -> AppResult<Response> {
     Ok(created(save(&s, &user, None, a).await?))
 }
 
 /// Replaces an address.
 #[utoipa::path(put, path = "/v1/addresses/{id}", tag = "addresses", security(("bearer" = [])), params(("id" = i64, Path)), request_body = AddressInput,
     responses((status = 200, body = Address), (status = 404, body = ErrorBody)))]
-pub async fn update_address(State(s): State<ShopState>, user: AuthUser, ApiPath(id): ApiPath<i64>, ApiJson(a): ApiJson<AddressInput>) -> AppResult<ApiJson<Address>> {
+pub async fn update_address(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(a): ApiJson<AddressInput>,
+) -> AppResult<ApiJson<Address>> {
     Ok(ApiJson(save(&s, &user, Some(id), a).await?))
 }
 
 /// Deletes an address.
 #[utoipa::path(delete, path = "/v1/addresses/{id}", tag = "addresses", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete_address(State(s): State<ShopState>, user: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<Response> {
+pub async fn delete_address(
+    State(s): State<ShopState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<Response> {
     let db = &s.core.db;
     let mut conn = db.writer().acquire().await?;
     if !store::delete_address(&mut conn, db.dialect, user.user_id, id).await? {
