@@ -152,8 +152,8 @@ pub async fn query(
                 entity_type: r.try_get(5)?,
                 entity_id: r.try_get(6)?,
                 ip: r.try_get(7)?,
-                before: parse(r.try_get(8)?),
-                after: parse(r.try_get(9)?),
+                before: parse(crate::db::opt_text(r, 8)?),
+                after: parse(crate::db::opt_text(r, 9)?),
                 created_at: crate::time::rfc3339(r.try_get(10)?),
             })
         })

@@ -146,7 +146,7 @@ pub async fn lookup(
     }
     Ok(Some(Stored {
         status: u16::try_from(status).unwrap_or(200),
-        body: row.try_get(2)?,
+        body: crate::db::text(&row, 2)?,
     }))
 }
 

@@ -211,7 +211,7 @@ impl<P: Publisher> Relay<P> {
                 id: r.try_get(0)?,
                 event_id: r.try_get(1)?,
                 event_type: r.try_get(2)?,
-                payload: r.try_get(3)?,
+                payload: crate::db::text(&r, 3)?,
                 attempts: r.try_get(4)?,
             };
             let subject = format!("{}.{}", self.subject_prefix, rec.event_type);

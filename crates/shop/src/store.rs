@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use suanpan_core::db::{Arg, Conn, Dialect, bind_all, insert_id};
+use suanpan_core::db::{Arg, Conn, Dialect, bind_all, insert_id, opt_text, text};
 use suanpan_core::time::rfc3339;
 use suanpan_core::{sql, sql_insert};
 
@@ -49,13 +49,13 @@ pub struct ProductView {
 const PRODUCT_COLS: &str = "p.id, p.name, p.description, p.images, p.price_fen, p.category_id, p.on_shelf, COALESCE(b.on_hand, 0), COALESCE(b.reserved, 0), p.created_at, p.updated_at FROM products p LEFT JOIN ledger_balances b ON b.account = p.stock_account";
 
 fn product_row(r: &AnyRow, admin: bool) -> R<ProductView> {
-    let images: String = r.try_get(3)?;
+    let images = text(r, 3)?;
     let on_hand: i64 = r.try_get(7)?;
     let reserved: i64 = r.try_get(8)?;
     Ok(ProductView {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
-        description: r.try_get(2)?,
+        description: text(r, 2)?,
         images: serde_json::from_str(&images).unwrap_or_default(),
         price_fen: r.try_get(4)?,
         category_id: r.try_get(5)?,
@@ -127,7 +127,7 @@ pub async fn list_products(
         .map(str::trim)
         .filter(|k| !k.is_empty())
     {
-        wh.push_str(" AND (p.name LIKE ? ESCAPE '\\' OR p.description LIKE ? ESCAPE '\\')");
+        wh.push_str(" AND (p.name LIKE ? ESCAPE '!' OR p.description LIKE ? ESCAPE '!')");
         let pat = suanpan_core::db::like_pattern(k);
         args.push(Arg::S(pat.clone()));
         args.push(Arg::S(pat));
@@ -251,7 +251,7 @@ pub async fn products_for_pricing(
     };
     rows.iter()
         .map(|r| {
-            let images: String = r.try_get(2)?;
+            let images = text(r, 2)?;
             let images: Vec<String> = serde_json::from_str(&images).unwrap_or_default();
             Ok(PricedProduct {
                 id: r.try_get(0)?,
@@ -350,7 +350,7 @@ pub async fn cart(pool: &sqlx::AnyPool, d: Dialect, user_id: i64) -> R<Vec<CartL
     .await?;
     rows.iter()
         .map(|r| {
-            let images: String = r.try_get(2)?;
+            let images = text(r, 2)?;
             let images: Vec<String> = serde_json::from_str(&images).unwrap_or_default();
             let quantity: i64 = r.try_get(4)?;
             let stock: i64 = r.try_get(6)?;
@@ -663,7 +663,7 @@ fn order_row(r: &AnyRow) -> R<OrderRow> {
         total_fen: r.try_get(4)?,
         paid_fen: r.try_get(5)?,
         refunded_fen: r.try_get(6)?,
-        address_json: r.try_get(7)?,
+        address_json: opt_text(r, 7)?,
         remark: r.try_get(8)?,
         cancel_reason: r.try_get(9)?,
         carrier: r.try_get(10)?,

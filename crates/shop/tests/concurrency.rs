@@ -22,7 +22,13 @@ async fn thousand_concurrent_orders_for_stock_100_give_exactly_100_orders() {
     for i in 0..1000 {
         let (app, token) = (app.clone(), shoppers[i % 50].clone());
         tasks.push(tokio::spawn(async move {
-            app.call(Method::POST, "/v1/orders", Some(&token), Some(json!({"items": [{"product_id": p, "quantity": 1}]}))).await
+            app.call(
+                Method::POST,
+                "/v1/orders",
+                Some(&token),
+                Some(json!({"items": [{"product_id": p, "quantity": 1}]})),
+            )
+            .await
         }));
     }
     let (mut created, mut sold_out) = (0, 0);
@@ -36,9 +42,22 @@ async fn thousand_concurrent_orders_for_stock_100_give_exactly_100_orders() {
     }
     assert_eq!((created, sold_out), (100, 900));
     assert_eq!(app.stock(p).await, (0, 100, 100));
-    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE id > ?", 0).await, 100);
-    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_reservations WHERE id > ? AND status = 'held'", 0).await, 100);
-    let (_, v) = app.call(Method::GET, &format!("/v1/products/{p}"), None, None).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders WHERE id > ?", 0)
+            .await,
+        100
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM ledger_reservations WHERE id > ? AND status = 'held'",
+            0
+        )
+        .await,
+        100
+    );
+    let (_, v) = app
+        .call(Method::GET, &format!("/v1/products/{p}"), None, None)
+        .await;
     assert_eq!(v["stock"], 0);
 }
 
@@ -61,13 +80,37 @@ async fn fifty_concurrent_copies_of_a_notification_pay_once() {
         let (s, v) = t.await.unwrap();
         assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
     }
-    let (_, v) = app.call(Method::GET, &format!("/v1/orders/{id}"), Some(&alice), None).await;
-    assert_eq!((v["status"].as_str(), v["paid_fen"].as_i64()), (Some("paid"), Some(3980)));
+    let (_, v) = app
+        .call(Method::GET, &format!("/v1/orders/{id}"), Some(&alice), None)
+        .await;
+    assert_eq!(
+        (v["status"].as_str(), v["paid_fen"].as_i64()),
+        (Some("paid"), Some(3980))
+    );
     assert_eq!(app.events("Payment.Succeeded", id).await, 1);
-    let audits = app.call(Method::GET, &format!("/v1/admin/audit-logs?entity_id={id}&action=payment.succeeded"), Some(&admin), None).await.1;
+    let audits = app
+        .call(
+            Method::GET,
+            &format!("/v1/admin/audit-logs?entity_id={id}&action=payment.succeeded"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .1;
     assert_eq!(audits.as_array().unwrap().len(), 1);
-    assert_eq!(app.stock(p).await, (8, 8, 0), "stock committed exactly once");
-    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_journal WHERE kind = 'commit' AND reservation_id > ?", 0).await, 1);
+    assert_eq!(
+        app.stock(p).await,
+        (8, 8, 0),
+        "stock committed exactly once"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM ledger_journal WHERE kind = 'commit' AND reservation_id > ?",
+            0
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -82,7 +125,14 @@ async fn the_same_idempotency_key_sent_at_once_gives_one_order() {
         for _ in 0..8 {
             let (app, alice, key) = (app.clone(), alice.clone(), key.clone());
             tasks.push(tokio::spawn(async move {
-                app.call_with(Method::POST, "/v1/orders", Some(&alice), Some(json!({"items": [{"product_id": p, "quantity": 1}]})), &[("idempotency-key", key.as_str())]).await
+                app.call_with(
+                    Method::POST,
+                    "/v1/orders",
+                    Some(&alice),
+                    Some(json!({"items": [{"product_id": p, "quantity": 1}]})),
+                    &[("idempotency-key", key.as_str())],
+                )
+                .await
             }));
         }
         let mut ids = std::collections::BTreeSet::new();
@@ -93,7 +143,11 @@ async fn the_same_idempotency_key_sent_at_once_gives_one_order() {
         }
         assert_eq!(ids.len(), 1, "one order per key");
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE id > ?", 0).await, 5);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders WHERE id > ?", 0)
+            .await,
+        5
+    );
     assert_eq!(app.stock(p).await, (95, 100, 5));
 }
 
@@ -105,7 +159,10 @@ async fn payment_racing_cancellation_never_leaves_a_paid_order_cancelled() {
     let alice = app.shopper("alice").await;
     // The cancelling side cannot reach WeChat Pay (so it cannot close the trade first): the
     // hardest case, where only the database decides.
-    let offline = suanpan_shop::ShopState { pay: None, ..app.state.clone() };
+    let offline = suanpan_shop::ShopState {
+        pay: None,
+        ..app.state.clone()
+    };
     let (mut paid, mut late) = (0, 0);
     for _ in 0..20 {
         let id = app.order(&alice, p, 3).await["id"].as_i64().unwrap();
@@ -118,11 +175,28 @@ async fn payment_racing_cancellation_never_leaves_a_paid_order_cancelled() {
         };
         let cancel = {
             let s = offline.clone();
-            tokio::spawn(async move { suanpan_shop::service::cancel_order(&s, id, None, &Actor::system("order-timeout"), "timeout").await.map(|_| ()) })
+            tokio::spawn(async move {
+                suanpan_shop::service::cancel_order(
+                    &s,
+                    id,
+                    None,
+                    &Actor::system("order-timeout"),
+                    "timeout",
+                )
+                .await
+                .map(|_| ())
+            })
         };
         let (n, c) = (notify.await.unwrap(), cancel.await.unwrap());
         assert_eq!(n.0, StatusCode::NO_CONTENT, "{:?}", n.1);
-        let (_, v) = app.call(Method::GET, &format!("/v1/admin/orders/{id}"), Some(&admin), None).await;
+        let (_, v) = app
+            .call(
+                Method::GET,
+                &format!("/v1/admin/orders/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
         match v["status"].as_str().unwrap() {
             "paid" => {
                 paid += 1;
@@ -134,7 +208,10 @@ async fn payment_racing_cancellation_never_leaves_a_paid_order_cancelled() {
                 late += 1;
                 assert!(c.is_ok());
                 assert_eq!(v["payment"]["late"], true);
-                assert_eq!(v["refunds"][0]["amount_fen"], 2100, "the late payment is refunded");
+                assert_eq!(
+                    v["refunds"][0]["amount_fen"], 2100,
+                    "the late payment is refunded"
+                );
             }
             other => panic!("order ended {other}"),
         }
@@ -143,7 +220,25 @@ async fn payment_racing_cancellation_never_leaves_a_paid_order_cancelled() {
     // Every reservation was settled exactly once: committed for paid orders, released for the rest.
     let b = app.stock(p).await;
     assert_eq!(b.2, 0, "nothing left reserved");
-    assert_eq!(b.1, 1000 - 3 * paid, "stock left the shelf once per paid order ({paid} paid, {late} late)");
-    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_reservations WHERE id > ? AND status = 'held'", 0).await, 0);
-    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_journal WHERE kind IN ('commit', 'release') AND id > ?", 0).await, 20);
+    assert_eq!(
+        b.1,
+        1000 - 3 * paid,
+        "stock left the shelf once per paid order ({paid} paid, {late} late)"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM ledger_reservations WHERE id > ? AND status = 'held'",
+            0
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM ledger_journal WHERE kind IN ('commit', 'release') AND id > ?",
+            0
+        )
+        .await,
+        20
+    );
 }

@@ -46,7 +46,7 @@ pub fn render(sql: &str, dialect: Dialect) -> String {
         ),
         Dialect::MySql => (
             "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
-            "MEDIUMTEXT",
+            "MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
             " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         ),
     };

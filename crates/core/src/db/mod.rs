@@ -484,16 +484,40 @@ pub fn bind_all<'q>(
     q
 }
 
-/// `%text%` for a `LIKE … ESCAPE '\'` search, with `%`, `_` and `\` in `text` escaped.
+/// `%text%` for a `LIKE ? ESCAPE '!'` search, with `%`, `_` and `!` in `text` escaped by `!`
+/// (`!` rather than a backslash, which MySQL string literals treat specially).
 pub fn like_pattern(text: &str) -> String {
     let mut s = String::with_capacity(text.len() + 2);
     s.push('%');
     for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            s.push('\\');
+        if matches!(c, '%' | '_' | '!') {
+            s.push('!');
         }
         s.push(c);
     }
     s.push('%');
     s
+}
+
+/// Reads a long-text column (`{{CLOB}}`). MySQL sends `TEXT` columns with the `BLOB` wire type,
+/// which the `Any` driver will not decode as a string; this accepts both and checks UTF-8.
+pub fn text(row: &sqlx::any::AnyRow, idx: usize) -> Result<String, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<String, _>(idx) {
+        Ok(s) => Ok(s),
+        Err(_) => String::from_utf8(row.try_get::<Vec<u8>, _>(idx)?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e))),
+    }
+}
+
+/// [`text`] for a nullable column.
+pub fn opt_text(row: &sqlx::any::AnyRow, idx: usize) -> Result<Option<String>, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<Option<String>, _>(idx) {
+        Ok(s) => Ok(s),
+        Err(_) => row
+            .try_get::<Option<Vec<u8>>, _>(idx)?
+            .map(|b| String::from_utf8(b).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+            .transpose(),
+    }
 }

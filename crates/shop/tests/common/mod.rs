@@ -23,7 +23,10 @@ pub const MCHID: &str = "1230000109";
 fn keys() -> &'static (String, String) {
     static K: OnceLock<(String, String)> = OnceLock::new();
     K.get_or_init(|| {
-        (MerchantKey::generate().unwrap().to_pkcs8_pem().unwrap(), MerchantKey::generate().unwrap().to_pkcs8_pem().unwrap())
+        (
+            MerchantKey::generate().unwrap().to_pkcs8_pem().unwrap(),
+            MerchantKey::generate().unwrap().to_pkcs8_pem().unwrap(),
+        )
     })
 }
 
@@ -42,8 +45,14 @@ pub async fn fresh_database() -> String {
         Ok(base) => {
             sqlx::any::install_default_drivers();
             let name = format!("suanpan_t_{}", rand_name());
-            let mut c = sqlx::AnyConnection::connect(&base).await.unwrap_or_else(|e| panic!("cannot reach test database {base}: {e}"));
-            let create = if base.starts_with("mysql") { format!("CREATE DATABASE {name} CHARACTER SET utf8mb4") } else { format!("CREATE DATABASE {name}") };
+            let mut c = sqlx::AnyConnection::connect(&base)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach test database {base}: {e}"));
+            let create = if base.starts_with("mysql") {
+                format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")
+            } else {
+                format!("CREATE DATABASE {name}")
+            };
             c.execute(create.as_str()).await.unwrap();
             let _ = c.close().await;
             let (head, query) = match base.split_once('?') {
@@ -86,7 +95,9 @@ impl TestApp {
             appid: APPID.into(),
             mchid: MCHID.into(),
             apiv3_key: apiv3.as_bytes().to_vec(),
-            merchant_public_key_der: MerchantKey::from_pem(merchant_pem).unwrap().public_key_der(),
+            merchant_public_key_der: MerchantKey::from_pem(merchant_pem)
+                .unwrap()
+                .public_key_der(),
             platform_key,
             platform_key_id: SIM_PUBLIC_KEY_ID.into(),
         });
@@ -123,9 +134,20 @@ impl TestApp {
         let router = suanpan_shop::app::router(state.clone());
         let r2 = router.clone();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, r2.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+            let _ = axum::serve(
+                listener,
+                r2.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await;
         });
-        TestApp { state, router, sim, base_url, _server: server, _sim_task: sim_task }
+        TestApp {
+            state,
+            router,
+            sim,
+            base_url,
+            _server: server,
+            _sim_task: sim_task,
+        }
     }
 
     pub fn db(&self) -> &suanpan_core::db::Db {
@@ -133,11 +155,24 @@ impl TestApp {
     }
 
     /// A request through the router; returns status and JSON (Null for an empty body).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         self.call_with(method, path, token, body, &[]).await
     }
 
-    pub async fn call_with(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let mut b = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             b = b.header("authorization", format!("Bearer {t}"));
@@ -146,7 +181,10 @@ impl TestApp {
             b = b.header(*k, *v);
         }
         let req = match body {
-            Some(v) => b.header("content-type", "application/json").body(Body::from(v.to_string())).unwrap(),
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
             None => b.body(Body::empty()).unwrap(),
         };
         self.send(req).await
@@ -155,43 +193,91 @@ impl TestApp {
     pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         (status, v)
     }
 
     pub async fn admin_token(&self) -> String {
-        let _ = suanpan_core::auth::create_admin(self.db(), "root", "root-password", suanpan_core::auth::Role::Admin).await;
+        let _ = suanpan_core::auth::create_admin(
+            self.db(),
+            "root",
+            "root-password",
+            suanpan_core::auth::Role::Admin,
+        )
+        .await;
         self.login_admin("root", "root-password").await
     }
 
     pub async fn login_admin(&self, u: &str, p: &str) -> String {
-        let (s, v) = self.call(Method::POST, "/v1/admin/auth/login", None, Some(json!({"username": u, "password": p}))).await;
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/admin/auth/login",
+                None,
+                Some(json!({"username": u, "password": p})),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         v["access_token"].as_str().unwrap().to_string()
     }
 
     /// Logs a shopper in through `jscode2session` at the simulator.
     pub async fn shopper(&self, code: &str) -> String {
-        let (s, v) = self.call(Method::POST, "/v1/auth/wechat/login", None, Some(json!({"code": code}))).await;
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/auth/wechat/login",
+                None,
+                Some(json!({"code": code})),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         v["access_token"].as_str().unwrap().to_string()
     }
 
     /// A shopper token minted directly (for tests that need hundreds of shoppers).
     pub async fn quick_shopper(&self, n: usize) -> String {
-        let u = suanpan_core::auth::upsert_user(self.db(), &format!("oQUICK{n:08}"), None).await.unwrap();
-        self.state.core.tokens.issue(&u.id.to_string(), "user", None).unwrap().access_token
+        let u = suanpan_core::auth::upsert_user(self.db(), &format!("oQUICK{n:08}"), None)
+            .await
+            .unwrap();
+        self.state
+            .core
+            .tokens
+            .issue(&u.id.to_string(), "user", None)
+            .unwrap()
+            .access_token
     }
 
     pub async fn product(&self, admin: &str, price_fen: i64, stock: i64) -> i64 {
-        let (s, v) = self.call(Method::POST, "/v1/admin/products", Some(admin), Some(json!({"name": "五常大米 5kg", "price_fen": price_fen, "stock": stock}))).await;
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/admin/products",
+                Some(admin),
+                Some(json!({"name": "五常大米 5kg", "price_fen": price_fen, "stock": stock})),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v["id"].as_i64().unwrap()
     }
 
     pub async fn order(&self, shopper: &str, product: i64, qty: i64) -> Value {
-        let (s, v) = self.call(Method::POST, "/v1/orders", Some(shopper), Some(json!({"items": [{"product_id": product, "quantity": qty}]}))).await;
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/orders",
+                Some(shopper),
+                Some(json!({"items": [{"product_id": product, "quantity": qty}]})),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v
     }
@@ -203,34 +289,63 @@ impl TestApp {
 
     pub async fn balance(&self, account: &str) -> suanpan_core::ledger::Balance {
         let mut c = self.db().writer().acquire().await.unwrap();
-        let (b, journal) = suanpan_core::ledger::verify_account(&mut c, self.db().dialect, account).await.unwrap();
-        assert_eq!(b, journal, "journal of {account} does not sum to its balance");
-        assert!(b.reserved >= 0 && b.on_hand >= b.reserved, "negative quantity: {b:?}");
+        let (b, journal) = suanpan_core::ledger::verify_account(&mut c, self.db().dialect, account)
+            .await
+            .unwrap();
+        assert_eq!(
+            b, journal,
+            "journal of {account} does not sum to its balance"
+        );
+        assert!(
+            b.reserved >= 0 && b.on_hand >= b.reserved,
+            "negative quantity: {b:?}"
+        );
         b
     }
 
     /// How many outbox events of `event_type` exist for the order.
     pub async fn events(&self, event_type: &str, order_id: i64) -> i64 {
         let d = self.db().dialect;
-        sqlx::query(&d.prepare("SELECT COUNT(*) FROM outbox WHERE event_type = ? AND aggregate_id = ?"))
-            .bind(event_type)
-            .bind(order_id.to_string())
+        sqlx::query(
+            &d.prepare("SELECT COUNT(*) FROM outbox WHERE event_type = ? AND aggregate_id = ?"),
+        )
+        .bind(event_type)
+        .bind(order_id.to_string())
+        .fetch_one(self.db().reader())
+        .await
+        .unwrap()
+        .get::<i64, _>(0)
+    }
+
+    pub async fn count(&self, sql: &str, arg: i64) -> i64 {
+        let d = self.db().dialect;
+        sqlx::query(&d.prepare(sql))
+            .bind(arg)
             .fetch_one(self.db().reader())
             .await
             .unwrap()
             .get::<i64, _>(0)
     }
 
-    pub async fn count(&self, sql: &str, arg: i64) -> i64 {
-        let d = self.db().dialect;
-        sqlx::query(&d.prepare(sql)).bind(arg).fetch_one(self.db().reader()).await.unwrap().get::<i64, _>(0)
-    }
-
     /// Starts payment (prepay at the simulator) and returns the out_trade_no.
     pub async fn prepay(&self, shopper: &str, order_id: i64) -> String {
-        let (s, v) = self.call(Method::POST, &format!("/v1/orders/{order_id}/pay"), Some(shopper), None).await;
+        let (s, v) = self
+            .call(
+                Method::POST,
+                &format!("/v1/orders/{order_id}/pay"),
+                Some(shopper),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        for k in ["appId", "timeStamp", "nonceStr", "package", "signType", "paySign"] {
+        for k in [
+            "appId",
+            "timeStamp",
+            "nonceStr",
+            "package",
+            "signType",
+            "paySign",
+        ] {
             assert!(v["pay_params"][k].is_string(), "missing {k}");
         }
         v["out_trade_no"].as_str().unwrap().to_string()
@@ -248,7 +363,11 @@ impl TestApp {
             trade_state_desc: None,
             success_time: Some("2026-11-21T10:00:00+08:00".into()),
             payer: None,
-            amount: Some(TransactionAmount { total, payer_total: Some(total), currency: Some("CNY".into()) }),
+            amount: Some(TransactionAmount {
+                total,
+                payer_total: Some(total),
+                currency: Some("CNY".into()),
+            }),
         }
     }
 
@@ -259,7 +378,9 @@ impl TestApp {
     }
 
     pub async fn post_notify(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Value) {
-        let mut b = Request::builder().method(Method::POST).uri("/v1/payments/wechat/notify");
+        let mut b = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/payments/wechat/notify");
         for (k, v) in headers {
             b = b.header(k, v);
         }
