@@ -11,26 +11,34 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub struct Config {
     /// Address the HTTP server binds.
+    #[serde(deserialize_with = "lenient_string")]
     pub listen: String,
     /// `sqlite://path`, `postgres://…` or `mysql://…`.
+    #[serde(deserialize_with = "lenient_string")]
     pub database_url: String,
     /// Directory for the SQLite file, uploads, generated secrets and development keys.
+    #[serde(deserialize_with = "lenient_string")]
     pub data_dir: String,
     /// Connection pool size (readers on SQLite).
     pub db_max_connections: u32,
     /// SQLite `synchronous`: `FULL` (fsync every commit) or `NORMAL` (survives process crashes).
+    #[serde(deserialize_with = "lenient_string")]
     pub sqlite_synchronous: String,
     /// `text` or `json` logs.
+    #[serde(deserialize_with = "lenient_string")]
     pub log_format: String,
     /// tracing filter, e.g. `info,sqlx=warn`.
+    #[serde(deserialize_with = "lenient_string")]
     pub log_level: String,
     /// HMAC key for JWTs; empty: generated once and kept in `{data_dir}/jwt.secret`.
+    #[serde(deserialize_with = "lenient_string")]
     pub jwt_secret: String,
     /// Access token lifetime, seconds.
     pub access_token_ttl_secs: i64,
     /// Refresh token lifetime, seconds.
     pub refresh_token_ttl_secs: i64,
     /// Base URL clients reach this server at (for upload URLs).
+    #[serde(deserialize_with = "lenient_string")]
     pub public_base_url: String,
     /// Largest accepted JSON body, bytes.
     pub max_body_bytes: usize,
@@ -47,26 +55,37 @@ pub struct Config {
     /// Period of the background jobs (timeouts, reconciliation, key purge), seconds.
     pub jobs_interval_secs: u64,
     /// Mini-program AppID.
+    #[serde(deserialize_with = "lenient_string")]
     pub wechat_appid: String,
     /// Mini-program AppSecret.
+    #[serde(deserialize_with = "lenient_string")]
     pub wechat_secret: String,
     /// Base of the WeChat API (`jscode2session`).
+    #[serde(deserialize_with = "lenient_string")]
     pub wechat_api_base: String,
     /// Base of WeChat Pay API v3.
+    #[serde(deserialize_with = "lenient_string")]
     pub wechatpay_api_base: String,
     /// Merchant id (mchid).
+    #[serde(deserialize_with = "lenient_string")]
     pub wechatpay_mchid: String,
     /// Path to the merchant API private key PEM (`apiclient_key.pem`).
+    #[serde(deserialize_with = "lenient_string")]
     pub wechatpay_merchant_key: String,
     /// Serial number of the merchant API certificate.
+    #[serde(deserialize_with = "lenient_string")]
     pub wechatpay_merchant_serial: String,
     /// APIv3 key (32 bytes) for AEAD_AES_256_GCM.
+    #[serde(deserialize_with = "lenient_string")]
     pub wechatpay_apiv3_key: String,
     /// Path to the WeChat Pay platform public key PEM (or a platform certificate PEM).
+    #[serde(deserialize_with = "lenient_string")]
     pub wechatpay_platform_public_key: String,
     /// The platform key's id (`PUB_KEY_ID_…`) or the certificate serial.
+    #[serde(deserialize_with = "lenient_string")]
     pub wechatpay_platform_public_key_id: String,
     /// Notification URL given to WeChat Pay (payments and refunds).
+    #[serde(deserialize_with = "lenient_string")]
     pub wechatpay_notify_url: String,
     /// Accepted clock difference for WeChat Pay signatures, seconds.
     pub wechatpay_max_clock_skew_secs: i64,
@@ -74,13 +93,37 @@ pub struct Config {
     /// when the merchant settings are empty.
     pub dev_simulator: bool,
     /// NATS URL for the outbox relay; empty disables the relay (events stay in the outbox).
+    #[serde(deserialize_with = "lenient_string")]
     pub nats_url: String,
     /// JetStream stream name.
+    #[serde(deserialize_with = "lenient_string")]
     pub nats_stream: String,
     /// Subject prefix; events go to `{prefix}.{event_type}`.
+    #[serde(deserialize_with = "lenient_string")]
     pub nats_subject_prefix: String,
     /// Outbox poll interval when idle, milliseconds.
     pub outbox_poll_ms: u64,
+}
+
+/// Environment values are typed by figment (`SUANPAN_WECHATPAY_MCHID=1230000109` arrives as a
+/// number); string settings accept numbers and booleans as their text.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Any {
+        S(String),
+        I(i64),
+        U(u64),
+        F(f64),
+        B(bool),
+    }
+    Ok(match Any::deserialize(d)? {
+        Any::S(s) => s,
+        Any::I(i) => i.to_string(),
+        Any::U(u) => u.to_string(),
+        Any::F(f) => f.to_string(),
+        Any::B(b) => b.to_string(),
+    })
 }
 
 impl Default for Config {
@@ -158,5 +201,25 @@ impl Config {
             || self.wechatpay_apiv3_key.is_empty()
             || self.wechatpay_platform_public_key.is_empty()
             || self.wechatpay_platform_public_key_id.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numeric_looking_env_values_load_as_strings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SUANPAN_WECHATPAY_MCHID", "1230000109");
+            jail.set_env(
+                "SUANPAN_WECHATPAY_APIV3_KEY",
+                "12345678901234567890123456789012",
+            );
+            jail.set_env("SUANPAN_DB_MAX_CONNECTIONS", "4");
+            let c = super::Config::load(None).map_err(figment::Error::from)?;
+            assert_eq!(c.wechatpay_mchid, "1230000109");
+            assert_eq!(c.wechatpay_apiv3_key, "12345678901234567890123456789012");
+            assert_eq!(c.db_max_connections, 4);
+            Ok(())
+        });
     }
 }
