@@ -408,16 +408,14 @@ fn bearer(parts: &Parts) -> Result<&str, AppError> {
 
 /// The client's IP: `X-Forwarded-For`'s first hop when `trust_proxy_headers`, else the socket peer.
 pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
-    if trust_proxy {
-        if let Some(v) = parts
+    if trust_proxy
+        && let Some(v) = parts
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-        {
-            if let Some(first) = v.split(',').next() {
-                return Some(first.trim().to_string());
-            }
-        }
+        && let Some(first) = v.split(',').next()
+    {
+        return Some(first.trim().to_string());
     }
     parts
         .extensions

@@ -207,6 +207,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     #[test]
+    #[allow(clippy::result_large_err)]
     fn numeric_looking_env_values_load_as_strings() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SUANPAN_WECHATPAY_MCHID", "1230000109");

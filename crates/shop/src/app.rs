@@ -161,10 +161,10 @@ fn jwt_secret(cfg: &Config) -> Result<Vec<u8>, String> {
         return Ok(cfg.jwt_secret.as_bytes().to_vec());
     }
     let path = std::path::Path::new(&cfg.data_dir).join("jwt.secret");
-    if let Ok(s) = std::fs::read_to_string(&path) {
-        if s.trim().len() >= 32 {
-            return Ok(s.trim().as_bytes().to_vec());
-        }
+    if let Ok(s) = std::fs::read_to_string(&path)
+        && s.trim().len() >= 32
+    {
+        return Ok(s.trim().as_bytes().to_vec());
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir))?;

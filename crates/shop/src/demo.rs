@@ -65,13 +65,15 @@ pub struct DemoReport {
 pub async fn load(s: &ShopState) -> AppResult<DemoReport> {
     let db = &s.core.db;
     let d = db.dialect;
-    let mut report = DemoReport::default();
-    report.admin_created =
-        match auth::create_admin(db, DEMO_ADMIN, DEMO_PASSWORD, Role::Admin).await {
-            Ok(_) => true,
-            Err(e) if e.code == "admin_exists" => false,
-            Err(e) => return Err(e),
-        };
+    let admin_created = match auth::create_admin(db, DEMO_ADMIN, DEMO_PASSWORD, Role::Admin).await {
+        Ok(_) => true,
+        Err(e) if e.code == "admin_exists" => false,
+        Err(e) => return Err(e),
+    };
+    let mut report = DemoReport {
+        admin_created,
+        ..Default::default()
+    };
     let (_, total) = store::list_products(
         db.reader(),
         d,

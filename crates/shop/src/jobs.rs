@@ -26,15 +26,12 @@ pub async fn cancel_expired(s: &ShopState) -> AppResult<usize> {
         if let (Some(client), Some(p)) = (
             s.pay.as_deref(),
             store::payment_by_order(db.reader(), db.dialect, id).await?,
-        ) {
-            if p.status == "prepaid" {
-                if let Ok(t) = client.query_order(&p.out_trade_no).await {
-                    if t.trade_state == "SUCCESS" {
-                        service::apply_transaction(s, &t).await?;
-                        continue;
-                    }
-                }
-            }
+        ) && p.status == "prepaid"
+            && let Ok(t) = client.query_order(&p.out_trade_no).await
+            && t.trade_state == "SUCCESS"
+        {
+            service::apply_transaction(s, &t).await?;
+            continue;
         }
         match service::cancel_order(s, id, None, &actor, "timeout").await {
             Ok(_) => n += 1,

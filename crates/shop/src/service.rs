@@ -168,13 +168,13 @@ pub async fn create_order(
             "remark must be at most 200 characters",
         ));
     }
-    if let Some(i) = &idem {
-        if let Some(st) = idempotency::lookup(db.reader(), d, &i.scope, &i.key, &i.hash).await? {
-            return Ok(Stored {
-                status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK),
-                body: st.body,
-            });
-        }
+    if let Some(i) = &idem
+        && let Some(st) = idempotency::lookup(db.reader(), d, &i.scope, &i.key, &i.hash).await?
+    {
+        return Ok(Stored {
+            status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK),
+            body: st.body,
+        });
     }
     let requested = if req.from_cart {
         store::cart(db.reader(), d, user.user_id)
@@ -211,11 +211,10 @@ pub async fn create_order(
     let item_count: i64 = lines.iter().map(|l| l.quantity).sum();
 
     let out: Option<String> = with_tx!(db, tx => {
-        if let Some(i) = &idem {
-            if idempotency::claim(&mut tx, d, &i.scope, &i.key, &i.hash).await? == Claim::Taken {
+        if let Some(i) = &idem
+            && idempotency::claim(&mut tx, d, &i.scope, &i.key, &i.hash).await? == Claim::Taken {
                 return Ok(None);
             }
-        }
         let address = match store::address(&mut tx, d, user.user_id, req.address_id).await? {
             Some(a) => Some(serde_json::to_string(&a).map_err(AppError::internal)?),
             None if req.address_id.is_some() => return Err(AppError::not_found("address_not_found", "no such address")),
@@ -318,15 +317,15 @@ pub async fn pay_order(s: &ShopState, user: &AuthUser, id: i64) -> AppResult<Pay
             "the payment deadline has passed",
         ));
     }
-    if let Some(p) = store::payment_by_order(db.reader(), d, id).await? {
-        if let (Some(prepay), Some(exp)) = (&p.prepay_id, p.prepay_expires_at) {
-            if p.status == "prepaid" && exp > now + 60_000 {
-                return Ok(PayResponse {
-                    out_trade_no: p.out_trade_no,
-                    pay_params: client.pay_params(prepay)?,
-                });
-            }
-        }
+    if let Some(p) = store::payment_by_order(db.reader(), d, id).await?
+        && let (Some(prepay), Some(exp)) = (&p.prepay_id, p.prepay_expires_at)
+        && p.status == "prepaid"
+        && exp > now + 60_000
+    {
+        return Ok(PayResponse {
+            out_trade_no: p.out_trade_no,
+            pay_params: client.pay_params(prepay)?,
+        });
     }
     let openid = store::user_openid(db.reader(), d, user.user_id)
         .await?
@@ -506,19 +505,18 @@ pub async fn cancel_order(
     if let (Some(client), Some(p)) = (
         s.pay.as_deref(),
         store::payment_by_order(db.reader(), d, id).await?,
-    ) {
-        if p.status == "prepaid" {
-            match client.close_order(&p.out_trade_no).await {
-                Ok(()) => {}
-                Err(e) if matches!(e.api_code(), Some("ORDERPAID" | "ORDER_PAID")) => {
-                    if let Ok(t) = client.query_order(&p.out_trade_no).await {
-                        apply_transaction(s, &t).await?;
-                    }
-                    return Err(illegal(OrderStatus::Paid, OrderAction::Cancel));
+    ) && p.status == "prepaid"
+    {
+        match client.close_order(&p.out_trade_no).await {
+            Ok(()) => {}
+            Err(e) if matches!(e.api_code(), Some("ORDERPAID" | "ORDER_PAID")) => {
+                if let Ok(t) = client.query_order(&p.out_trade_no).await {
+                    apply_transaction(s, &t).await?;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, order_id = id, "could not close the WeChat Pay order; a late payment would be refunded")
-                }
+                return Err(illegal(OrderStatus::Paid, OrderAction::Cancel));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, order_id = id, "could not close the WeChat Pay order; a late payment would be refunded")
             }
         }
     }
@@ -634,11 +632,10 @@ pub async fn request_refund(
     let db = &s.core.db;
     let d = db.dialect;
     let created: Option<(String, String)> = with_tx!(db, tx => {
-        if let Some(i) = &idem {
-            if idempotency::claim(&mut tx, d, &i.scope, &i.key, &i.hash).await? == Claim::Taken {
+        if let Some(i) = &idem
+            && idempotency::claim(&mut tx, d, &i.scope, &i.key, &i.hash).await? == Claim::Taken {
                 return Ok(None);
             }
-        }
         let o = store::order_for_update(&mut tx, d, id).await?.ok_or_else(order_not_found)?;
         let to = transition(o.status, OrderAction::RequestRefund)?;
         let committed = store::refunds_committed(&mut tx, d, id).await?;

@@ -40,10 +40,10 @@ fn spawn(args: &[&str], env: &[(String, String)]) -> Proc {
 async fn wait_ready(http: &reqwest::Client, url: &str) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
-        if let Ok(r) = http.get(url).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = http.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -320,10 +320,10 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
             "in-memory SQLite is not supported: give a file path".into(),
         ));
     }
-    if let Some(parent) = std::path::Path::new(path).parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)?;
-        }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
     }
     let query = match query {
         Some(q) if q.contains("mode=") => q.to_string(),

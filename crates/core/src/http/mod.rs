@@ -112,7 +112,7 @@ impl PageParams {
     pub fn resolve(self) -> Result<(i64, i64, i64, i64), AppError> {
         let page = self.page.unwrap_or(1);
         let size = self.page_size.unwrap_or(20);
-        if page < 1 || page > 100_000 || !(1..=100).contains(&size) {
+        if !(1..=100_000).contains(&page) || !(1..=100).contains(&size) {
             return Err(AppError::invalid(
                 "invalid_page",
                 "page must be >= 1 and page_size 1-100",

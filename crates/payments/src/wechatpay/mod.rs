@@ -116,6 +116,7 @@ pub fn request_message(
 }
 
 /// The `Authorization` header value for a request (field order as in the official SDKs).
+#[allow(clippy::too_many_arguments)]
 pub fn authorization(
     key: &MerchantKey,
     mchid: &str,

@@ -195,7 +195,9 @@ impl Simulator {
                         .replace(|c: char| c.is_ascii_alphabetic(), "7")
                 ));
                 t.tx.success_time = Some(suanpan_core::time::rfc3339(suanpan_core::time::now_ms()));
-                t.tx.amount.as_mut().map(|a| a.payer_total = Some(a.total));
+                if let Some(a) = t.tx.amount.as_mut() {
+                    a.payer_total = Some(a.total);
+                }
             }
             _ => return None,
         }
@@ -230,8 +232,8 @@ impl Simulator {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(), Response> {
-        let unauthorized = |m: &str| err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", m);
+    ) -> Result<(), String> {
+        let unauthorized = |m: &str| m.to_string();
         let value = headers
             .get("Authorization")
             .and_then(|v| v.to_str().ok())
@@ -324,8 +326,8 @@ async fn jsapi(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = sim.check_auth(&method, &uri, &headers, &body) {
-        return r;
+    if let Err(m) = sim.check_auth(&method, &uri, &headers, &body) {
+        return err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &m);
     }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "body is not JSON");
@@ -401,8 +403,8 @@ async fn query_tx(
     headers: HeaderMap,
     UrlPath(no): UrlPath<String>,
 ) -> Response {
-    if let Err(r) = sim.check_auth(&method, &uri, &headers, b"") {
-        return r;
+    if let Err(m) = sim.check_auth(&method, &uri, &headers, b"") {
+        return err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &m);
     }
     let tx = sim
         .state
@@ -427,8 +429,8 @@ async fn close_tx(
     UrlPath(no): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = sim.check_auth(&method, &uri, &headers, &body) {
-        return r;
+    if let Err(m) = sim.check_auth(&method, &uri, &headers, &body) {
+        return err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &m);
     }
     let Ok(mut st) = sim.state.lock() else {
         return err(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "lock");
@@ -456,8 +458,8 @@ async fn refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = sim.check_auth(&method, &uri, &headers, &body) {
-        return r;
+    if let Err(m) = sim.check_auth(&method, &uri, &headers, &body) {
+        return err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &m);
     }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "body is not JSON");
@@ -548,8 +550,8 @@ async fn query_refund(
     headers: HeaderMap,
     UrlPath(no): UrlPath<String>,
 ) -> Response {
-    if let Err(r) = sim.check_auth(&method, &uri, &headers, b"") {
-        return r;
+    if let Err(m) = sim.check_auth(&method, &uri, &headers, b"") {
+        return err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &m);
     }
     let r = sim
         .state

@@ -163,13 +163,13 @@ async fn validate(s: &ShopState, p: &NewProduct) -> AppResult<()> {
             "at most 9 image URLs of at most 500 characters",
         ));
     }
-    if let Some(c) = p.category_id {
-        if !store::category_exists(s.core.db.reader(), s.core.db.dialect, c).await? {
-            return Err(AppError::not_found(
-                "category_not_found",
-                "no such category",
-            ));
-        }
+    if let Some(c) = p.category_id
+        && !store::category_exists(s.core.db.reader(), s.core.db.dialect, c).await?
+    {
+        return Err(AppError::not_found(
+            "category_not_found",
+            "no such category",
+        ));
     }
     Ok(())
 }
