@@ -53,6 +53,50 @@ pub enum Claim {
     Taken,
 }
 
+/// Adds the claim of a key to `b` as a guard: the guard fails when the key is taken.
+pub fn push_claim(
+    b: &mut crate::db::Batch,
+    d: Dialect,
+    scope: &str,
+    key: &str,
+    hash: &str,
+) -> usize {
+    let q = match d {
+        Dialect::MySql => sql!(
+            d,
+            "INSERT IGNORE INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?)"
+        ),
+        _ => sql!(
+            d,
+            "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT DO NOTHING RETURNING 1"
+        ),
+    };
+    b.guard(
+        q,
+        vec![
+            scope.into(),
+            key.into(),
+            hash.into(),
+            crate::time::now_ms().into(),
+        ],
+    )
+}
+
+/// Adds the completion of a claimed key to `b`.
+pub fn push_complete(
+    b: &mut crate::db::Batch,
+    d: Dialect,
+    scope: &str,
+    key: &str,
+    status: u16,
+    body: &str,
+) {
+    b.push(
+        sql!(d, "UPDATE idempotency_keys SET status_code = ?, response_body = ? WHERE scope = ? AND idem_key = ?"),
+        vec![i64::from(status).into(), body.into(), scope.into(), key.into()],
+    );
+}
+
 /// Inserts the key inside the caller's transaction.
 pub async fn claim(
     conn: &mut Conn,

@@ -21,9 +21,9 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::db::{Conn, Dialect, insert_id};
+use crate::db::{Batch, Conn, Dialect};
 use crate::error::{AppError, ErrorKind};
-use crate::{sql, sql_insert};
+use crate::sql;
 
 /// An account's quantities. `available()` is what can still be reserved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -241,57 +241,78 @@ pub async fn balance(conn: &mut Conn, d: Dialect, account: &str) -> Result<Balan
     })
 }
 
-/// Reserves `quantity` of `account` for `reference`; returns the reservation id.
-/// Fails with [`LedgerError::Insufficient`] (changing nothing) when not enough is available.
+/// Adds a reservation of `quantity` of `account` for `reference` to `b` (guarded update,
+/// reservation row, journal row); returns the index of the guard, which fails when not enough
+/// is available. Callers run the batch in their transaction and turn a failed guard into
+/// [`insufficient`]. Quantities must already be positive.
+pub fn push_reserve(
+    b: &mut Batch,
+    d: Dialect,
+    account: &str,
+    quantity: i64,
+    reference: &str,
+    now: i64,
+) -> usize {
+    let g = b.guard(
+        sql!(d, "UPDATE ledger_balances SET reserved = reserved + ?, updated_at = ? WHERE account = ? AND on_hand - reserved >= ?"),
+        vec![quantity.into(), now.into(), account.into(), quantity.into()],
+    );
+    b.push(
+        sql!(d, "INSERT INTO ledger_reservations (account, quantity, status, ref, created_at) VALUES (?, ?, 'held', ?, ?)"),
+        vec![account.into(), quantity.into(), reference.into(), now.into()],
+    );
+    b.push(
+        sql!(
+            d,
+            "INSERT INTO ledger_journal (account, kind, on_hand_delta, reserved_delta, reservation_id, ref, created_at) VALUES (?, 'reserve', 0, ?, {{LAST_ID}}, ?, ?)"
+        ),
+        vec![account.into(), quantity.into(), reference.into(), now.into()],
+    );
+    g
+}
+
+/// The error for a reservation of `requested` that did not fit (reads the current balance).
+pub async fn insufficient(
+    conn: &mut Conn,
+    d: Dialect,
+    account: &str,
+    requested: i64,
+) -> LedgerError {
+    match balance(conn, d, account).await {
+        Ok(b) => LedgerError::Insufficient {
+            account: account.to_string(),
+            available: b.available(),
+            requested,
+        },
+        Err(e) => e,
+    }
+}
+
+/// Reserves `quantity` of `account` for `reference`. Fails with [`LedgerError::Insufficient`]
+/// (changing nothing) when not enough is available.
 pub async fn reserve(
     conn: &mut Conn,
     d: Dialect,
     account: &str,
     quantity: i64,
     reference: &str,
-) -> Result<i64, LedgerError> {
+) -> Result<(), LedgerError> {
     if quantity <= 0 {
         return Err(LedgerError::InvalidQuantity);
     }
-    let now = crate::time::now_ms();
-    let r = sqlx::query(sql!(
-        d,
-        "UPDATE ledger_balances SET reserved = reserved + ?, updated_at = ? WHERE account = ? AND on_hand - reserved >= ?"
-    ))
-    .bind(quantity)
-    .bind(now)
-    .bind(account)
-    .bind(quantity)
-    .execute(&mut *conn)
-    .await?;
-    if r.rows_affected() != 1 {
-        let b = balance(conn, d, account).await?;
-        return Err(LedgerError::Insufficient {
-            account: account.to_string(),
-            available: b.available(),
-            requested: quantity,
-        });
-    }
-    let q = sqlx::query(sql_insert!(
-        d,
-        "INSERT INTO ledger_reservations (account, quantity, status, ref, created_at) VALUES (?, ?, 'held', ?, ?)"
-    ))
-    .bind(account)
-    .bind(quantity)
-    .bind(reference)
-    .bind(now);
-    let id = insert_id(conn, d, q).await?;
-    journal(
-        conn,
+    let mut b = Batch::new();
+    push_reserve(
+        &mut b,
         d,
         account,
-        Movement::Reserve(quantity),
-        Some(id),
+        quantity,
         reference,
-        now,
-    )
-    .await?;
-    Ok(id)
+        crate::time::now_ms(),
+    );
+    if b.execute(conn, d).await?.failed_guard.is_some() {
+        return Err(insufficient(conn, d, account, quantity).await);
+    }
+    Ok(())
 }
 
 /// Commits (`commit = true`) or releases one reservation, exactly once.

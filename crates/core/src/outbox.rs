@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::db::{Conn, Db, Dialect};
+use crate::db::{Batch, Conn, Db, Dialect};
 use crate::sql;
 
 /// A domain event: its payload type names its event type and aggregate.
@@ -52,12 +52,13 @@ pub struct Envelope<T> {
     pub data: T,
 }
 
-/// Writes `event` to the outbox inside the caller's transaction; returns its event id.
-pub async fn enqueue<E: DomainEvent>(
-    conn: &mut Conn,
+/// Adds the outbox row for `event` to `b` (to run in the change's transaction); returns the
+/// event id.
+pub fn push_enqueue<E: DomainEvent>(
+    b: &mut Batch,
     d: Dialect,
     event: &E,
-) -> Result<String, sqlx::Error> {
+) -> Result<String, serde_json::Error> {
     let now = crate::time::now_ms();
     let env = Envelope {
         event_id: crate::ids::event_id(),
@@ -68,22 +69,28 @@ pub async fn enqueue<E: DomainEvent>(
         aggregate_id: event.aggregate_id(),
         data: event,
     };
-    let payload = serde_json::to_string(&env).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(sql!(
-        d,
-        "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, created_at, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)"
-    ))
-    .bind(&env.event_id)
-    .bind(E::EVENT_TYPE)
-    .bind(E::AGGREGATE_TYPE)
-    .bind(&env.aggregate_id)
-    .bind(payload)
-    .bind(now)
-    .bind(now)
-    .execute(conn)
-    .await?;
+    let payload = serde_json::to_string(&env)?;
+    b.push(
+        sql!(
+            d,
+            "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, created_at, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)"
+        ),
+        vec![env.event_id.clone().into(), E::EVENT_TYPE.into(), E::AGGREGATE_TYPE.into(), env.aggregate_id.clone().into(), payload.into(), now.into(), now.into()],
+    );
     metrics::counter!("suanpan_events_enqueued_total", "event_type" => E::EVENT_TYPE).increment(1);
     Ok(env.event_id)
+}
+
+/// Writes `event` to the outbox inside the caller's transaction; returns its event id.
+pub async fn enqueue<E: DomainEvent>(
+    conn: &mut Conn,
+    d: Dialect,
+    event: &E,
+) -> Result<String, sqlx::Error> {
+    let mut b = Batch::new();
+    let id = push_enqueue(&mut b, d, event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    b.execute(conn, d).await?;
+    Ok(id)
 }
 
 /// An outbox row.

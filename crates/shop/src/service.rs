@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use suanpan_core::audit::{self, Actor};
 use suanpan_core::auth::AuthUser;
+use suanpan_core::db::Batch;
 use suanpan_core::idempotency::{self, Claim};
 use suanpan_core::ledger;
 use suanpan_core::outbox;
@@ -137,6 +138,10 @@ async fn replay(s: &ShopState, i: &Idem) -> AppResult<Stored> {
     }
 }
 
+/// Internal: the transaction found its idempotency key taken and rolled back; the stored
+/// response is replayed. Never reaches a client.
+const KEY_TAKEN: &str = "idempotency_key_taken";
+
 /// What `POST /v1/orders` asks for.
 #[derive(Clone, Debug, Default)]
 pub struct CreateOrder {
@@ -210,24 +215,41 @@ pub async fn create_order(
         .collect();
     let item_count: i64 = lines.iter().map(|l| l.quantity).sum();
 
-    let out: Option<String> = with_tx!(db, tx => {
-        if let Some(i) = &idem
-            && idempotency::claim(&mut tx, d, &i.scope, &i.key, &i.hash).await? == Claim::Taken {
-                return Ok(None);
-            }
-        let address = match store::address(&mut tx, d, user.user_id, req.address_id).await? {
+    // The address snapshot is the shopper's own data: read it before the transaction.
+    let address = {
+        let mut conn = db.reader().acquire().await?;
+        match store::address(&mut conn, d, user.user_id, req.address_id).await? {
             Some(a) => Some(serde_json::to_string(&a).map_err(AppError::internal)?),
-            None if req.address_id.is_some() => return Err(AppError::not_found("address_not_found", "no such address")),
+            None if req.address_id.is_some() => {
+                return Err(AppError::not_found("address_not_found", "no such address"));
+            }
             None => None,
-        };
+        }
+    };
+    // Two statement batches (one round trip each on SQLite): claim the key and insert the
+    // order; then the lines, the stock reservations, the event and the stored response.
+    let out: Result<Option<String>, AppError> = with_tx!(db, tx => {
         let now = now_ms();
         let order_no = suanpan_core::ids::business_no("S");
         let expires_at = now + cfg.order_payment_timeout_secs * 1000;
-        let new = store::NewOrder { order_no: &order_no, user_id: user.user_id, total_fen: total, item_count, address_json: address, remark: &req.remark, expires_at, now };
-        let id = store::insert_order(&mut tx, d, &new, &priced).await?;
-        for (line, account) in lines.iter().zip(&accounts) {
-            ledger::reserve(&mut tx, d, account, line.quantity, &order_ref(id)).await?;
+        let new = store::NewOrder { order_no: &order_no, user_id: user.user_id, total_fen: total, item_count, address_json: address.clone(), remark: &req.remark, expires_at, now };
+        let mut b = Batch::new();
+        let claim = idem.as_ref().map(|i| idempotency::push_claim(&mut b, d, &i.scope, &i.key, &i.hash));
+        let ins = store::push_insert_order(&mut b, d, &new);
+        let r = b.execute(&mut tx, d).await?;
+        if r.failed_guard.is_some() && r.failed_guard == claim {
+            // Roll back: on SQLite the order insert in the same batch has run.
+            return Err(AppError::conflict(KEY_TAKEN, "idempotency key taken"));
         }
+        let id = r.inserted_id(ins)?;
+
+        let mut b = Batch::new();
+        store::push_order_items(&mut b, d, id, &priced);
+        let guards: Vec<(usize, &String, i64)> = lines
+            .iter()
+            .zip(&accounts)
+            .map(|(line, account)| (ledger::push_reserve(&mut b, d, account, line.quantity, &order_ref(id), now), account, line.quantity))
+            .collect();
         let ev = OrderCreated {
             order_id: id,
             order_no: order_no.clone(),
@@ -236,21 +258,30 @@ pub async fn create_order(
             items: priced.iter().map(|l| EventLine { product_id: l.product_id, quantity: l.quantity, unit_price_fen: l.unit_price_fen }).collect(),
             expires_at: rfc3339(expires_at),
         };
-        outbox::enqueue(&mut tx, d, &ev).await?;
+        outbox::push_enqueue(&mut b, d, &ev).map_err(AppError::internal)?;
         if req.from_cart {
-            store::remove_cart_items(&mut tx, d, user.user_id, Some(&ids)).await?;
+            store::push_remove_cart_items(&mut b, d, user.user_id, &ids);
         }
         let row = OrderRow {
             id, order_no: order_no.clone(), user_id: user.user_id, status: OrderStatus::PendingPayment, total_fen: total, paid_fen: 0, refunded_fen: 0,
-            address_json: new.address_json.clone(), remark: req.remark.clone(), cancel_reason: None, carrier: None, tracking_no: None,
+            address_json: address.clone(), remark: req.remark.clone(), cancel_reason: None, carrier: None, tracking_no: None,
             expires_at, paid_at: None, shipped_at: None, completed_at: None, cancelled_at: None, created_at: now,
         };
         let body = serde_json::to_string(&view(&row, priced.clone())).map_err(AppError::internal)?;
         if let Some(i) = &idem {
-            idempotency::complete(&mut tx, d, &i.scope, &i.key, 201, &body).await?;
+            idempotency::push_complete(&mut b, d, &i.scope, &i.key, 201, &body);
+        }
+        let r = b.execute(&mut tx, d).await?;
+        if let Some(g) = r.failed_guard {
+            let (_, account, q) = guards.iter().find(|(i, _, _)| *i == g).ok_or_else(|| AppError::internal("unexpected failed guard"))?;
+            return Err(ledger::insufficient(&mut tx, d, account, *q).await.into());
         }
         Ok(Some(body))
-    })?;
+    });
+    let out = match out {
+        Err(e) if e.code == KEY_TAKEN => None,
+        other => other?,
+    };
     match (out, idem) {
         (Some(body), _) => {
             metrics::counter!("suanpan_shop_orders_created_total").increment(1);

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use suanpan_core::db::{Arg, Conn, Dialect, bind_all, insert_id, opt_text, text};
+use suanpan_core::db::{Arg, Batch, Conn, Dialect, bind_all, insert_id, opt_text, text};
 use suanpan_core::time::rfc3339;
 use suanpan_core::{sql, sql_insert};
 
@@ -753,43 +753,57 @@ pub struct NewOrder<'a> {
     pub now: i64,
 }
 
-/// Inserts an order and its lines; returns the id.
-pub async fn insert_order(
-    conn: &mut Conn,
-    d: Dialect,
-    o: &NewOrder<'_>,
-    lines: &[PricedLine],
-) -> R<i64> {
-    let q = sqlx::query(sql_insert!(
-        d,
-        "INSERT INTO orders (order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(o.order_no)
-    .bind(o.user_id)
-    .bind(o.total_fen)
-    .bind(o.item_count)
-    .bind(o.address_json.as_deref())
-    .bind(o.remark)
-    .bind(o.expires_at)
-    .bind(o.now)
-    .bind(o.now);
-    let id = insert_id(conn, d, q).await?;
-    for l in lines {
-        sqlx::query(sql!(
+/// Adds the insert of an order to `b`; returns its index (read the id with
+/// [`BatchResult::inserted_id`](suanpan_core::db::BatchResult::inserted_id)).
+pub fn push_insert_order(b: &mut Batch, d: Dialect, o: &NewOrder<'_>) -> usize {
+    b.push(
+        sql_insert!(
             d,
-            "INSERT INTO order_items (order_id, product_id, name, image, unit_price_fen, quantity, line_total_fen) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(id)
-        .bind(l.product_id)
-        .bind(&l.name)
-        .bind(&l.image)
-        .bind(l.unit_price_fen)
-        .bind(l.quantity)
-        .bind(l.line_total_fen)
-        .execute(&mut *conn)
-        .await?;
+            "INSERT INTO orders (order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
+        ),
+        vec![
+            o.order_no.into(),
+            o.user_id.into(),
+            o.total_fen.into(),
+            o.item_count.into(),
+            o.address_json.clone().into(),
+            o.remark.into(),
+            o.expires_at.into(),
+            o.now.into(),
+            o.now.into(),
+        ],
+    )
+}
+
+/// Adds the inserts of an order's lines to `b`.
+pub fn push_order_items(b: &mut Batch, d: Dialect, order_id: i64, lines: &[PricedLine]) {
+    for l in lines {
+        b.push(
+            sql!(d, "INSERT INTO order_items (order_id, product_id, name, image, unit_price_fen, quantity, line_total_fen) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            vec![
+                order_id.into(),
+                l.product_id.into(),
+                l.name.clone().into(),
+                l.image.clone().into(),
+                l.unit_price_fen.into(),
+                l.quantity.into(),
+                l.line_total_fen.into(),
+            ],
+        );
     }
-    Ok(id)
+}
+
+/// Adds the removal of cart lines to `b`.
+pub fn push_remove_cart_items(b: &mut Batch, d: Dialect, user_id: i64, product_ids: &[i64]) {
+    for id in product_ids {
+        b.push(
+            sql!(
+                d,
+                "DELETE FROM cart_items WHERE user_id = ? AND product_id = ?"
+            ),
+            vec![user_id.into(), (*id).into()],
+        );
+    }
 }
 
 /// The lines of an order.

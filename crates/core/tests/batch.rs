@@ -1,0 +1,95 @@
+//! Statement batches on the configured database (SQLite by default): guards, generated ids and
+//! the idempotency claim behave the same whether the batch is one round trip or many.
+
+use suanpan_core::db::migrate::{MIGRATIONS, migrate};
+use suanpan_core::db::{Batch, Db, DbOptions};
+use suanpan_core::{idempotency, ledger, sql};
+
+async fn db() -> Db {
+    let url = match std::env::var("SUANPAN_TEST_DATABASE_URL") {
+        Ok(u) if !u.starts_with("sqlite") => return fresh_server_db(&u).await,
+        _ => {
+            let dir = std::env::temp_dir().join("suanpan-tests");
+            std::fs::create_dir_all(&dir).unwrap();
+            format!(
+                "sqlite://{}/batch-{}.db",
+                dir.display(),
+                suanpan_core::ids::random_alnum(10)
+            )
+        }
+    };
+    let db = Db::connect(&url, &DbOptions::default()).await.unwrap();
+    migrate(&db, MIGRATIONS).await.unwrap();
+    db
+}
+
+async fn fresh_server_db(base: &str) -> Db {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "suanpan_t_{}",
+        suanpan_core::ids::random_alnum(12).to_ascii_lowercase()
+    );
+    let mut c = sqlx::AnyConnection::connect(base).await.unwrap();
+    c.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let cut = base.rfind('/').unwrap();
+    let db = Db::connect(&format!("{}/{name}", &base[..cut]), &DbOptions::default())
+        .await
+        .unwrap();
+    migrate(&db, MIGRATIONS).await.unwrap();
+    db
+}
+
+#[tokio::test]
+async fn claim_guard_detects_a_taken_key_inside_a_batch() {
+    let db = db().await;
+    let d = db.dialect;
+    for round in 0..2 {
+        let mut tx = db.begin().await.unwrap();
+        let mut b = Batch::new();
+        let g = idempotency::push_claim(&mut b, d, "s", "k", "h");
+        b.push(
+            sql!(
+                d,
+                "UPDATE idempotency_keys SET status_code = 201 WHERE scope = 's'"
+            ),
+            vec![],
+        );
+        let r = b.execute(&mut tx, d).await.unwrap();
+        assert_eq!(
+            r.failed_guard == Some(g),
+            round == 1,
+            "round {round}: {:?}",
+            r.rows_affected
+        );
+        tx.commit().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn reserve_guard_fails_without_stock_and_journal_balances() {
+    let db = db().await;
+    let d = db.dialect;
+    let mut tx = db.begin().await.unwrap();
+    ledger::open_account(&mut tx, d, "a", 3, "t").await.unwrap();
+    ledger::reserve(&mut tx, d, "a", 2, "r1").await.unwrap();
+    assert!(matches!(
+        ledger::reserve(&mut tx, d, "a", 2, "r2").await,
+        Err(ledger::LedgerError::Insufficient { available: 1, .. })
+    ));
+    tx.rollback().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    ledger::open_account(&mut tx, d, "a", 3, "t").await.unwrap();
+    ledger::reserve(&mut tx, d, "a", 2, "r1").await.unwrap();
+    assert_eq!(ledger::settle_ref(&mut tx, d, "r1", true).await.unwrap(), 1);
+    assert_eq!(
+        ledger::settle_ref(&mut tx, d, "r1", false).await.unwrap(),
+        0
+    );
+    let (b, j) = ledger::verify_account(&mut tx, d, "a").await.unwrap();
+    assert_eq!(b, j);
+    assert_eq!((b.on_hand, b.reserved), (1, 0));
+    tx.commit().await.unwrap();
+}
