@@ -112,7 +112,9 @@ pub async fn build_state(cfg: Config) -> Result<ShopState, String> {
         }),
         config: Arc::new(cfg),
     };
-    Ok(ShopState { core, pay })
+    let writer = (core.db.dialect == suanpan_core::db::Dialect::Sqlite)
+        .then(|| crate::writer::OrderWriter::spawn(core.db.clone()));
+    Ok(ShopState { core, pay, writer })
 }
 
 /// Builds the WeChat Pay client from the merchant settings.

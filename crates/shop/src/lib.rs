@@ -18,6 +18,7 @@ pub mod http;
 pub mod jobs;
 pub mod service;
 pub mod store;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct ShopState {
     pub core: CoreState,
     /// WeChat Pay, when configured (else payment routes answer `payment_not_configured`).
     pub pay: Option<Arc<WechatPayClient>>,
+    /// The group-commit order writer (SQLite only).
+    pub writer: Option<writer::OrderWriter>,
 }
 
 impl FromRef<ShopState> for CoreState {

@@ -155,9 +155,143 @@ pub struct CreateOrder {
     pub remark: String,
 }
 
+/// An order validated and priced, ready to be written (owned, so it can travel to the
+/// SQLite group-commit writer).
+#[derive(Clone, Debug)]
+pub struct PreparedOrder {
+    /// Shopper.
+    pub user_id: i64,
+    /// Normalised lines, in product-id order.
+    pub lines: Vec<LineRequest>,
+    /// Stock account of each line.
+    pub accounts: Vec<String>,
+    /// Priced lines.
+    pub priced: Vec<PricedLine>,
+    /// Total, fen.
+    pub total: i64,
+    /// Units.
+    pub item_count: i64,
+    /// Address snapshot JSON.
+    pub address: Option<String>,
+    /// Remark.
+    pub remark: String,
+    /// Remove these products from the cart.
+    pub from_cart: bool,
+    /// Payment timeout, seconds.
+    pub timeout_secs: i64,
+    /// Idempotency key in force.
+    pub idem: Option<Idem>,
+}
+
+/// How writing a prepared order ended.
+#[derive(Debug)]
+pub enum Placed {
+    /// Written; the response body.
+    Created(String),
+    /// The idempotency key was taken by an earlier request: replay its response.
+    KeyTaken,
+    /// Not enough stock on `account` for `requested`.
+    Insufficient {
+        /// The account.
+        account: String,
+        /// The quantity asked.
+        requested: i64,
+    },
+}
+
+/// Adds every write of a placed order after the order row (lines, stock reservations,
+/// `Order.Created`, cart cleanup, the stored idempotent response) to `b`. Returns the
+/// reservation guards `(index, account, quantity)` and the response body.
+pub fn push_order_writes(
+    b: &mut Batch,
+    d: suanpan_core::db::Dialect,
+    p: &PreparedOrder,
+    id: i64,
+    order_no: &str,
+    now: i64,
+) -> AppResult<(Vec<(usize, String, i64)>, String)> {
+    let expires_at = now + p.timeout_secs * 1000;
+    store::push_order_items(b, d, id, &p.priced);
+    let guards = p
+        .lines
+        .iter()
+        .zip(&p.accounts)
+        .map(|(line, account)| {
+            (
+                ledger::push_reserve(b, d, account, line.quantity, &order_ref(id), now),
+                account.clone(),
+                line.quantity,
+            )
+        })
+        .collect();
+    let ev = OrderCreated {
+        order_id: id,
+        order_no: order_no.to_string(),
+        user_id: p.user_id,
+        total_fen: p.total,
+        items: p
+            .priced
+            .iter()
+            .map(|l| EventLine {
+                product_id: l.product_id,
+                quantity: l.quantity,
+                unit_price_fen: l.unit_price_fen,
+            })
+            .collect(),
+        expires_at: rfc3339(expires_at),
+    };
+    outbox::push_enqueue(b, d, &ev).map_err(AppError::internal)?;
+    if p.from_cart {
+        let ids: Vec<i64> = p.lines.iter().map(|l| l.product_id).collect();
+        store::push_remove_cart_items(b, d, p.user_id, &ids);
+    }
+    let row = OrderRow {
+        id,
+        order_no: order_no.to_string(),
+        user_id: p.user_id,
+        status: OrderStatus::PendingPayment,
+        total_fen: p.total,
+        paid_fen: 0,
+        refunded_fen: 0,
+        address_json: p.address.clone(),
+        remark: p.remark.clone(),
+        cancel_reason: None,
+        carrier: None,
+        tracking_no: None,
+        expires_at,
+        paid_at: None,
+        shipped_at: None,
+        completed_at: None,
+        cancelled_at: None,
+        created_at: now,
+    };
+    let body = serde_json::to_string(&view(&row, p.priced.clone())).map_err(AppError::internal)?;
+    if let Some(i) = &p.idem {
+        idempotency::push_complete(b, d, &i.scope, &i.key, 201, &body);
+    }
+    Ok((guards, body))
+}
+
+/// The new order's row.
+pub fn new_order<'a>(p: &'a PreparedOrder, order_no: &'a str, now: i64) -> store::NewOrder<'a> {
+    store::NewOrder {
+        order_no,
+        user_id: p.user_id,
+        total_fen: p.total,
+        item_count: p.item_count,
+        address_json: p.address.clone(),
+        remark: &p.remark,
+        expires_at: now + p.timeout_secs * 1000,
+        now,
+    }
+}
+
 /// Places an order: prices lines at current prices, reserves stock, writes `Order.Created`.
 /// Errors: see [`domain::normalize_lines`] and [`domain::price`]; `insufficient_stock` (409),
 /// `address_not_found` (404), `idempotency_key_reused` (422).
+///
+/// On SQLite the write goes through the group-commit writer ([`crate::writer`]); elsewhere it
+/// is one transaction of two statement batches.
 pub async fn create_order(
     s: &ShopState,
     user: &AuthUser,
@@ -214,7 +348,6 @@ pub async fn create_order(
         })
         .collect();
     let item_count: i64 = lines.iter().map(|l| l.quantity).sum();
-
     // The address snapshot is the shopper's own data: read it before the transaction.
     let address = {
         let mut conn = db.reader().acquire().await?;
@@ -226,74 +359,88 @@ pub async fn create_order(
             None => None,
         }
     };
-    // Two statement batches (one round trip each on SQLite): claim the key and insert the
-    // order; then the lines, the stock reservations, the event and the stored response.
-    let out: Result<Option<String>, AppError> = with_tx!(db, tx => {
-        let now = now_ms();
-        let order_no = suanpan_core::ids::business_no("S");
-        let expires_at = now + cfg.order_payment_timeout_secs * 1000;
-        let new = store::NewOrder { order_no: &order_no, user_id: user.user_id, total_fen: total, item_count, address_json: address.clone(), remark: &req.remark, expires_at, now };
-        let mut b = Batch::new();
-        let claim = idem.as_ref().map(|i| idempotency::push_claim(&mut b, d, &i.scope, &i.key, &i.hash));
-        let ins = store::push_insert_order(&mut b, d, &new);
-        let r = b.execute(&mut tx, d).await?;
-        if r.failed_guard.is_some() && r.failed_guard == claim {
-            // Roll back: on SQLite the order insert in the same batch has run.
-            return Err(AppError::conflict(KEY_TAKEN, "idempotency key taken"));
-        }
-        let id = r.inserted_id(ins)?;
-
-        let mut b = Batch::new();
-        store::push_order_items(&mut b, d, id, &priced);
-        let guards: Vec<(usize, &String, i64)> = lines
-            .iter()
-            .zip(&accounts)
-            .map(|(line, account)| (ledger::push_reserve(&mut b, d, account, line.quantity, &order_ref(id), now), account, line.quantity))
-            .collect();
-        let ev = OrderCreated {
-            order_id: id,
-            order_no: order_no.clone(),
-            user_id: user.user_id,
-            total_fen: total,
-            items: priced.iter().map(|l| EventLine { product_id: l.product_id, quantity: l.quantity, unit_price_fen: l.unit_price_fen }).collect(),
-            expires_at: rfc3339(expires_at),
-        };
-        outbox::push_enqueue(&mut b, d, &ev).map_err(AppError::internal)?;
-        if req.from_cart {
-            store::push_remove_cart_items(&mut b, d, user.user_id, &ids);
-        }
-        let row = OrderRow {
-            id, order_no: order_no.clone(), user_id: user.user_id, status: OrderStatus::PendingPayment, total_fen: total, paid_fen: 0, refunded_fen: 0,
-            address_json: address.clone(), remark: req.remark.clone(), cancel_reason: None, carrier: None, tracking_no: None,
-            expires_at, paid_at: None, shipped_at: None, completed_at: None, cancelled_at: None, created_at: now,
-        };
-        let body = serde_json::to_string(&view(&row, priced.clone())).map_err(AppError::internal)?;
-        if let Some(i) = &idem {
-            idempotency::push_complete(&mut b, d, &i.scope, &i.key, 201, &body);
-        }
-        let r = b.execute(&mut tx, d).await?;
-        if let Some(g) = r.failed_guard {
-            let (_, account, q) = guards.iter().find(|(i, _, _)| *i == g).ok_or_else(|| AppError::internal("unexpected failed guard"))?;
-            return Err(ledger::insufficient(&mut tx, d, account, *q).await.into());
-        }
-        Ok(Some(body))
-    });
-    let out = match out {
-        Err(e) if e.code == KEY_TAKEN => None,
-        other => other?,
+    let p = PreparedOrder {
+        user_id: user.user_id,
+        lines,
+        accounts,
+        priced,
+        total,
+        item_count,
+        address,
+        remark: req.remark,
+        from_cart: req.from_cart,
+        timeout_secs: cfg.order_payment_timeout_secs,
+        idem,
     };
-    match (out, idem) {
-        (Some(body), _) => {
+    let placed = match &s.writer {
+        Some(w) => w.place(p.clone()).await?,
+        None => place_in_transaction(db, &p).await?,
+    };
+    match placed {
+        Placed::Created(body) => {
             metrics::counter!("suanpan_shop_orders_created_total").increment(1);
             Ok(Stored {
                 status: StatusCode::CREATED,
                 body,
             })
         }
-        (None, Some(i)) => replay(s, &i).await,
-        (None, None) => Err(AppError::internal("idempotency claim without a key")),
+        Placed::KeyTaken => match &p.idem {
+            Some(i) => replay(s, i).await,
+            None => Err(AppError::internal("idempotency claim without a key")),
+        },
+        Placed::Insufficient { account, requested } => {
+            let mut conn = db.reader().acquire().await?;
+            Err(ledger::insufficient(&mut conn, d, &account, requested)
+                .await
+                .into())
+        }
     }
 }
+
+/// Writes a prepared order in its own transaction: a batch that claims the key and inserts the
+/// order, then a batch with everything else (one round trip each on SQLite).
+pub async fn place_in_transaction(
+    db: &suanpan_core::db::Db,
+    p: &PreparedOrder,
+) -> AppResult<Placed> {
+    let d = db.dialect;
+    let out: AppResult<String> = with_tx!(db, tx => {
+        let now = now_ms();
+        let order_no = suanpan_core::ids::business_no("S");
+        let mut b = Batch::new();
+        let claim = p.idem.as_ref().map(|i| idempotency::push_claim(&mut b, d, &i.scope, &i.key, &i.hash));
+        let ins = store::push_insert_order(&mut b, d, &new_order(p, &order_no, now), None);
+        let r = b.execute(&mut tx, d).await?;
+        if r.failed_guard.is_some() && r.failed_guard == claim {
+            // Roll back: on SQLite the order insert in the same batch has run.
+            return Err(AppError::conflict(KEY_TAKEN, "idempotency key taken"));
+        }
+        let id = r.inserted_id(ins)?;
+        let mut b = Batch::new();
+        let (guards, body) = push_order_writes(&mut b, d, p, id, &order_no, now)?;
+        let r = b.execute(&mut tx, d).await?;
+        if let Some(g) = r.failed_guard {
+            let (_, account, q) = guards.iter().find(|(i, _, _)| *i == g).ok_or_else(|| AppError::internal("unexpected failed guard"))?;
+            return Err(AppError::conflict(NO_STOCK, format!("{q}@{account}")));
+        }
+        Ok(body)
+    });
+    match out {
+        Ok(body) => Ok(Placed::Created(body)),
+        Err(e) if e.code == KEY_TAKEN => Ok(Placed::KeyTaken),
+        Err(e) if e.code == NO_STOCK => {
+            let (q, account) = e.message.split_once('@').unwrap_or(("0", ""));
+            Ok(Placed::Insufficient {
+                account: account.to_string(),
+                requested: q.parse().unwrap_or(0),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Internal: a reservation guard failed and the transaction rolled back. Never reaches a client.
+const NO_STOCK: &str = "no_stock_rolled_back";
 
 /// An order with its lines; `order_not_found` (404) if absent or (with `owner`) someone else's.
 pub async fn get_order(s: &ShopState, id: i64, owner: Option<i64>) -> AppResult<OrderView> {
