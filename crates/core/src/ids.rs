@@ -47,7 +47,8 @@ mod tests {
         let n = super::business_no("S");
         assert_eq!(n.len(), 27);
         assert!(n.chars().all(|c| c.is_ascii_alphanumeric()));
-        let many: std::collections::HashSet<String> = (0..100_000).map(|_| super::business_no("S")).collect();
+        let many: std::collections::HashSet<String> =
+            (0..100_000).map(|_| super::business_no("S")).collect();
         assert_eq!(many.len(), 100_000, "no repeats within a process");
     }
 }

@@ -335,7 +335,18 @@ pub async fn create_order(
         },
     )?;
     let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
-    let products = store::products_for_pricing(db.reader(), d, &ids).await?;
+    let (products, address) = {
+        let mut conn = db.reader().acquire().await?;
+        store::checkout_reads(&mut conn, d, &ids, user.user_id, req.address_id).await?
+    };
+    if req.address_id.is_some() && address.is_none() {
+        return Err(AppError::not_found("address_not_found", "no such address"));
+    }
+    // The address is snapshotted into the order.
+    let address = address
+        .map(|a| serde_json::to_string(&a))
+        .transpose()
+        .map_err(AppError::internal)?;
     let (priced, total) = domain::price(&lines, &products)?;
     let accounts: Vec<String> = lines
         .iter()
@@ -348,17 +359,6 @@ pub async fn create_order(
         })
         .collect();
     let item_count: i64 = lines.iter().map(|l| l.quantity).sum();
-    // The address snapshot is the shopper's own data: read it before the transaction.
-    let address = {
-        let mut conn = db.reader().acquire().await?;
-        match store::address(&mut conn, d, user.user_id, req.address_id).await? {
-            Some(a) => Some(serde_json::to_string(&a).map_err(AppError::internal)?),
-            None if req.address_id.is_some() => {
-                return Err(AppError::not_found("address_not_found", "no such address"));
-            }
-            None => None,
-        }
-    };
     let p = PreparedOrder {
         user_id: user.user_id,
         lines,

@@ -226,43 +226,60 @@ pub async fn stock_account(conn: &mut Conn, d: Dialect, id: i64) -> R<Option<Str
     r.map(|r| r.try_get(0)).transpose()
 }
 
-/// Products for pricing, by id.
-pub async fn products_for_pricing(
-    pool: &sqlx::AnyPool,
+fn priced_row(r: &AnyRow) -> R<PricedProduct> {
+    let images = text(r, 2)?;
+    let images: Vec<String> = serde_json::from_str(&images).unwrap_or_default();
+    Ok(PricedProduct {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        image: images.into_iter().next().unwrap_or_default(),
+        price_fen: r.try_get(3)?,
+        on_shelf: r.try_get::<i64, _>(4)? != 0,
+        stock_account: r.try_get(5)?,
+    })
+}
+
+/// What checkout reads before writing: the products being bought (for pricing) and the
+/// shopper's address (`address_id`, or the default one). One round trip on SQLite.
+pub async fn checkout_reads(
+    conn: &mut Conn,
     d: Dialect,
     ids: &[i64],
-) -> R<Vec<PricedProduct>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = if ids.len() == 1 {
-        sqlx::query(sql!(
-            d,
-            "SELECT id, name, images, price_fen, on_shelf, stock_account FROM products WHERE id = ?"
-        ))
-        .bind(ids[0])
-        .fetch_all(pool)
-        .await?
+    user_id: i64,
+    address_id: Option<i64>,
+) -> R<(Vec<PricedProduct>, Option<Address>)> {
+    let mut b = Batch::new();
+    let args: Vec<Arg> = ids.iter().map(|i| Arg::I(*i)).collect();
+    if ids.len() == 1 {
+        b.push(sql!(d, "SELECT id, name, images, price_fen, on_shelf, stock_account FROM products WHERE id = ?"), args);
     } else {
-        let marks = vec!["?"; ids.len()].join(", ");
-        let q = d.prepare(&format!("SELECT id, name, images, price_fen, on_shelf, stock_account FROM products WHERE id IN ({marks})"));
-        let args: Vec<Arg> = ids.iter().map(|i| Arg::I(*i)).collect();
-        bind_all(sqlx::query(&q), &args).fetch_all(pool).await?
+        let marks = vec!["?"; ids.len().max(1)].join(", ");
+        b.push(d.prepare(&format!("SELECT id, name, images, price_fen, on_shelf, stock_account FROM products WHERE id IN ({marks})")), args);
+    }
+    match address_id {
+        Some(id) => b.push(
+            sql!(d, "SELECT id, receiver, phone, province, city, district, detail, is_default FROM addresses WHERE user_id = ? AND id = ?"),
+            vec![user_id.into(), id.into()],
+        ),
+        None => b.push(
+            sql!(d, "SELECT id, receiver, phone, province, city, district, detail, is_default FROM addresses WHERE user_id = ? AND is_default = 1"),
+            vec![user_id.into()],
+        ),
     };
-    rows.iter()
-        .map(|r| {
-            let images = text(r, 2)?;
-            let images: Vec<String> = serde_json::from_str(&images).unwrap_or_default();
-            Ok(PricedProduct {
-                id: r.try_get(0)?,
-                name: r.try_get(1)?,
-                image: images.into_iter().next().unwrap_or_default(),
-                price_fen: r.try_get(3)?,
-                on_shelf: r.try_get::<i64, _>(4)? != 0,
-                stock_account: r.try_get(5)?,
-            })
-        })
-        .collect()
+    let r = b.execute(conn, d).await?;
+    let products = r
+        .rows
+        .first()
+        .map(|rows| rows.iter().map(priced_row).collect::<R<Vec<_>>>())
+        .transpose()?
+        .unwrap_or_default();
+    let address = r
+        .rows
+        .get(1)
+        .and_then(|rows| rows.first())
+        .map(address_row)
+        .transpose()?;
+    Ok((products, address))
 }
 
 /// A category.

@@ -219,8 +219,14 @@ impl Db {
                     .min_connections(1)
                     .connect_with(connect.clone())
                     .await?;
+                // More SQLite readers than twice the cores only adds thread switches (each
+                // connection has its own worker thread); measured in docs/benchmarks.md.
+                let cores = std::thread::available_parallelism()
+                    .map(|n| n.get() as u32)
+                    .unwrap_or(2);
+                let readers = opts.max_connections.clamp(1, (2 * cores).max(2));
                 let read = base()
-                    .max_connections(opts.max_connections.max(1))
+                    .max_connections(readers)
                     .connect_with(connect)
                     .await?;
                 Ok(Db {
@@ -560,7 +566,7 @@ pub fn opt_text(row: &sqlx::any::AnyRow, idx: usize) -> Result<Option<String>, s
 /// `UPDATE … WHERE on_hand - reserved >= ?`); when it changes none the batch's work is void.
 #[derive(Debug, Default)]
 pub struct Batch {
-    stmts: Vec<(&'static str, Vec<Arg>, bool)>,
+    stmts: Vec<(Cow<'static, str>, Vec<Arg>, bool)>,
 }
 
 /// What a [`Batch`] did.
@@ -597,15 +603,16 @@ impl Batch {
         Batch::default()
     }
 
-    /// Adds a statement (SQL from [`sql!`](crate::sql)); returns its index.
-    pub fn push(&mut self, sql: &'static str, args: Vec<Arg>) -> usize {
-        self.stmts.push((sql, args, false));
+    /// Adds a statement (SQL from [`sql!`](crate::sql), or prepared with
+    /// [`Dialect::prepare`]); returns its index.
+    pub fn push(&mut self, sql: impl Into<Cow<'static, str>>, args: Vec<Arg>) -> usize {
+        self.stmts.push((sql.into(), args, false));
         self.stmts.len() - 1
     }
 
     /// Adds a guard: a statement that must change exactly one row.
-    pub fn guard(&mut self, sql: &'static str, args: Vec<Arg>) -> usize {
-        self.stmts.push((sql, args, true));
+    pub fn guard(&mut self, sql: impl Into<Cow<'static, str>>, args: Vec<Arg>) -> usize {
+        self.stmts.push((sql.into(), args, true));
         self.stmts.len() - 1
     }
 
@@ -625,7 +632,7 @@ impl Batch {
             let sql: String = self
                 .stmts
                 .iter()
-                .map(|(s, _, _)| *s)
+                .map(|(s, _, _)| s.as_ref())
                 .collect::<Vec<_>>()
                 .join(";\n");
             let args: Vec<Arg> = self
@@ -668,8 +675,8 @@ impl Batch {
             return Ok(out);
         }
         for (i, (sql, args, guard)) in self.stmts.iter().enumerate() {
-            let q = bind_all(sqlx::query(sql), args);
-            let (n, rows, last) = if sql.contains(" RETURNING ") {
+            let q = bind_all(sqlx::query(sql.as_ref()), args);
+            let (n, rows, last) = if sql.contains(" RETURNING ") || sql.starts_with("SELECT") {
                 let rows = q.fetch_all(&mut *conn).await?;
                 (rows.len() as u64, rows, None)
             } else {
