@@ -453,6 +453,29 @@ pub async fn get_order(s: &ShopState, id: i64, owner: Option<i64>) -> AppResult<
     Ok(view(&o, items))
 }
 
+/// A page of orders matching `f`, newest first, with their lines (two queries).
+pub async fn order_page(
+    s: &ShopState,
+    f: &store::OrderFilter,
+    page: suanpan_core::http::PageParams,
+) -> AppResult<suanpan_core::http::Page<OrderView>> {
+    let (limit, offset, page, page_size) = page.resolve()?;
+    let db = &s.core.db;
+    let (rows, total) = store::search_orders(db.reader(), db.dialect, f, limit, offset).await?;
+    let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+    let mut lines = store::items_of_orders(db.reader(), db.dialect, &ids).await?;
+    let items = rows
+        .iter()
+        .map(|o| view(o, lines.remove(&o.id).unwrap_or_default()))
+        .collect();
+    Ok(suanpan_core::http::Page {
+        items,
+        page,
+        page_size,
+        total,
+    })
+}
+
 fn order_not_found() -> AppError {
     AppError::not_found("order_not_found", "no such order")
 }

@@ -46,7 +46,11 @@ pub struct ProductView {
     pub updated_at: String,
 }
 
-const PRODUCT_COLS: &str = "p.id, p.name, p.description, p.images, p.price_fen, p.category_id, p.on_shelf, COALESCE(b.on_hand, 0), COALESCE(b.reserved, 0), p.created_at, p.updated_at FROM products p LEFT JOIN ledger_balances b ON b.account = p.stock_account";
+macro_rules! product_cols {
+    () => {
+        "p.id, p.name, p.description, p.images, p.price_fen, p.category_id, p.on_shelf, COALESCE(b.on_hand, 0), COALESCE(b.reserved, 0), p.created_at, p.updated_at FROM products p LEFT JOIN ledger_balances b ON b.account = p.stock_account"
+    };
+}
 
 fn product_row(r: &AnyRow, admin: bool) -> R<ProductView> {
     let images = text(r, 3)?;
@@ -75,9 +79,7 @@ pub async fn get_product(
     id: i64,
     admin: bool,
 ) -> R<Option<ProductView>> {
-    static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| format!("SELECT {PRODUCT_COLS} WHERE p.id = ?"));
-    let q = sql!(d, q.as_str());
+    let q = sql!(d, concat!("SELECT ", product_cols!(), " WHERE p.id = ?"));
     let row = sqlx::query(q).bind(id).fetch_optional(pool).await?;
     match row {
         Some(r) => {
@@ -141,7 +143,8 @@ pub async fn list_products(
     page_args.push(Arg::I(limit));
     page_args.push(Arg::I(offset));
     let list_sql = d.prepare(&format!(
-        "SELECT {PRODUCT_COLS}{wh} ORDER BY p.id DESC LIMIT ? OFFSET ?"
+        "SELECT {}{wh} ORDER BY p.id DESC LIMIT ? OFFSET ?",
+        product_cols!()
     ));
     let rows = bind_all(sqlx::query(&list_sql), &page_args)
         .fetch_all(pool)
@@ -667,7 +670,11 @@ pub struct OrderRow {
     pub created_at: i64,
 }
 
-const ORDER_COLS: &str = "id, order_no, user_id, status, total_fen, paid_fen, refunded_fen, address_json, remark, cancel_reason, carrier, tracking_no, expires_at, paid_at, shipped_at, completed_at, cancelled_at, created_at FROM orders";
+macro_rules! order_cols {
+    () => {
+        "id, order_no, user_id, status, total_fen, paid_fen, refunded_fen, address_json, remark, cancel_reason, carrier, tracking_no, expires_at, paid_at, shipped_at, completed_at, cancelled_at, created_at FROM orders"
+    };
+}
 
 fn order_row(r: &AnyRow) -> R<OrderRow> {
     let status: String = r.try_get(3)?;
@@ -700,9 +707,7 @@ pub async fn order<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     d: Dialect,
     id: i64,
 ) -> R<Option<OrderRow>> {
-    static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| format!("SELECT {ORDER_COLS} WHERE id = ?"));
-    sqlx::query(sql!(d, q.as_str()))
+    sqlx::query(sql!(d, concat!("SELECT ", order_cols!(), " WHERE id = ?")))
         .bind(id)
         .fetch_optional(ex)
         .await?
@@ -713,18 +718,11 @@ pub async fn order<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 
 /// An order by id, row-locked until the transaction ends (PostgreSQL, MySQL).
 pub async fn order_for_update(conn: &mut Conn, d: Dialect, id: i64) -> R<Option<OrderRow>> {
-    static Q: [std::sync::OnceLock<String>; 3] = [
-        std::sync::OnceLock::new(),
-        std::sync::OnceLock::new(),
-        std::sync::OnceLock::new(),
-    ];
-    let q = Q[d as usize].get_or_init(|| {
-        d.prepare(&format!(
-            "SELECT {ORDER_COLS} WHERE id = ?{}",
-            d.for_update()
-        ))
-    });
-    sqlx::query(q.as_str())
+    let q = sql!(
+        d,
+        concat!("SELECT ", order_cols!(), " WHERE id = ?{{FOR_UPDATE}}")
+    );
+    sqlx::query(q)
         .bind(id)
         .fetch_optional(conn)
         .await?
@@ -739,15 +737,16 @@ pub async fn order_by_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     d: Dialect,
     order_no: &str,
 ) -> R<Option<OrderRow>> {
-    static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| format!("SELECT {ORDER_COLS} WHERE order_no = ?"));
-    sqlx::query(sql!(d, q.as_str()))
-        .bind(order_no)
-        .fetch_optional(ex)
-        .await?
-        .as_ref()
-        .map(order_row)
-        .transpose()
+    sqlx::query(sql!(
+        d,
+        concat!("SELECT ", order_cols!(), " WHERE order_no = ?")
+    ))
+    .bind(order_no)
+    .fetch_optional(ex)
+    .await?
+    .as_ref()
+    .map(order_row)
+    .transpose()
 }
 
 /// A new order.
@@ -867,6 +866,34 @@ pub async fn order_items<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
             })
         })
         .collect()
+}
+
+/// The lines of several orders (one query), by order id.
+pub async fn items_of_orders(
+    pool: &sqlx::AnyPool,
+    d: Dialect,
+    order_ids: &[i64],
+) -> R<std::collections::HashMap<i64, Vec<PricedLine>>> {
+    let mut out: std::collections::HashMap<i64, Vec<PricedLine>> = std::collections::HashMap::new();
+    if order_ids.is_empty() {
+        return Ok(out);
+    }
+    let marks = vec!["?"; order_ids.len()].join(", ");
+    let q = d.prepare(&format!(
+        "SELECT order_id, product_id, name, image, unit_price_fen, quantity, line_total_fen FROM order_items WHERE order_id IN ({marks}) ORDER BY id"
+    ));
+    let args: Vec<Arg> = order_ids.iter().map(|i| Arg::I(*i)).collect();
+    for r in bind_all(sqlx::query(&q), &args).fetch_all(pool).await? {
+        out.entry(r.try_get(0)?).or_default().push(PricedLine {
+            product_id: r.try_get(1)?,
+            name: r.try_get(2)?,
+            image: r.try_get(3)?,
+            unit_price_fen: r.try_get(4)?,
+            quantity: r.try_get(5)?,
+            line_total_fen: r.try_get(6)?,
+        });
+    }
+    Ok(out)
 }
 
 /// What a status change writes besides the status.
@@ -1016,7 +1043,8 @@ pub async fn search_orders(
     .try_get(0)?;
     args.extend([Arg::I(limit), Arg::I(offset)]);
     let q = d.prepare(&format!(
-        "SELECT {ORDER_COLS}{wh} ORDER BY id DESC LIMIT ? OFFSET ?"
+        "SELECT {}{wh} ORDER BY id DESC LIMIT ? OFFSET ?",
+        order_cols!()
     ));
     let rows = bind_all(sqlx::query(&q), &args).fetch_all(pool).await?;
     Ok((rows.iter().map(order_row).collect::<R<_>>()?, total))
@@ -1033,7 +1061,8 @@ pub async fn orders_after(
     let (wh, mut args) = order_where(f);
     args.extend([Arg::I(after_id), Arg::I(limit)]);
     let q = d.prepare(&format!(
-        "SELECT {ORDER_COLS}{wh} AND id > ? ORDER BY id LIMIT ?"
+        "SELECT {}{wh} AND id > ? ORDER BY id LIMIT ?",
+        order_cols!()
     ));
     bind_all(sqlx::query(&q), &args)
         .fetch_all(pool)
@@ -1090,7 +1119,11 @@ pub struct PaymentRow {
     pub created_at: i64,
 }
 
-const PAYMENT_COLS: &str = "id, order_id, out_trade_no, amount_fen, status, prepay_id, prepay_expires_at, transaction_id, late, created_at FROM payments";
+macro_rules! payment_cols {
+    () => {
+        "id, order_id, out_trade_no, amount_fen, status, prepay_id, prepay_expires_at, transaction_id, late, created_at FROM payments"
+    };
+}
 
 fn payment_row(r: &AnyRow) -> R<PaymentRow> {
     Ok(PaymentRow {
@@ -1113,15 +1146,16 @@ pub async fn payment_by_order<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     d: Dialect,
     order_id: i64,
 ) -> R<Option<PaymentRow>> {
-    static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| format!("SELECT {PAYMENT_COLS} WHERE order_id = ?"));
-    sqlx::query(sql!(d, q.as_str()))
-        .bind(order_id)
-        .fetch_optional(ex)
-        .await?
-        .as_ref()
-        .map(payment_row)
-        .transpose()
+    sqlx::query(sql!(
+        d,
+        concat!("SELECT ", payment_cols!(), " WHERE order_id = ?")
+    ))
+    .bind(order_id)
+    .fetch_optional(ex)
+    .await?
+    .as_ref()
+    .map(payment_row)
+    .transpose()
 }
 
 /// The payment with `out_trade_no`.
@@ -1130,15 +1164,16 @@ pub async fn payment_by_out_trade_no<'e, E: sqlx::Executor<'e, Database = sqlx::
     d: Dialect,
     no: &str,
 ) -> R<Option<PaymentRow>> {
-    static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| format!("SELECT {PAYMENT_COLS} WHERE out_trade_no = ?"));
-    sqlx::query(sql!(d, q.as_str()))
-        .bind(no)
-        .fetch_optional(ex)
-        .await?
-        .as_ref()
-        .map(payment_row)
-        .transpose()
+    sqlx::query(sql!(
+        d,
+        concat!("SELECT ", payment_cols!(), " WHERE out_trade_no = ?")
+    ))
+    .bind(no)
+    .fetch_optional(ex)
+    .await?
+    .as_ref()
+    .map(payment_row)
+    .transpose()
 }
 
 /// Records a prepay for an order (first time) or refreshes its prepay id.
@@ -1217,16 +1252,21 @@ pub async fn stale_prepaid(
     before: i64,
     limit: i64,
 ) -> R<Vec<PaymentRow>> {
-    static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| format!("SELECT {PAYMENT_COLS} WHERE status = 'prepaid' AND created_at < ? ORDER BY created_at LIMIT ?"));
-    sqlx::query(sql!(d, q.as_str()))
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(payment_row)
-        .collect()
+    sqlx::query(sql!(
+        d,
+        concat!(
+            "SELECT ",
+            payment_cols!(),
+            " WHERE status = 'prepaid' AND created_at < ? ORDER BY created_at LIMIT ?"
+        )
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(payment_row)
+    .collect()
 }
 
 /// Marks a never-paid payment closed (its order was cancelled and WeChat Pay closed it).
@@ -1283,7 +1323,11 @@ pub struct RefundRow {
     pub created_ms: i64,
 }
 
-const REFUND_COLS: &str = "id, order_id, out_refund_no, refund_id, amount_fen, reason, status, prev_order_status, requested_by, last_error, created_at FROM refunds";
+macro_rules! refund_cols {
+    () => {
+        "id, order_id, out_refund_no, refund_id, amount_fen, reason, status, prev_order_status, requested_by, last_error, created_at FROM refunds"
+    };
+}
 
 fn refund_row(r: &AnyRow) -> R<RefundRow> {
     let created: i64 = r.try_get(10)?;
@@ -1337,15 +1381,16 @@ pub async fn refunds_of<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     d: Dialect,
     order_id: i64,
 ) -> R<Vec<RefundRow>> {
-    static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| format!("SELECT {REFUND_COLS} WHERE order_id = ? ORDER BY id"));
-    sqlx::query(sql!(d, q.as_str()))
-        .bind(order_id)
-        .fetch_all(ex)
-        .await?
-        .iter()
-        .map(refund_row)
-        .collect()
+    sqlx::query(sql!(
+        d,
+        concat!("SELECT ", refund_cols!(), " WHERE order_id = ? ORDER BY id")
+    ))
+    .bind(order_id)
+    .fetch_all(ex)
+    .await?
+    .iter()
+    .map(refund_row)
+    .collect()
 }
 
 /// A refund by number.
@@ -1354,15 +1399,16 @@ pub async fn refund_by_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     d: Dialect,
     no: &str,
 ) -> R<Option<RefundRow>> {
-    static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| format!("SELECT {REFUND_COLS} WHERE out_refund_no = ?"));
-    sqlx::query(sql!(d, q.as_str()))
-        .bind(no)
-        .fetch_optional(ex)
-        .await?
-        .as_ref()
-        .map(refund_row)
-        .transpose()
+    sqlx::query(sql!(
+        d,
+        concat!("SELECT ", refund_cols!(), " WHERE out_refund_no = ?")
+    ))
+    .bind(no)
+    .fetch_optional(ex)
+    .await?
+    .as_ref()
+    .map(refund_row)
+    .transpose()
 }
 
 /// Refunds in `status` created before `before`, oldest first.
@@ -1373,19 +1419,22 @@ pub async fn refunds_in(
     before: i64,
     limit: i64,
 ) -> R<Vec<RefundRow>> {
-    static Q: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let q = Q.get_or_init(|| {
-        format!("SELECT {REFUND_COLS} WHERE status = ? AND created_at < ? ORDER BY id LIMIT ?")
-    });
-    sqlx::query(sql!(d, q.as_str()))
-        .bind(status)
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(refund_row)
-        .collect()
+    sqlx::query(sql!(
+        d,
+        concat!(
+            "SELECT ",
+            refund_cols!(),
+            " WHERE status = ? AND created_at < ? ORDER BY id LIMIT ?"
+        )
+    ))
+    .bind(status)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(refund_row)
+    .collect()
 }
 
 /// Moves a refund to `to` if it is in one of `from`; returns whether this call did.

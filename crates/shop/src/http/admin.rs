@@ -61,25 +61,11 @@ pub async fn search(
     ApiQuery(q): ApiQuery<OrderQuery>,
 ) -> AppResult<ApiJson<Page<OrderView>>> {
     admin.require(Permission::ViewOrders)?;
-    let (limit, offset, page, page_size) = PageParams {
+    let page = PageParams {
         page: q.page,
         page_size: q.page_size,
-    }
-    .resolve()?;
-    let db = &s.core.db;
-    let (rows, total) =
-        store::search_orders(db.reader(), db.dialect, &q.filter(), limit, offset).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for o in rows {
-        let lines = store::order_items(db.reader(), db.dialect, o.id).await?;
-        items.push(service::view(&o, lines));
-    }
-    Ok(ApiJson(Page {
-        items,
-        page,
-        page_size,
-        total,
-    }))
+    };
+    Ok(ApiJson(service::order_page(&s, &q.filter(), page).await?))
 }
 
 /// Order detail for admins: the order, its payment and its refunds.

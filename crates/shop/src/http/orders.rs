@@ -17,7 +17,7 @@ use super::idem;
 use crate::ShopState;
 use crate::domain::{LineRequest, OrderStatus};
 use crate::service::{self, CreateOrder, OrderView, PayResponse};
-use crate::store::{self, OrderFilter};
+use crate::store::OrderFilter;
 
 /// `POST /v1/orders` body: explicit `items`, or `from_cart: true`.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
@@ -89,29 +89,16 @@ pub async fn my_orders(
     user: AuthUser,
     ApiQuery(q): ApiQuery<MyOrdersQuery>,
 ) -> AppResult<ApiJson<Page<OrderView>>> {
-    let (limit, offset, page, page_size) = PageParams {
-        page: q.page,
-        page_size: q.page_size,
-    }
-    .resolve()?;
-    let db = &s.core.db;
     let f = OrderFilter {
         user_id: Some(user.user_id),
         status: q.status,
         ..Default::default()
     };
-    let (rows, total) = store::search_orders(db.reader(), db.dialect, &f, limit, offset).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for o in rows {
-        let lines = store::order_items(db.reader(), db.dialect, o.id).await?;
-        items.push(service::view(&o, lines));
-    }
-    Ok(ApiJson(Page {
-        items,
-        page,
-        page_size,
-        total,
-    }))
+    let page = PageParams {
+        page: q.page,
+        page_size: q.page_size,
+    };
+    Ok(ApiJson(service::order_page(&s, &f, page).await?))
 }
 
 /// One of the shopper's orders.
