@@ -7,7 +7,7 @@ use suanpan_core::{idempotency, ledger, sql};
 
 async fn db() -> Db {
     let url = match std::env::var("SUANPAN_TEST_DATABASE_URL") {
-        Ok(u) if !u.starts_with("sqlite") => return fresh_server_db(&u).await,
+        Ok(u) if !u.is_empty() && !u.starts_with("sqlite") => return fresh_server_db(&u).await,
         _ => {
             let dir = std::env::temp_dir().join("suanpan-tests");
             std::fs::create_dir_all(&dir).unwrap();

@@ -138,9 +138,9 @@ async fn replay(s: &ShopState, i: &Idem) -> AppResult<Stored> {
     }
 }
 
-/// Internal: the transaction found its idempotency key taken and rolled back; the stored
-/// response is replayed. Never reaches a client.
-const KEY_TAKEN: &str = "idempotency_key_taken";
+/// Internal: a guard failed (key taken, stock short) and the transaction is rolled back on
+/// purpose; the caller turns it into the right answer. Never reaches a client.
+const ROLLED_BACK: &str = "rolled_back";
 
 /// What `POST /v1/orders` asks for.
 #[derive(Clone, Debug, Default)]
@@ -199,9 +199,31 @@ pub enum Placed {
     },
 }
 
+/// The writes of an order pushed into a batch: the reservation guards and the response body.
+pub struct OrderWrites {
+    /// `(guard index in the batch, stock account, quantity)` per line.
+    pub guards: Vec<(usize, String, i64)>,
+    /// The `201` response body.
+    pub body: String,
+}
+
+impl OrderWrites {
+    /// The outcome when the guard at `failed` did not hold.
+    pub fn insufficient(&self, failed: usize) -> AppResult<Placed> {
+        self.guards
+            .iter()
+            .find(|(i, _, _)| *i == failed)
+            .map(|(_, account, q)| Placed::Insufficient {
+                account: account.clone(),
+                requested: *q,
+            })
+            .ok_or_else(|| AppError::internal("unknown guard"))
+    }
+}
+
 /// Adds every write of a placed order after the order row (lines, stock reservations,
 /// `Order.Created`, cart cleanup, the stored idempotent response) to `b`. Returns the
-/// reservation guards `(index, account, quantity)` and the response body.
+/// reservation guards and the response body.
 pub fn push_order_writes(
     b: &mut Batch,
     d: suanpan_core::db::Dialect,
@@ -209,7 +231,7 @@ pub fn push_order_writes(
     id: i64,
     order_no: &str,
     now: i64,
-) -> AppResult<(Vec<(usize, String, i64)>, String)> {
+) -> AppResult<OrderWrites> {
     let expires_at = now + p.timeout_secs * 1000;
     store::push_order_items(b, d, id, &p.priced);
     let guards = p
@@ -269,7 +291,7 @@ pub fn push_order_writes(
     if let Some(i) = &p.idem {
         idempotency::push_complete(b, d, &i.scope, &i.key, 201, &body);
     }
-    Ok((guards, body))
+    Ok(OrderWrites { guards, body })
 }
 
 /// The new order's row.
@@ -404,6 +426,8 @@ pub async fn place_in_transaction(
     p: &PreparedOrder,
 ) -> AppResult<Placed> {
     let d = db.dialect;
+    // A guard that fails sets `rejected` and returns an error, so that the transaction rolls back.
+    let mut rejected: Option<Placed> = None;
     let out: AppResult<String> = with_tx!(db, tx => {
         let now = now_ms();
         let order_no = suanpan_core::ids::business_no("S");
@@ -412,35 +436,24 @@ pub async fn place_in_transaction(
         let ins = store::push_insert_order(&mut b, d, &new_order(p, &order_no, now), None);
         let r = b.execute(&mut tx, d).await?;
         if r.failed_guard.is_some() && r.failed_guard == claim {
-            // Roll back: on SQLite the order insert in the same batch has run.
-            return Err(AppError::conflict(KEY_TAKEN, "idempotency key taken"));
+            rejected = Some(Placed::KeyTaken);
+            return Err(AppError::conflict(ROLLED_BACK, "rolled back"));
         }
         let id = r.inserted_id(ins)?;
         let mut b = Batch::new();
-        let (guards, body) = push_order_writes(&mut b, d, p, id, &order_no, now)?;
-        let r = b.execute(&mut tx, d).await?;
-        if let Some(g) = r.failed_guard {
-            let (_, account, q) = guards.iter().find(|(i, _, _)| *i == g).ok_or_else(|| AppError::internal("unexpected failed guard"))?;
-            return Err(AppError::conflict(NO_STOCK, format!("{q}@{account}")));
+        let w = push_order_writes(&mut b, d, p, id, &order_no, now)?;
+        if let Some(g) = b.execute(&mut tx, d).await?.failed_guard {
+            rejected = Some(w.insufficient(g)?);
+            return Err(AppError::conflict(ROLLED_BACK, "rolled back"));
         }
-        Ok(body)
+        Ok(w.body)
     });
-    match out {
-        Ok(body) => Ok(Placed::Created(body)),
-        Err(e) if e.code == KEY_TAKEN => Ok(Placed::KeyTaken),
-        Err(e) if e.code == NO_STOCK => {
-            let (q, account) = e.message.split_once('@').unwrap_or(("0", ""));
-            Ok(Placed::Insufficient {
-                account: account.to_string(),
-                requested: q.parse().unwrap_or(0),
-            })
-        }
-        Err(e) => Err(e),
+    match (out, rejected) {
+        (Ok(body), _) => Ok(Placed::Created(body)),
+        (Err(_), Some(placed)) => Ok(placed),
+        (Err(e), None) => Err(e),
     }
 }
-
-/// Internal: a reservation guard failed and the transaction rolled back. Never reaches a client.
-const NO_STOCK: &str = "no_stock_rolled_back";
 
 /// An order with its lines; `order_not_found` (404) if absent or (with `owner`) someone else's.
 pub async fn get_order(s: &ShopState, id: i64, owner: Option<i64>) -> AppResult<OrderView> {

@@ -132,11 +132,11 @@ async fn group(
                 .as_ref()
                 .map(|i| idempotency::push_claim(&mut b, d, &i.scope, &i.key, &i.hash));
             store::push_insert_order(&mut b, d, &new_order(p, &order_no, now), Some(id));
-            let (guards, body) = push_order_writes(&mut b, d, p, id, &order_no, now)?;
+            let w = push_order_writes(&mut b, d, p, id, &order_no, now)?;
             let r = b.execute(&mut conn, d).await?;
             match r.failed_guard {
                 None => {
-                    out.push(Ok(Placed::Created(body)));
+                    out.push(Ok(Placed::Created(w.body)));
                     previous_ok = Some(true);
                     id += 1;
                 }
@@ -145,11 +145,7 @@ async fn group(
                     previous_ok = Some(false);
                 }
                 Some(g) => {
-                    let (_, account, requested) = guards
-                        .into_iter()
-                        .find(|(i, _, _)| *i == g)
-                        .ok_or_else(|| AppError::internal("unknown guard"))?;
-                    out.push(Ok(Placed::Insufficient { account, requested }));
+                    out.push(Ok(w.insufficient(g)?));
                     previous_ok = Some(false);
                 }
             }

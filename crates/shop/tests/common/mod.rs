@@ -36,13 +36,13 @@ fn rand_name() -> String {
 
 /// A new, empty database URL for one test.
 pub async fn fresh_database() -> String {
-    match std::env::var("SUANPAN_TEST_DATABASE_URL") {
-        Err(_) => {
+    match std::env::var("SUANPAN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        None => {
             let dir = std::env::temp_dir().join("suanpan-tests");
             std::fs::create_dir_all(&dir).unwrap();
             format!("sqlite://{}/{}.db", dir.display(), rand_name())
         }
-        Ok(base) => {
+        Some(base) => {
             sqlx::any::install_default_drivers();
             let name = format!("suanpan_t_{}", rand_name());
             let mut c = sqlx::AnyConnection::connect(&base)
