@@ -44,13 +44,18 @@ pub async fn cancel_expired(s: &ShopState) -> AppResult<usize> {
 
 /// Queries WeChat Pay about prepays older than a minute; returns how many were settled.
 pub async fn reconcile_payments(s: &ShopState) -> AppResult<usize> {
+    reconcile_payments_older_than(s, 60_000).await
+}
+
+/// [`reconcile_payments`] for prepays older than `age_ms`.
+pub async fn reconcile_payments_older_than(s: &ShopState, age_ms: i64) -> AppResult<usize> {
     let Some(client) = s.pay.as_deref() else {
         return Ok(0);
     };
     let db = &s.core.db;
     let d = db.dialect;
     let mut n = 0;
-    for p in store::stale_prepaid(db.reader(), d, now_ms() - 60_000, 200).await? {
+    for p in store::stale_prepaid(db.reader(), d, now_ms() - age_ms, 200).await? {
         let t = match client.query_order(&p.out_trade_no).await {
             Ok(t) => t,
             Err(e) => {

@@ -1234,3 +1234,139 @@ async fn ops_endpoints_and_generated_docs_are_current() {
         );
     }
 }
+
+#[tokio::test]
+async fn reconciliation_settles_a_payment_whose_notification_was_lost() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 300, 5).await;
+    let alice = app.shopper("alice").await;
+    let id = app.order(&alice, p, 1).await["id"].as_i64().unwrap();
+    let otn = app.prepay(&alice, id).await;
+    assert_eq!(
+        jobs::reconcile_payments_older_than(&app.state, 0)
+            .await
+            .unwrap(),
+        0,
+        "unpaid: nothing to settle"
+    );
+    app.sim.mark_paid(&otn).unwrap(); // paid; the notification never arrives
+    assert_eq!(
+        jobs::reconcile_payments_older_than(&app.state, 0)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        jobs::reconcile_payments_older_than(&app.state, 0)
+            .await
+            .unwrap(),
+        0
+    );
+    let (_, v) = app
+        .call(Method::GET, &format!("/v1/orders/{id}"), Some(&alice), None)
+        .await;
+    assert_eq!(v["status"], "paid");
+    assert_eq!(app.events("Payment.Succeeded", id).await, 1);
+}
+
+#[tokio::test]
+async fn refresh_tokens_and_image_uploads() {
+    let app = TestApp::new().await;
+    let (_, login) = app
+        .call(
+            Method::POST,
+            "/v1/auth/wechat/login",
+            None,
+            Some(json!({"code": "carol"})),
+        )
+        .await;
+    let (s, fresh) = app
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": login["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app
+        .call(
+            Method::GET,
+            "/v1/cart",
+            fresh["access_token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = app
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": login["access_token"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token")),
+        "an access token is not a refresh token"
+    );
+
+    let admin = app.admin_token().await;
+    let png: Vec<u8> = [
+        &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A][..],
+        b"not really a picture, but a PNG by its magic",
+    ]
+    .concat();
+    let multipart = |bytes: &[u8]| {
+        let mut body = b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"rice.png\"\r\nContent-Type: image/png\r\n\r\n".to_vec();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n--XYZ--\r\n");
+        http::Request::builder()
+            .method(Method::POST)
+            .uri("/v1/admin/uploads")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("content-type", "multipart/form-data; boundary=XYZ")
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    let (s, v) = app.send(multipart(&png)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let url = v["url"].as_str().unwrap().to_string();
+    assert!(url.ends_with(".png") && url.contains("/uploads/"));
+    let (_, again) = app.send(multipart(&png)).await;
+    assert_eq!(again["url"], url.as_str(), "content-addressed");
+    let path = &url[url.find("/uploads/").unwrap()..];
+    let resp = tower::ServiceExt::oneshot(
+        app.router.clone(),
+        http::Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+        png
+    );
+    let (s, v) = app.send(multipart(b"#!/bin/sh\necho not an image")).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_image"))
+    );
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/v1/admin/products",
+            Some(&admin),
+            Some(json!({"name": "带图大米", "price_fen": 100, "images": [url]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+}

@@ -36,7 +36,10 @@ fn rand_name() -> String {
 
 /// A new, empty database URL for one test.
 pub async fn fresh_database() -> String {
-    match std::env::var("SUANPAN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+    match std::env::var("SUANPAN_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         None => {
             let dir = std::env::temp_dir().join("suanpan-tests");
             std::fs::create_dir_all(&dir).unwrap();
