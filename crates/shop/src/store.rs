@@ -387,53 +387,43 @@ pub async fn cart(pool: &sqlx::AnyPool, d: Dialect, user_id: i64) -> R<Vec<CartL
         .collect()
 }
 
-/// The quantity of a product in the cart (inside a transaction).
-pub async fn cart_quantity(
-    conn: &mut Conn,
-    d: Dialect,
-    user_id: i64,
-    product_id: i64,
-) -> R<Option<i64>> {
-    let r = sqlx::query(sql!(
-        d,
-        "SELECT quantity FROM cart_items WHERE user_id = ? AND product_id = ?"
-    ))
-    .bind(user_id)
-    .bind(product_id)
-    .fetch_optional(conn)
-    .await?;
-    r.map(|r| r.try_get(0)).transpose()
-}
-
-/// Sets a cart line's quantity (inserting it if absent).
-pub async fn set_cart_quantity(
+/// Sets a cart line's quantity (`add = false`) or adds to it (`add = true`), never above `max`;
+/// the line is created if absent. Safe under concurrent calls for the same line: the row is
+/// created with an insert that ignores duplicates, then changed by one atomic `UPDATE`.
+pub async fn upsert_cart_line(
     conn: &mut Conn,
     d: Dialect,
     user_id: i64,
     product_id: i64,
     quantity: i64,
+    add: bool,
+    max: i64,
 ) -> R<()> {
-    let r = sqlx::query(sql!(
-        d,
-        "UPDATE cart_items SET quantity = ? WHERE user_id = ? AND product_id = ?"
-    ))
-    .bind(quantity)
-    .bind(user_id)
-    .bind(product_id)
-    .execute(&mut *conn)
-    .await?;
-    if r.rows_affected() == 0 && cart_quantity(conn, d, user_id, product_id).await?.is_none() {
-        sqlx::query(sql!(
+    let mut b = Batch::new();
+    let ins = match d {
+        Dialect::MySql => sql!(
             d,
-            "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, ?, ?)"
-        ))
-        .bind(user_id)
-        .bind(product_id)
-        .bind(quantity)
-        .bind(suanpan_core::time::now_ms())
-        .execute(conn)
-        .await?;
-    }
+            "INSERT IGNORE INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, 0, ?)"
+        ),
+        _ => sql!(
+            d,
+            "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, 0, ?) ON CONFLICT DO NOTHING"
+        ),
+    };
+    b.push(
+        ins,
+        vec![
+            user_id.into(),
+            product_id.into(),
+            suanpan_core::time::now_ms().into(),
+        ],
+    );
+    let base = if add { 1 } else { 0 };
+    b.push(
+        sql!(d, "UPDATE cart_items SET quantity = CASE WHEN quantity * ? + ? > ? THEN ? ELSE quantity * ? + ? END WHERE user_id = ? AND product_id = ?"),
+        vec![base.into(), quantity.into(), max.into(), max.into(), base.into(), quantity.into(), user_id.into(), product_id.into()],
+    );
+    b.execute(conn, d).await?;
     Ok(())
 }
 

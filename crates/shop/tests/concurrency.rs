@@ -242,3 +242,41 @@ async fn payment_racing_cancellation_never_leaves_a_paid_order_cancelled() {
         20
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_cart_adds_of_one_product_all_count() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 10).await;
+    let alice = app.shopper("alice").await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (app, alice) = (app.clone(), alice.clone());
+        tasks.push(tokio::spawn(async move {
+            app.call(
+                Method::POST,
+                "/v1/cart/items",
+                Some(&alice),
+                Some(json!({"product_id": p, "quantity": 2})),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let (_, cart) = app.call(Method::GET, "/v1/cart", Some(&alice), None).await;
+    assert_eq!(cart.as_array().unwrap().len(), 1);
+    assert_eq!(cart[0]["quantity"], 40);
+    // The cap holds too.
+    app.call(
+        Method::POST,
+        "/v1/cart/items",
+        Some(&alice),
+        Some(json!({"product_id": p, "quantity": 999})),
+    )
+    .await;
+    let (_, cart) = app.call(Method::GET, "/v1/cart", Some(&alice), None).await;
+    assert_eq!(cart[0]["quantity"], 999);
+}

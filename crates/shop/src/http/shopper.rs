@@ -77,11 +77,18 @@ pub async fn add_item(
     let db = &s.core.db;
     let d = db.dialect;
     let max = s.core.config.order_max_quantity;
-    with_tx!(db, tx => {
-        let cur = store::cart_quantity(&mut tx, d, user.user_id, req.product_id).await?.unwrap_or(0);
-        store::set_cart_quantity(&mut tx, d, user.user_id, req.product_id, (cur + req.quantity).min(max)).await?;
-        Ok(())
-    })?;
+    let mut conn = db.writer().acquire().await?;
+    store::upsert_cart_line(
+        &mut conn,
+        d,
+        user.user_id,
+        req.product_id,
+        req.quantity,
+        true,
+        max,
+    )
+    .await?;
+    drop(conn);
     cart_view(&s, &user).await
 }
 
@@ -98,12 +105,14 @@ pub async fn set_item(
     sellable(&s, product_id).await?;
     let db = &s.core.db;
     let mut conn = db.writer().acquire().await?;
-    store::set_cart_quantity(
+    store::upsert_cart_line(
         &mut conn,
         db.dialect,
         user.user_id,
         product_id,
         req.quantity,
+        false,
+        s.core.config.order_max_quantity,
     )
     .await?;
     drop(conn);
