@@ -283,22 +283,36 @@ async fn serve(mut cfg: Config, demo: bool) -> Result<()> {
         tracing::info!("nats_url is empty: events stay in the outbox until a relay is configured");
         None
     } else {
-        let p = suanpan_core::outbox::JetStreamPublisher::connect(
-            &cfg.nats_url,
-            &cfg.nats_stream,
-            &cfg.nats_subject_prefix,
-        )
-        .await
-        .map_err(anyhow::Error::msg)?;
-        let r = suanpan_core::outbox::Relay::new(
-            state.core.db.clone(),
-            p,
-            cfg.nats_subject_prefix.clone(),
-        );
-        Some(tokio::spawn(r.run(
-            Duration::from_millis(cfg.outbox_poll_ms.max(10)),
-            stopped(stop_rx.clone()),
-        )))
+        // NATS being down must not stop the shop: events wait in the outbox and the relay keeps
+        // trying to connect, backing off up to 30 s.
+        let (db, c, stop) = (state.core.db.clone(), cfg.clone(), stopped(stop_rx.clone()));
+        Some(tokio::spawn(async move {
+            tokio::pin!(stop);
+            let mut wait = Duration::from_millis(500);
+            let publisher = loop {
+                match suanpan_core::outbox::JetStreamPublisher::connect(
+                    &c.nats_url,
+                    &c.nats_stream,
+                    &c.nats_subject_prefix,
+                )
+                .await
+                {
+                    Ok(p) => break p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "outbox relay cannot reach NATS")
+                    }
+                }
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            };
+            tracing::info!(stream = %c.nats_stream, "outbox relay connected to NATS JetStream");
+            suanpan_core::outbox::Relay::new(db, publisher, c.nats_subject_prefix.clone())
+                .run(Duration::from_millis(c.outbox_poll_ms.max(10)), stop)
+                .await;
+        }))
     };
     let app = suanpan_shop::app::router(state.clone()).merge(
         utoipa_swagger_ui::SwaggerUi::new("/docs")
