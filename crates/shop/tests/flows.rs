@@ -223,14 +223,14 @@ async fn unpaid_orders_time_out_and_release_stock() {
 
 #[tokio::test]
 async fn timeout_job_applies_a_payment_it_finds_instead_of_cancelling() {
-    let app = TestApp::with(|c| c.order_payment_timeout_secs = 6).await;
+    let app = TestApp::with(|c| c.order_payment_timeout_secs = 9).await;
     let admin = app.admin_token().await;
     let p = app.product(&admin, 100, 5).await;
     let alice = app.shopper("alice").await;
     let id = app.order(&alice, p, 1).await["id"].as_i64().unwrap();
     let otn = app.prepay(&alice, id).await;
     app.sim.mark_paid(&otn).unwrap(); // paid, but the notification is lost
-    tokio::time::sleep(std::time::Duration::from_millis(6100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(9100)).await;
     assert_eq!(jobs::cancel_expired(&app.state).await.unwrap(), 0);
     let (_, v) = app
         .call(Method::GET, &format!("/v1/orders/{id}"), Some(&alice), None)
