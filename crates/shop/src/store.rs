@@ -1235,7 +1235,7 @@ pub async fn mark_payment_succeeded(
     Ok(r.rows_affected() == 1)
 }
 
-/// Payments still `prepaid` created before `before` (for reconciliation), oldest first.
+/// Payments still `prepaid` created at or before `before` (for reconciliation), oldest first.
 pub async fn stale_prepaid(
     pool: &sqlx::AnyPool,
     d: Dialect,
@@ -1247,7 +1247,7 @@ pub async fn stale_prepaid(
         concat!(
             "SELECT ",
             payment_cols!(),
-            " WHERE status = 'prepaid' AND created_at < ? ORDER BY created_at LIMIT ?"
+            " WHERE status = 'prepaid' AND created_at <= ? ORDER BY created_at LIMIT ?"
         )
     ))
     .bind(before)
