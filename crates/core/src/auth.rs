@@ -357,16 +357,10 @@ pub struct User {
 pub async fn upsert_user(db: &Db, openid: &str, unionid: Option<&str>) -> Result<User, AppError> {
     let d = db.dialect;
     let now = crate::time::now_ms();
-    let ins = match d {
-        Dialect::MySql => sql!(
-            d,
-            "INSERT IGNORE INTO users (openid, unionid, created_at, last_login_at) VALUES (?, ?, ?, ?)"
-        ),
-        _ => sql!(
-            d,
-            "INSERT INTO users (openid, unionid, created_at, last_login_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        ),
-    };
+    let ins = sql!(
+        d,
+        "{{INSERT_IGNORE}} INTO users (openid, unionid, created_at, last_login_at) VALUES (?, ?, ?, ?){{ON_CONFLICT_IGNORE}}"
+    );
     sqlx::query(ins)
         .bind(openid)
         .bind(unionid)

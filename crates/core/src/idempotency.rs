@@ -61,16 +61,10 @@ pub fn push_claim(
     key: &str,
     hash: &str,
 ) -> usize {
-    let q = match d {
-        Dialect::MySql => sql!(
-            d,
-            "INSERT IGNORE INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?)"
-        ),
-        _ => sql!(
-            d,
-            "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT DO NOTHING RETURNING 1"
-        ),
-    };
+    let q = sql!(
+        d,
+        "{{INSERT_IGNORE}} INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}"
+    );
     b.guard(
         q,
         vec![
@@ -105,24 +99,9 @@ pub async fn claim(
     key: &str,
     hash: &str,
 ) -> Result<Claim, sqlx::Error> {
-    let q = match d {
-        Dialect::MySql => sql!(
-            d,
-            "INSERT IGNORE INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?)"
-        ),
-        _ => sql!(
-            d,
-            "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT DO NOTHING"
-        ),
-    };
-    let r = sqlx::query(q)
-        .bind(scope)
-        .bind(key)
-        .bind(hash)
-        .bind(crate::time::now_ms())
-        .execute(conn)
-        .await?;
-    Ok(if r.rows_affected() == 1 {
+    let mut b = crate::db::Batch::new();
+    push_claim(&mut b, d, scope, key, hash);
+    Ok(if b.execute(conn, d).await?.failed_guard.is_none() {
         Claim::Claimed
     } else {
         Claim::Taken

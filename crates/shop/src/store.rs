@@ -400,16 +400,10 @@ pub async fn upsert_cart_line(
     max: i64,
 ) -> R<()> {
     let mut b = Batch::new();
-    let ins = match d {
-        Dialect::MySql => sql!(
-            d,
-            "INSERT IGNORE INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, 0, ?)"
-        ),
-        _ => sql!(
-            d,
-            "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, 0, ?) ON CONFLICT DO NOTHING"
-        ),
-    };
+    let ins = sql!(
+        d,
+        "{{INSERT_IGNORE}} INTO cart_items (user_id, product_id, quantity, added_at) VALUES (?, ?, 0, ?){{ON_CONFLICT_IGNORE}}"
+    );
     b.push(
         ins,
         vec![
@@ -1185,16 +1179,10 @@ pub async fn save_prepay(
         .execute(&mut *conn)
         .await?;
     if r.rows_affected() == 0 {
-        let q = match d {
-            Dialect::MySql => sql!(
-                d,
-                "INSERT IGNORE INTO payments (order_id, out_trade_no, amount_fen, status, prepay_id, prepay_expires_at, late, created_at, updated_at) VALUES (?, ?, ?, 'prepaid', ?, ?, 0, ?, ?)"
-            ),
-            _ => sql!(
-                d,
-                "INSERT INTO payments (order_id, out_trade_no, amount_fen, status, prepay_id, prepay_expires_at, late, created_at, updated_at) VALUES (?, ?, ?, 'prepaid', ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING"
-            ),
-        };
+        let q = sql!(
+            d,
+            "{{INSERT_IGNORE}} INTO payments (order_id, out_trade_no, amount_fen, status, prepay_id, prepay_expires_at, late, created_at, updated_at) VALUES (?, ?, ?, 'prepaid', ?, ?, 0, ?, ?){{ON_CONFLICT_IGNORE}}"
+        );
         sqlx::query(q)
             .bind(order_id)
             .bind(out_trade_no)
