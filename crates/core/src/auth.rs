@@ -2,8 +2,6 @@
 //! permissions, shoppers identified by WeChat openid, and the extractors that check them on every
 //! request ([`AuthUser`], [`AuthAdmin`]).
 
-use std::sync::Arc;
-
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -514,9 +512,6 @@ where
         })
     }
 }
-
-/// Shared handle type.
-pub type Tokens = Arc<TokenService>;
 
 #[cfg(test)]
 mod tests {

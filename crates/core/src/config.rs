@@ -19,7 +19,7 @@ pub struct Config {
     /// Directory for the SQLite file, uploads, generated secrets and development keys.
     #[serde(deserialize_with = "lenient_string")]
     pub data_dir: String,
-    /// Connection pool size (readers on SQLite).
+    /// Connection pool size (on SQLite: readers, at most twice the CPU cores, plus one writer).
     pub db_max_connections: u32,
     /// SQLite `synchronous`: `FULL` (fsync every commit) or `NORMAL` (survives process crashes).
     #[serde(deserialize_with = "lenient_string")]

@@ -25,7 +25,7 @@ pub async fn cancel_expired(s: &ShopState) -> AppResult<usize> {
     for (id, _) in store::expired_orders(db.reader(), db.dialect, now_ms(), 200).await? {
         if let (Some(client), Some(p)) = (
             s.pay.as_deref(),
-            store::payment_by_order(db.reader(), db.dialect, id).await?,
+            store::payment_by(db.reader(), db.dialect, store::PaymentKey::Order(id)).await?,
         ) && p.status == "prepaid"
             && let Ok(t) = client.query_order(&p.out_trade_no).await
             && t.trade_state == "SUCCESS"

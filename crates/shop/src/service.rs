@@ -531,7 +531,7 @@ pub async fn pay_order(s: &ShopState, user: &AuthUser, id: i64) -> AppResult<Pay
             "the payment deadline has passed",
         ));
     }
-    if let Some(p) = store::payment_by_order(db.reader(), d, id).await?
+    if let Some(p) = store::payment_by(db.reader(), d, store::PaymentKey::Order(id)).await?
         && let (Some(prepay), Some(exp)) = (&p.prepay_id, p.prepay_expires_at)
         && p.status == "prepaid"
         && exp > now + 60_000
@@ -604,11 +604,15 @@ pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<Paym
     }
     let db = &s.core.db;
     let d = db.dialect;
-    let payment = store::payment_by_out_trade_no(db.reader(), d, &t.out_trade_no)
-        .await?
-        .ok_or_else(|| {
-            AppError::not_found("unknown_out_trade_no", "no payment with this out_trade_no")
-        })?;
+    let payment = store::payment_by(
+        db.reader(),
+        d,
+        store::PaymentKey::OutTradeNo(&t.out_trade_no),
+    )
+    .await?
+    .ok_or_else(|| {
+        AppError::not_found("unknown_out_trade_no", "no payment with this out_trade_no")
+    })?;
     let cfg = client.config();
     if let Err(e) = domain::check_transaction(
         &cfg.mchid,
@@ -718,7 +722,7 @@ pub async fn cancel_order(
     transition(o.status, OrderAction::Cancel)?;
     if let (Some(client), Some(p)) = (
         s.pay.as_deref(),
-        store::payment_by_order(db.reader(), d, id).await?,
+        store::payment_by(db.reader(), d, store::PaymentKey::Order(id)).await?,
     ) && p.status == "prepaid"
     {
         match client.close_order(&p.out_trade_no).await {
@@ -734,7 +738,7 @@ pub async fn cancel_order(
             }
         }
     }
-    let row = with_tx!(db, tx => {
+    with_tx!(db, tx => {
         let o = store::order_for_update(&mut tx, d, id).await?.ok_or_else(order_not_found)?;
         let fields = StatusFields { cancel_reason: Some(reason.to_string()), ..Default::default() };
         if !store::cas_status(&mut tx, d, id, OrderStatus::PendingPayment, OrderStatus::Cancelled, &fields).await? {
@@ -744,11 +748,10 @@ pub async fn cancel_order(
         outbox::enqueue(&mut tx, d, &OrderCancelled { order_id: id, order_no: o.order_no.clone(), reason: reason.to_string() }).await?;
         let after = json!({"status": OrderStatus::Cancelled, "cancel_reason": reason});
         audit::record(&mut tx, d, actor, "order.cancel", "order", &id.to_string(), Some(&summary(&o)), Some(&after)).await?;
-        Ok(o)
+        Ok(())
     })?;
     metrics::counter!("suanpan_shop_orders_cancelled_total", "reason" => reason.to_string())
         .increment(1);
-    let _ = row;
     get_order(s, id, None).await
 }
 
@@ -835,8 +838,8 @@ pub async fn request_refund(
     actor: &Actor,
     idem: Option<Idem>,
 ) -> AppResult<Stored> {
-    let client = pay_client(s)?;
-    let _ = client;
+    // Refunds go through WeChat Pay: refuse before changing anything when it is not configured.
+    pay_client(s)?;
     if reason.trim().is_empty() || reason.chars().count() > 80 {
         return Err(AppError::invalid(
             "invalid_reason",

@@ -421,39 +421,6 @@ pub async fn upsert_cart_line(
     Ok(())
 }
 
-/// Removes cart lines; `None` removes all of the shopper's lines.
-pub async fn remove_cart_items(
-    conn: &mut Conn,
-    d: Dialect,
-    user_id: i64,
-    product_ids: Option<&[i64]>,
-) -> R<u64> {
-    match product_ids {
-        None => Ok(
-            sqlx::query(sql!(d, "DELETE FROM cart_items WHERE user_id = ?"))
-                .bind(user_id)
-                .execute(conn)
-                .await?
-                .rows_affected(),
-        ),
-        Some(ids) => {
-            let mut n = 0;
-            for id in ids {
-                n += sqlx::query(sql!(
-                    d,
-                    "DELETE FROM cart_items WHERE user_id = ? AND product_id = ?"
-                ))
-                .bind(user_id)
-                .bind(*id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-            }
-            Ok(n)
-        }
-    }
-}
-
 // ---------------------------------------------------------------- addresses
 
 /// A shipping address.
@@ -1124,40 +1091,38 @@ fn payment_row(r: &AnyRow) -> R<PaymentRow> {
     })
 }
 
-/// The payment of an order.
-pub async fn payment_by_order<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    ex: E,
-    d: Dialect,
-    order_id: i64,
-) -> R<Option<PaymentRow>> {
-    sqlx::query(sql!(
-        d,
-        concat!("SELECT ", payment_cols!(), " WHERE order_id = ?")
-    ))
-    .bind(order_id)
-    .fetch_optional(ex)
-    .await?
-    .as_ref()
-    .map(payment_row)
-    .transpose()
+/// How to find a payment.
+#[derive(Clone, Copy, Debug)]
+pub enum PaymentKey<'a> {
+    /// By its order (one payment per order).
+    Order(i64),
+    /// By our trade number.
+    OutTradeNo(&'a str),
 }
 
-/// The payment with `out_trade_no`.
-pub async fn payment_by_out_trade_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+/// The payment found by `key`.
+pub async fn payment_by<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     ex: E,
     d: Dialect,
-    no: &str,
+    key: PaymentKey<'_>,
 ) -> R<Option<PaymentRow>> {
-    sqlx::query(sql!(
-        d,
-        concat!("SELECT ", payment_cols!(), " WHERE out_trade_no = ?")
-    ))
-    .bind(no)
-    .fetch_optional(ex)
-    .await?
-    .as_ref()
-    .map(payment_row)
-    .transpose()
+    let q = match key {
+        PaymentKey::Order(id) => sqlx::query(sql!(
+            d,
+            concat!("SELECT ", payment_cols!(), " WHERE order_id = ?")
+        ))
+        .bind(id),
+        PaymentKey::OutTradeNo(no) => sqlx::query(sql!(
+            d,
+            concat!("SELECT ", payment_cols!(), " WHERE out_trade_no = ?")
+        ))
+        .bind(no.to_string()),
+    };
+    q.fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(payment_row)
+        .transpose()
 }
 
 /// Records a prepay for an order (first time) or refreshes its prepay id.

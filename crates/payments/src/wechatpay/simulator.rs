@@ -188,11 +188,11 @@ impl Simulator {
             "NOTPAY" => {
                 t.tx.trade_state = "SUCCESS".into();
                 t.tx.trade_state_desc = Some("支付成功".into());
+                // 28 digits, like WeChat Pay transaction ids.
                 t.tx.transaction_id = Some(format!(
-                    "4200{}",
-                    suanpan_core::ids::random_alnum(24)
-                        .to_ascii_lowercase()
-                        .replace(|c: char| c.is_ascii_alphabetic(), "7")
+                    "4200{:012}{:012}",
+                    rand::random::<u64>() % 1_000_000_000_000,
+                    rand::random::<u64>() % 1_000_000_000_000
                 ));
                 t.tx.success_time = Some(suanpan_core::time::rfc3339(suanpan_core::time::now_ms()));
                 if let Some(a) = t.tx.amount.as_mut() {
@@ -258,9 +258,7 @@ impl Simulator {
             &field("nonce_str"),
             std::str::from_utf8(body).unwrap_or(""),
         );
-        let mut keys = PlatformKeys::default();
-        keys.insert("merchant", self.cfg.merchant_public_key_der.clone());
-        // The merchant signature covers METHOD\nURL\n…; reuse the RSA verifier on that message.
+        // The merchant's signature covers METHOD\nURL\nTIMESTAMP\nNONCE\nBODY\n.
         use base64::Engine;
         let sig = base64::engine::general_purpose::STANDARD
             .decode(field("signature"))

@@ -93,7 +93,7 @@ pub async fn detail(
     let db = &s.core.db;
     Ok(ApiJson(AdminOrderDetail {
         order,
-        payment: store::payment_by_order(db.reader(), db.dialect, id).await?,
+        payment: store::payment_by(db.reader(), db.dialect, store::PaymentKey::Order(id)).await?,
         refunds: store::refunds_of(db.reader(), db.dialect, id).await?,
     }))
 }

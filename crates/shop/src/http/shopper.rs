@@ -129,7 +129,9 @@ pub async fn remove_item(
 ) -> AppResult<ApiJson<Vec<CartLine>>> {
     let db = &s.core.db;
     let mut conn = db.writer().acquire().await?;
-    store::remove_cart_items(&mut conn, db.dialect, user.user_id, Some(&[product_id])).await?;
+    let mut b = suanpan_core::db::Batch::new();
+    store::push_remove_cart_items(&mut b, db.dialect, user.user_id, &[product_id]);
+    b.execute(&mut conn, db.dialect).await?;
     drop(conn);
     cart_view(&s, &user).await
 }
