@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::db::{Arg, Conn, Dialect, bind_all};
+use crate::db::{Arg, Batch, Conn, Dialect, bind_all};
 use crate::sql;
 
 /// Who did something.
@@ -34,35 +34,50 @@ impl Actor {
     }
 }
 
-/// Appends one audit row inside the caller's transaction.
-#[allow(clippy::too_many_arguments)]
-pub async fn record(
-    conn: &mut Conn,
-    d: Dialect,
-    actor: &Actor,
-    action: &str,
-    entity_type: &str,
-    entity_id: &str,
-    before: Option<&Value>,
-    after: Option<&Value>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(sql!(
-        d,
-        "INSERT INTO audit_log (actor_type, actor_id, actor_name, action, entity_type, entity_id, ip, before_json, after_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(actor.kind)
-    .bind(&actor.id)
-    .bind(&actor.name)
-    .bind(action)
-    .bind(entity_type)
-    .bind(entity_id)
-    .bind(actor.ip.as_deref())
-    .bind(before.map(|v| v.to_string()))
-    .bind(after.map(|v| v.to_string()))
-    .bind(crate::time::now_ms())
-    .execute(conn)
-    .await?;
-    Ok(())
+/// One audit row to write: who did what to which entity, before and after.
+#[derive(Clone, Debug)]
+pub struct Entry<'a> {
+    /// Who.
+    pub actor: &'a Actor,
+    /// What, e.g. `order.refund`.
+    pub action: &'a str,
+    /// Entity type, e.g. `order`.
+    pub entity_type: &'a str,
+    /// The entity's id.
+    pub entity_id: &'a str,
+    /// The entity before, if it existed.
+    pub before: Option<&'a Value>,
+    /// The entity after, if it still exists.
+    pub after: Option<&'a Value>,
+}
+
+/// Adds one audit row to `b`, to commit with the change it records.
+pub fn push_record(b: &mut Batch, d: Dialect, e: &Entry<'_>) {
+    b.push(
+        sql!(
+            d,
+            "INSERT INTO audit_log (actor_type, actor_id, actor_name, action, entity_type, entity_id, ip, before_json, after_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
+        vec![
+            e.actor.kind.into(),
+            e.actor.id.clone().into(),
+            e.actor.name.clone().into(),
+            e.action.into(),
+            e.entity_type.into(),
+            e.entity_id.into(),
+            e.actor.ip.clone().into(),
+            e.before.map(|v| v.to_string()).into(),
+            e.after.map(|v| v.to_string()).into(),
+            crate::time::now_ms().into(),
+        ],
+    );
+}
+
+/// Writes one audit row on `conn` (inside the caller's transaction) through [`push_record`].
+pub async fn record(conn: &mut Conn, d: Dialect, e: &Entry<'_>) -> Result<(), sqlx::Error> {
+    let mut b = Batch::new();
+    push_record(&mut b, d, e);
+    b.execute(conn, d).await.map(|_| ())
 }
 
 /// One audit row as the admin API shows it.

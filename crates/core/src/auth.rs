@@ -1,6 +1,15 @@
-//! Identity: JWT access/refresh tokens (HS256), argon2id admin passwords, admin roles and their
-//! permissions, shoppers identified by WeChat openid, and the extractors that check them on every
-//! request ([`AuthUser`], [`AuthAdmin`]).
+//! Identity: the principals every system may have, and the extractors that check them.
+//!
+//! | principal | token `kind` | who | where checked |
+//! |---|---|---|---|
+//! | mini-program user | `user` | a WeChat user keyed by openid (table `users`) | [`AuthUser`] |
+//! | back-office account | `admin` | table `admin_users`, roles per system in `admin_roles` | [`AuthStaff`], wrapped by each system's role check |
+//! | API client | none (signed requests) | a key that signs each request (HMAC) | [`crate::signing`] |
+//! | legacy token | the legacy's own | a rewritten system's users | the system's crate |
+//!
+//! Tokens are HS256 JWTs ([`TokenService`]); refresh tokens are single-use and rotate
+//! ([`crate::refresh`]); passwords are argon2id. Roles are strings here: each system parses its
+//! own role names and owns its permission matrix.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{FromRef, FromRequestParts};
@@ -10,10 +19,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::audit::Actor;
-use crate::db::{Db, Dialect, insert_id};
+use crate::db::{Batch, Db, Dialect};
 use crate::error::AppError;
 use crate::state::CoreState;
-use crate::{sql, sql_insert};
+use crate::sql;
 
 /// Claims of every token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -27,6 +36,12 @@ pub struct Claims {
     /// Admin role at issue time (informational; the database is checked on every request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// Token id (refresh tokens; see [`crate::refresh`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Refresh-token family: every token issued from one login (see [`crate::refresh`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<String>,
     /// Issued at (Unix seconds).
     pub iat: i64,
     /// Expires at (Unix seconds).
@@ -65,6 +80,7 @@ impl TokenService {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn token(
         &self,
         sub: &str,
@@ -72,28 +88,55 @@ impl TokenService {
         typ: &str,
         role: Option<&str>,
         ttl: i64,
-    ) -> Result<String, AppError> {
+        ids: Option<(&str, &str)>,
+    ) -> Result<(String, i64), AppError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: sub.into(),
             kind: kind.into(),
             typ: typ.into(),
             role: role.map(Into::into),
+            jti: ids.map(|(j, _)| j.to_string()),
+            fam: ids.map(|(_, f)| f.to_string()),
             iat: now,
             exp: now + ttl,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
+            .map(|t| (t, now + ttl))
             .map_err(AppError::internal)
     }
 
-    /// An access + refresh pair for `sub` of `kind` (`user` or `admin`).
+    /// An access token for `sub` of `kind` (no refresh token: see [`crate::refresh::issue`]).
+    pub fn access(&self, sub: &str, kind: &str, role: Option<&str>) -> Result<String, AppError> {
+        Ok(self.token(sub, kind, "access", role, self.access_ttl, None)?.0)
+    }
+
+    /// An access + refresh pair whose refresh token carries `jti` and `family`; also returns the
+    /// refresh token's expiry (Unix seconds). Record it with [`crate::refresh`].
+    pub fn issue_with_id(
+        &self,
+        sub: &str,
+        kind: &str,
+        role: Option<&str>,
+        jti: &str,
+        family: &str,
+    ) -> Result<(TokenPair, i64), AppError> {
+        let (refresh_token, exp) =
+            self.token(sub, kind, "refresh", role, self.refresh_ttl, Some((jti, family)))?;
+        Ok((
+            TokenPair {
+                access_token: self.access(sub, kind, role)?,
+                refresh_token,
+                token_type: "Bearer".into(),
+                expires_in: self.access_ttl,
+            },
+            exp,
+        ))
+    }
+
+    /// An unrecorded pair (tests and tools; servers issue through [`crate::refresh::issue`]).
     pub fn issue(&self, sub: &str, kind: &str, role: Option<&str>) -> Result<TokenPair, AppError> {
-        Ok(TokenPair {
-            access_token: self.token(sub, kind, "access", role, self.access_ttl)?,
-            refresh_token: self.token(sub, kind, "refresh", role, self.refresh_ttl)?,
-            token_type: "Bearer".into(),
-            expires_in: self.access_ttl,
-        })
+        Ok(self.issue_with_id(sub, kind, role, "unrecorded", "unrecorded")?.0)
     }
 
     /// Verifies signature, expiry (no leeway), kind and type.
@@ -151,78 +194,34 @@ pub async fn verify_password(password: String, hash: String) -> bool {
     .unwrap_or(false)
 }
 
-/// Admin roles (issue #2: admin, operator, finance).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything, including managing admins.
-    Admin,
-    /// Catalog and order fulfilment.
-    Operator,
-    /// Refunds, reports, exports, audit.
-    Finance,
-}
-
-/// What an admin route needs. The matrix is in `docs/api.md`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Permission {
-    /// Create/edit products, categories, stock, uploads.
-    ManageCatalog,
-    /// Search and read orders.
-    ViewOrders,
-    /// Ship, cancel orders.
-    FulfilOrders,
-    /// Refund orders.
-    Refund,
-    /// Daily reports and CSV exports.
-    ViewReports,
-    /// Read the audit log.
-    ViewAudit,
-    /// Create admins.
-    ManageAdmins,
-}
-
-impl Role {
-    /// Parses `admin`, `operator` or `finance`.
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "operator" => Some(Role::Operator),
-            "finance" => Some(Role::Finance),
-            _ => None,
-        }
-    }
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Finance => "finance",
-        }
-    }
-    /// Whether this role holds `p`.
-    pub fn allows(self, p: Permission) -> bool {
-        use Permission::*;
-        match self {
-            Role::Admin => true,
-            Role::Operator => matches!(p, ManageCatalog | ViewOrders | FulfilOrders),
-            Role::Finance => matches!(p, ViewOrders | Refund | ViewReports | ViewAudit),
-        }
-    }
-}
-
-/// An admin account.
+/// A back-office account (table `admin_users`): shared by every system; what it may do in a
+/// system is its role there ([`Grants`]), which the system interprets with its own permission
+/// matrix.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct AdminUser {
+pub struct Staff {
     /// Id.
     pub id: i64,
     /// Login name.
     pub username: String,
-    /// Role.
-    pub role: Role,
-    /// Disabled admins cannot log in or use tokens.
+    /// Disabled accounts cannot log in or use tokens.
     pub disabled: bool,
 }
+
+/// The roles of a back-office account: `(system, role)` pairs; the system `*` grants the role in
+/// every system (what `suanpan admin create NAME --role R` without `--system` gives).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grants(pub Vec<(String, String)>);
+
+impl Grants {
+    /// The role in `system`: its own grant, else the `*` grant.
+    pub fn role_in(&self, system: &str) -> Option<&str> {
+        let find = |s: &str| self.0.iter().find(|(sys, _)| sys == s).map(|(_, r)| r.as_str());
+        find(system).or_else(|| find(ANY_SYSTEM))
+    }
+}
+
+/// The system name of a grant valid in every system.
+pub const ANY_SYSTEM: &str = "*";
 
 /// Checks a username: 3–64 of `[A-Za-z0-9_.-]`.
 pub fn validate_username(u: &str) -> Result<(), AppError> {
@@ -240,84 +239,194 @@ pub fn validate_username(u: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Creates an admin; `admin_exists` (409) if the username is taken.
-pub async fn create_admin(
-    db: &Db,
-    username: &str,
-    password: &str,
-    role: Role,
-) -> Result<AdminUser, AppError> {
-    validate_username(username)?;
+/// Checks a new password: 8–256 characters.
+pub fn validate_password(password: &str) -> Result<(), AppError> {
     if password.chars().count() < 8 || password.len() > 256 {
         return Err(AppError::invalid(
             "weak_password",
             "password must be 8-256 characters",
         ));
     }
+    Ok(())
+}
+
+/// Adds a back-office account with `role` in `system` (or [`ANY_SYSTEM`]) to `b`; the guard fails
+/// when the username is taken. The id is generated by the database: read it back with
+/// [`staff_by_name`] after the commit. The caller validates `role` for `system`.
+pub fn push_create_staff(
+    b: &mut Batch,
+    d: Dialect,
+    username: &str,
+    password_hash: &str,
+    system: &str,
+    role: &str,
+    now: i64,
+) -> usize {
+    let g = b.guard(
+        sql!(d, "{{INSERT_IGNORE}} INTO admin_users (username, password_hash, role, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}"),
+        vec![username.into(), password_hash.into(), role.into(), now.into(), now.into()],
+    );
+    b.push(
+        sql!(d, "{{INSERT_IGNORE}} INTO admin_roles (admin_id, system_name, role, created_at) SELECT id, ?, ?, ? FROM admin_users WHERE username = ?{{ON_CONFLICT_IGNORE}}"),
+        vec![system.into(), role.into(), now.into(), username.into()],
+    );
+    g
+}
+
+/// Creates a back-office account with `role` in `system` in its own transaction, with the
+/// audit row of `by` (an admin acting over HTTP; `None` from the command line) in the same
+/// transaction. Errors: `invalid_username`, `weak_password` (400), `admin_exists` (409).
+pub async fn create_staff(
+    db: &Db,
+    username: &str,
+    password: &str,
+    system: &str,
+    role: &str,
+    by: Option<&Actor>,
+) -> Result<Staff, AppError> {
+    validate_username(username)?;
+    validate_password(password)?;
     let hash = hash_password(password.to_string()).await?;
     let d = db.dialect;
     let now = crate::time::now_ms();
-    let mut conn = db.writer().acquire().await?;
-    let q = sqlx::query(sql_insert!(
-        d,
-        "INSERT INTO admin_users (username, password_hash, role, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?)"
-    ))
-    .bind(username)
-    .bind(hash)
-    .bind(role.as_str())
-    .bind(now)
-    .bind(now);
-    match insert_id(&mut conn, d, q).await {
-        Ok(id) => Ok(AdminUser {
-            id,
-            username: username.into(),
-            role,
-            disabled: false,
-        }),
-        Err(e) if crate::db::is_unique_violation(&e) => Err(AppError::conflict(
+    let created = db
+        .transaction(async |tx| {
+            let mut b = Batch::new();
+            push_create_staff(&mut b, d, username, &hash, system, role, now);
+            if b.execute(tx, d).await?.failed_guard.is_some() {
+                return Err(crate::db::rollback());
+            }
+            let id: i64 = sqlx::query(sql!(d, "SELECT id FROM admin_users WHERE username = ?"))
+                .bind(username)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            if let Some(actor) = by {
+                let after = serde_json::json!({"id": id, "username": username, "system": system, "role": role});
+                let mut b = Batch::new();
+                crate::audit::push_record(
+                    &mut b,
+                    d,
+                    &crate::audit::Entry {
+                        actor,
+                        action: "admin_user.create",
+                        entity_type: "admin_user",
+                        entity_id: &id.to_string(),
+                        before: None,
+                        after: Some(&after),
+                    },
+                );
+                b.execute(tx, d).await?;
+            }
+            Ok(Staff {
+                id,
+                username: username.to_string(),
+                disabled: false,
+            })
+        })
+        .await;
+    match created {
+        Err(e) if crate::db::is_rollback(&e) => Err(AppError::conflict(
             "admin_exists",
             "an admin with this username exists",
         )),
-        Err(e) => Err(e.into()),
+        other => other,
     }
 }
 
-async fn admin_row(
-    db: &Db,
-    d: Dialect,
-    by_name: Option<&str>,
-    by_id: Option<i64>,
-) -> Result<Option<(AdminUser, String)>, AppError> {
-    let q = match (by_name, by_id) {
-        (Some(n), _) => sqlx::query(sql!(
-            d,
-            "SELECT id, username, role, disabled, password_hash FROM admin_users WHERE username = ?"
-        ))
-        .bind(n.to_string()),
-        (None, Some(id)) => sqlx::query(sql!(
-            d,
-            "SELECT id, username, role, disabled, password_hash FROM admin_users WHERE id = ?"
-        ))
-        .bind(id),
-        _ => return Ok(None),
+/// A failed password login, audited (action `auth.login_failed`, entity `admin_user` named by
+/// the username tried) so that guessing shows in the audit log.
+pub async fn audit_login_failure(db: &Db, system: &str, username: &str, ip: Option<String>) {
+    let actor = Actor {
+        kind: "anonymous",
+        id: String::new(),
+        name: username.chars().take(64).collect(),
+        ip,
     };
+    let after = serde_json::json!({ "system": system });
+    let mut b = Batch::new();
+    crate::audit::push_record(
+        &mut b,
+        db.dialect,
+        &crate::audit::Entry {
+            actor: &actor,
+            action: "auth.login_failed",
+            entity_type: "admin_user",
+            entity_id: &actor.name,
+            before: None,
+            after: Some(&after),
+        },
+    );
+    match db.writer().acquire().await {
+        Ok(mut conn) => {
+            if let Err(e) = b.execute(&mut conn, db.dialect).await {
+                tracing::warn!(error = %e, "cannot audit a failed login");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot audit a failed login"),
+    }
+}
+
+/// An account by username: `(staff, grants, password hash)`.
+pub async fn staff_by_name(
+    db: &Db,
+    username: &str,
+) -> Result<Option<(Staff, Grants, String)>, AppError> {
+    let d = db.dialect;
+    let q = sqlx::query(sql!(
+        d,
+        "SELECT id, username, disabled, password_hash FROM admin_users WHERE username = ?"
+    ))
+    .bind(username.to_string());
+    staff_row(db, q).await
+}
+
+/// An account by id: `(staff, grants, password hash)`.
+pub async fn staff_by_id(db: &Db, id: i64) -> Result<Option<(Staff, Grants, String)>, AppError> {
+    let d = db.dialect;
+    let q = sqlx::query(sql!(
+        d,
+        "SELECT id, username, disabled, password_hash FROM admin_users WHERE id = ?"
+    ))
+    .bind(id);
+    staff_row(db, q).await
+}
+
+async fn staff_row<'q>(
+    db: &Db,
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+) -> Result<Option<(Staff, Grants, String)>, AppError> {
+    let d = db.dialect;
     let Some(r) = q.fetch_optional(db.reader()).await? else {
         return Ok(None);
     };
-    let role: String = r.try_get(2)?;
-    let admin = AdminUser {
+    let staff = Staff {
         id: r.try_get(0)?,
         username: r.try_get(1)?,
-        role: Role::parse(&role)
-            .ok_or_else(|| AppError::internal(format!("unknown role {role}")))?,
-        disabled: r.try_get::<i64, _>(3)? != 0,
+        disabled: r.try_get::<i64, _>(2)? != 0,
     };
-    Ok(Some((admin, r.try_get(4)?)))
+    let rows = sqlx::query(sql!(
+        d,
+        "SELECT system_name, role FROM admin_roles WHERE admin_id = ? ORDER BY system_name"
+    ))
+    .bind(staff.id)
+    .fetch_all(db.reader())
+    .await?;
+    let grants = rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Some((staff, Grants(grants), r.try_get(3)?)))
 }
 
 /// Checks a username and password; `invalid_credentials` (401) on any mismatch, the same
-/// message whether the user exists or not.
-pub async fn login_admin(db: &Db, username: &str, password: &str) -> Result<AdminUser, AppError> {
+/// message and the same time whether the account exists or not. The caller throttles
+/// ([`crate::throttle::LoginThrottle`]) and audits failures.
+pub async fn login_staff(
+    db: &Db,
+    username: &str,
+    password: &str,
+) -> Result<(Staff, Grants), AppError> {
     let bad = || {
         AppError::new(
             crate::error::ErrorKind::Unauthenticated,
@@ -325,8 +434,8 @@ pub async fn login_admin(db: &Db, username: &str, password: &str) -> Result<Admi
             "wrong username or password",
         )
     };
-    let found = admin_row(db, db.dialect, Some(username), None).await?;
-    let (admin, hash) = match found {
+    let found = staff_by_name(db, username).await?;
+    let (staff, grants, hash) = match found {
         Some(x) => x,
         None => {
             // Spend the same time as a real check so that timing does not reveal usernames.
@@ -334,10 +443,10 @@ pub async fn login_admin(db: &Db, username: &str, password: &str) -> Result<Admi
             return Err(bad());
         }
     };
-    if !verify_password(password.to_string(), hash).await || admin.disabled {
+    if !verify_password(password.to_string(), hash).await || staff.disabled {
         return Err(bad());
     }
-    Ok(admin)
+    Ok((staff, grants))
 }
 
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2vFQkGcRqbq3G3zQdJ9Xc8Vw6wVxq3nBf7T1yq2m9XU";
@@ -415,6 +524,22 @@ pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
         .map(|c| c.0.ip().to_string())
 }
 
+/// The client's address (see [`client_ip`]), for handlers that need it without a principal
+/// (logins, throttling).
+#[derive(Clone, Debug)]
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp
+where
+    CoreState: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let core = CoreState::from_ref(state);
+        Ok(ClientIp(client_ip(parts, core.config.trust_proxy_headers)))
+    }
+}
+
 /// A verified shopper (access token of kind `user`).
 #[derive(Clone, Debug)]
 pub struct AuthUser {
@@ -455,40 +580,32 @@ where
     }
 }
 
-/// A verified, enabled admin, loaded from the database on every request (so disabling an admin
-/// or changing a role takes effect at once). Handlers call [`AuthAdmin::require`].
+/// A verified, enabled back-office account with its grants, loaded from the database on every
+/// request (so disabling an account or changing a role takes effect at once). Systems wrap it in
+/// their own extractor that resolves the role in that system and checks permissions.
 #[derive(Clone, Debug)]
-pub struct AuthAdmin {
-    /// The admin.
-    pub admin: AdminUser,
+pub struct AuthStaff {
+    /// The account.
+    pub staff: Staff,
+    /// Its roles.
+    pub grants: Grants,
     /// Client IP if known.
     pub ip: Option<String>,
 }
 
-impl AuthAdmin {
-    /// `forbidden` (403) unless the admin's role holds `p`.
-    pub fn require(&self, p: Permission) -> Result<(), AppError> {
-        if self.admin.role.allows(p) {
-            Ok(())
-        } else {
-            Err(AppError::forbidden(format!(
-                "role {} may not do this",
-                self.admin.role.as_str()
-            )))
-        }
-    }
+impl AuthStaff {
     /// As an audit actor.
     pub fn actor(&self) -> Actor {
         Actor {
             kind: "admin",
-            id: self.admin.id.to_string(),
-            name: self.admin.username.clone(),
+            id: self.staff.id.to_string(),
+            name: self.staff.username.clone(),
             ip: self.ip.clone(),
         }
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for AuthAdmin
+impl<S: Send + Sync> FromRequestParts<S> for AuthStaff
 where
     CoreState: FromRef<S>,
 {
@@ -500,14 +617,15 @@ where
             .sub
             .parse()
             .map_err(|_| AppError::unauthenticated("invalid token subject"))?;
-        let (admin, _) = admin_row(&core.db, core.db.dialect, None, Some(id))
+        let (staff, grants, _) = staff_by_id(&core.db, id)
             .await?
             .ok_or_else(|| AppError::unauthenticated("admin no longer exists"))?;
-        if admin.disabled {
+        if staff.disabled {
             return Err(AppError::unauthenticated("admin is disabled"));
         }
-        Ok(AuthAdmin {
-            admin,
+        Ok(AuthStaff {
+            staff,
+            grants,
             ip: client_ip(parts, core.config.trust_proxy_headers),
         })
     }
@@ -557,12 +675,11 @@ mod tests {
     }
 
     #[test]
-    fn role_matrix() {
-        assert!(Role::Admin.allows(Permission::ManageAdmins));
-        assert!(Role::Operator.allows(Permission::FulfilOrders));
-        assert!(!Role::Operator.allows(Permission::Refund));
-        assert!(Role::Finance.allows(Permission::Refund));
-        assert!(!Role::Finance.allows(Permission::ManageCatalog));
+    fn grants_prefer_the_systems_own_role() {
+        let g = Grants(vec![("*".into(), "admin".into()), ("mr".into(), "finance".into())]);
+        assert_eq!(g.role_in("mr"), Some("finance"));
+        assert_eq!(g.role_in("shop"), Some("admin"));
+        assert_eq!(Grants::default().role_in("shop"), None);
     }
 
     #[tokio::test]

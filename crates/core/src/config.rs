@@ -1,6 +1,13 @@
 //! Configuration: defaults, then a TOML file, then `SUANPAN_*` environment variables (the key in
 //! upper case with the prefix: `listen` ← `SUANPAN_LISTEN`), then command-line flags. Every key
 //! is listed with its meaning in `docs/configuration.md`; keep the two in step.
+//!
+//! The core owns only its own keys ([`Config`]). Every system (and every mechanism with settings
+//! of its own, such as a payment provider) declares a [`Section`]: a struct with defaults that
+//! [`Settings::section`] reads from the same sources. A section is either *flat* (its keys sit at
+//! the top of the file and are `SUANPAN_KEY` in the environment: how the shop's keys have always
+//! been spelled) or *named* (`[mr]` table in the file, `SUANPAN_MR_KEY` in the environment: how
+//! every new system spells its keys).
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -46,51 +53,14 @@ pub struct Config {
     pub upload_max_bytes: usize,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy_headers: bool,
-    /// Unpaid orders are cancelled this many seconds after creation.
-    pub order_payment_timeout_secs: i64,
-    /// Most lines in one order.
-    pub order_max_lines: usize,
-    /// Largest quantity of one line.
-    pub order_max_quantity: i64,
+    /// Password logins allowed per account per minute (burst of the same size); `0`: no limit.
+    pub login_attempts_per_account_per_minute: u32,
+    /// Password logins allowed per client address per minute; `0`: no limit.
+    pub login_attempts_per_ip_per_minute: u32,
     /// Period of the background jobs (timeouts, reconciliation, key purge), seconds.
     pub jobs_interval_secs: u64,
-    /// Mini-program AppID.
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechat_appid: String,
-    /// Mini-program AppSecret.
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechat_secret: String,
-    /// Base of the WeChat API (`jscode2session`).
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechat_api_base: String,
-    /// Base of WeChat Pay API v3.
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechatpay_api_base: String,
-    /// Merchant id (mchid).
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechatpay_mchid: String,
-    /// Path to the merchant API private key PEM (`apiclient_key.pem`).
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechatpay_merchant_key: String,
-    /// Serial number of the merchant API certificate.
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechatpay_merchant_serial: String,
-    /// APIv3 key (32 bytes) for AEAD_AES_256_GCM.
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechatpay_apiv3_key: String,
-    /// Path to the WeChat Pay platform public key PEM (or a platform certificate PEM).
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechatpay_platform_public_key: String,
-    /// The platform key's id (`PUB_KEY_ID_…`) or the certificate serial.
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechatpay_platform_public_key_id: String,
-    /// Notification URL given to WeChat Pay (payments and refunds).
-    #[serde(deserialize_with = "lenient_string")]
-    pub wechatpay_notify_url: String,
-    /// Accepted clock difference for WeChat Pay signatures, seconds.
-    pub wechatpay_max_clock_skew_secs: i64,
-    /// Development only: run the built-in WeChat simulator and point the WeChat bases at it
-    /// when the merchant settings are empty.
+    /// Development only: run the built-in payment-provider simulators and point the provider
+    /// settings at them when the merchant settings are empty.
     pub dev_simulator: bool,
     /// NATS URL for the outbox relay; empty disables the relay (events stay in the outbox).
     #[serde(deserialize_with = "lenient_string")]
@@ -103,11 +73,14 @@ pub struct Config {
     pub nats_subject_prefix: String,
     /// Outbox poll interval when idle, milliseconds.
     pub outbox_poll_ms: u64,
+    /// Group-commit writer lanes (connections writing groups at once) per writer on PostgreSQL
+    /// and MySQL; SQLite always has one.
+    pub writer_lanes: usize,
 }
 
 /// Environment values are typed by figment (`SUANPAN_WECHATPAY_MCHID=1230000109` arrives as a
 /// number); string settings accept numbers and booleans as their text.
-fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Any {
@@ -143,84 +116,182 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             upload_max_bytes: 5 << 20,
             trust_proxy_headers: false,
-            order_payment_timeout_secs: 1800,
-            order_max_lines: 50,
-            order_max_quantity: 999,
+            login_attempts_per_account_per_minute: 10,
+            login_attempts_per_ip_per_minute: 30,
             jobs_interval_secs: 10,
-            wechat_appid: String::new(),
-            wechat_secret: String::new(),
-            wechat_api_base: "https://api.weixin.qq.com".into(),
-            wechatpay_api_base: "https://api.mch.weixin.qq.com".into(),
-            wechatpay_mchid: String::new(),
-            wechatpay_merchant_key: String::new(),
-            wechatpay_merchant_serial: String::new(),
-            wechatpay_apiv3_key: String::new(),
-            wechatpay_platform_public_key: String::new(),
-            wechatpay_platform_public_key_id: String::new(),
-            wechatpay_notify_url: String::new(),
-            wechatpay_max_clock_skew_secs: 300,
             dev_simulator: false,
             nats_url: String::new(),
             nats_stream: "SUANPAN_EVENTS".into(),
             nats_subject_prefix: "suanpan.events".into(),
             outbox_poll_ms: 500,
+            writer_lanes: 4,
         }
     }
 }
 
-impl Config {
+/// A group of settings owned by one system or mechanism, read by [`Settings::section`].
+///
+/// `NAME` is `""` for a flat section (keys at the top level, `SUANPAN_{KEY}`) or the section's
+/// name (`[name]` table, `SUANPAN_{NAME}_{KEY}`). String fields should use
+/// `#[serde(deserialize_with = "suanpan_core::config::lenient_string")]` so that numeric-looking
+/// environment values stay strings.
+pub trait Section:
+    Serialize + serde::de::DeserializeOwned + Default + Clone + Send + Sync + 'static
+{
+    /// `""` (flat) or the section's table name, lower case.
+    const NAME: &'static str;
+}
+
+impl Section for Config {
+    const NAME: &'static str = "";
+}
+
+/// The environment variables that are not settings (test harness and the config file itself).
+const NOT_SETTINGS: &[&str] = &["config", "test_database_url", "test_nats_url", "shared_dir"];
+
+/// Every source of settings: the file (if any), the environment (unless built in code), and
+/// sections set in code (tests, development defaults). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    file: Option<String>,
+    env: bool,
+    overrides: std::collections::BTreeMap<&'static str, serde_json::Value>,
+    /// The core's own settings (already read).
+    pub core: Config,
+}
+
+impl Settings {
     /// Loads defaults ← `file` (if given, or `suanpan.toml` if present) ← environment.
-    pub fn load(file: Option<&str>) -> Result<Config, String> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        match file {
-            Some(f) => {
-                if !std::path::Path::new(f).exists() {
-                    return Err(format!("config file {f} does not exist"));
-                }
-                fig = fig.merge(Toml::file(f));
+    /// Errors are messages for the operator.
+    pub fn load(file: Option<&str>) -> Result<Settings, String> {
+        let file = match file {
+            Some(f) if !std::path::Path::new(f).exists() => {
+                return Err(format!("config file {f} does not exist"));
             }
-            None if std::path::Path::new("suanpan.toml").exists() => {
-                fig = fig.merge(Toml::file("suanpan.toml"))
-            }
-            None => {}
-        }
-        fig = fig.merge(Env::prefixed("SUANPAN_").ignore(&[
-            "config",
-            "test_database_url",
-            "test_nats_url",
-        ]));
-        fig.extract()
-            .map_err(|e| format!("invalid configuration: {e}"))
+            Some(f) => Some(f.to_string()),
+            None if std::path::Path::new("suanpan.toml").exists() => Some("suanpan.toml".into()),
+            None => None,
+        };
+        let mut s = Settings {
+            file,
+            env: true,
+            overrides: Default::default(),
+            core: Config::default(),
+        };
+        s.core = s.section::<Config>()?;
+        Ok(s)
     }
 
-    /// True when every merchant setting WeChat Pay needs is present.
-    pub fn wechatpay_configured(&self) -> bool {
-        !(self.wechatpay_mchid.is_empty()
-            || self.wechatpay_merchant_key.is_empty()
-            || self.wechatpay_merchant_serial.is_empty()
-            || self.wechatpay_apiv3_key.is_empty()
-            || self.wechatpay_platform_public_key.is_empty()
-            || self.wechatpay_platform_public_key_id.is_empty())
+    /// Settings given in code: `core` and every section's defaults, no file, no environment
+    /// (tests; override sections with [`Settings::set`]).
+    pub fn new(core: Config) -> Settings {
+        Settings {
+            file: None,
+            env: false,
+            overrides: Default::default(),
+            core,
+        }
+    }
+
+    /// Reads section `T`: its defaults ← the file ← the environment, or the value [`set`] in
+    /// code. Errors name the bad key.
+    ///
+    /// [`set`]: Settings::set
+    pub fn section<T: Section>(&self) -> Result<T, String> {
+        if let Some(v) = self.overrides.get(std::any::type_name::<T>()) {
+            return serde_json::from_value(v.clone())
+                .map_err(|e| format!("invalid settings {}: {e}", std::any::type_name::<T>()));
+        }
+        let mut fig = Figment::from(Serialized::defaults(T::default()));
+        let prefix = if T::NAME.is_empty() {
+            "SUANPAN_".to_string()
+        } else {
+            format!("SUANPAN_{}_", T::NAME.to_ascii_uppercase())
+        };
+        if let Some(f) = &self.file {
+            fig = match T::NAME {
+                "" => fig.merge(Toml::file(f)),
+                name => fig.merge(Figment::from(Toml::file(f)).focus(name)),
+            };
+        }
+        if self.env {
+            fig = fig.merge(Env::prefixed(&prefix).ignore(NOT_SETTINGS));
+        }
+        let what = match T::NAME {
+            "" => "configuration".to_string(),
+            n => format!("configuration section [{n}]"),
+        };
+        fig.extract().map_err(|e| format!("invalid {what}: {e}"))
+    }
+
+    /// Replaces section `T` with `value` (code wins over file and environment).
+    pub fn set<T: Section>(&mut self, value: &T) {
+        if let Ok(v) = serde_json::to_value(value) {
+            self.overrides.insert(std::any::type_name::<T>(), v);
+        }
+        if let Some(core) = (value as &dyn std::any::Any).downcast_ref::<Config>() {
+            self.core = core.clone();
+        }
+    }
+
+    /// Changes section `T` in place.
+    pub fn update<T: Section>(&mut self, f: impl FnOnce(&mut T)) -> Result<(), String> {
+        let mut v = self.section::<T>()?;
+        f(&mut v);
+        self.set(&v);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(default)]
+    struct Named {
+        #[serde(deserialize_with = "lenient_string")]
+        key: String,
+        rate: u32,
+    }
+    impl Section for Named {
+        const NAME: &'static str = "mr";
+    }
+
     #[test]
     #[allow(clippy::result_large_err)]
     fn numeric_looking_env_values_load_as_strings() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("SUANPAN_WECHATPAY_MCHID", "1230000109");
-            jail.set_env(
-                "SUANPAN_WECHATPAY_APIV3_KEY",
-                "12345678901234567890123456789012",
-            );
+            jail.set_env("SUANPAN_LOG_LEVEL", "1230000109");
             jail.set_env("SUANPAN_DB_MAX_CONNECTIONS", "4");
-            let c = super::Config::load(None).map_err(figment::Error::from)?;
-            assert_eq!(c.wechatpay_mchid, "1230000109");
-            assert_eq!(c.wechatpay_apiv3_key, "12345678901234567890123456789012");
+            let c = Settings::load(None).map_err(figment::Error::from)?.core;
+            assert_eq!(c.log_level, "1230000109");
             assert_eq!(c.db_max_connections, 4);
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn named_sections_read_their_table_and_prefixed_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("s.toml", "listen = \"0.0.0.0:1\"\n[mr]\nkey = \"from-file\"\nrate = 3\n")?;
+            jail.set_env("SUANPAN_MR_RATE", "9");
+            let s = Settings::load(Some("s.toml")).map_err(figment::Error::from)?;
+            assert_eq!(s.core.listen, "0.0.0.0:1");
+            let n: Named = s.section().map_err(figment::Error::from)?;
+            assert_eq!(n, Named { key: "from-file".into(), rate: 9 });
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sections_set_in_code_win_and_core_follows() {
+        let mut s = Settings::new(Config::default());
+        assert_eq!(s.section::<Named>().unwrap(), Named::default());
+        s.set(&Named { key: "k".into(), rate: 1 });
+        assert_eq!(s.section::<Named>().unwrap().key, "k");
+        s.update::<Config>(|c| c.listen = "x".into()).unwrap();
+        assert_eq!(s.core.listen, "x");
     }
 }

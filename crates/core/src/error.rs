@@ -2,8 +2,10 @@
 //! [`ErrorKind`] to an HTTP status.
 //!
 //! Domain crates define their own `thiserror` enums and convert into [`AppError`] by giving each
-//! variant a kind and a stable, snake_case `code` (documented in `docs/api.md`). The response body
-//! is always `{"code": "...", "message": "..."}`; clients branch on `code`, never on `message`.
+//! variant a kind and a stable `code` (each system documents its codes). The body's *shape* is
+//! the router's choice ([`ErrorEnvelope`]): the default is `{"code": "...", "message": "..."}`
+//! (the shop); the MR contract answers `{"error_code", "message", "details"}`; a legacy rewrite
+//! answers its legacy envelope. Clients branch on `code`, never on `message`.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -31,6 +33,10 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     /// Well-formed but semantically rejected (422).
     Unprocessable,
+    /// Payment required: a prepaid balance does not cover the charge (402).
+    PaymentRequired,
+    /// Too many requests; the error's `details.retry_after_secs` becomes `Retry-After` (429).
+    TooManyRequests,
     /// An upstream service (WeChat, WeChat Pay) failed or answered something we cannot use (502).
     Upstream,
     /// A dependency of ours (database, broker) is unavailable or overloaded; retry later (503).
@@ -52,6 +58,8 @@ impl ErrorKind {
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -69,6 +77,8 @@ pub struct AppError {
     pub code: &'static str,
     /// Human-readable explanation (may change between releases).
     pub message: String,
+    /// Structured detail for envelopes that carry it (e.g. `{"required": "10.00"}`).
+    pub details: Option<serde_json::Value>,
 }
 
 /// The JSON body of every error response.
@@ -87,7 +97,13 @@ impl AppError {
             kind,
             code,
             message: message.into(),
+            details: None,
         }
+    }
+    /// The same error with `details` attached.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
     /// 400 with the given code.
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
@@ -137,19 +153,49 @@ impl From<sqlx::Error> for AppError {
 }
 
 impl IntoResponse for AppError {
+    /// The default envelope (`{code, message}`), with the error itself in the response's
+    /// extensions so that a router's [`ErrorEnvelope`] can render it in its own shape.
     fn into_response(self) -> Response {
         let status = self.kind.status();
         if status.is_server_error() {
             metrics::counter!("suanpan_errors_total", "code" => self.code).increment(1);
         }
-        (
-            status,
-            Json(ErrorBody {
-                code: self.code.to_string(),
-                message: self.message,
-            }),
-        )
-            .into_response()
+        let mut resp = (status, Json(DefaultEnvelope.body(&self))).into_response();
+        retry_after(&self, &mut resp);
+        resp.extensions_mut().insert(RenderedError(std::sync::Arc::new(self)));
+        resp
+    }
+}
+
+/// Sets `Retry-After` from `details.retry_after_secs` (429 and 503 answers that carry it).
+pub fn retry_after(e: &AppError, resp: &mut Response) {
+    if let Some(secs) = e.details.as_ref().and_then(|d| d.get("retry_after_secs")).and_then(|v| v.as_u64()) {
+        resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+}
+
+/// The error behind an error response, kept in its extensions for [`ErrorEnvelope`]s.
+#[derive(Clone, Debug)]
+pub struct RenderedError(pub std::sync::Arc<AppError>);
+
+/// How a router shapes error bodies. One per system; the status always comes from
+/// [`ErrorKind::status`]. Installed with [`crate::http::layers::envelope`].
+pub trait ErrorEnvelope: Clone + Send + Sync + 'static {
+    /// The JSON body for `e`.
+    fn body(&self, e: &AppError) -> serde_json::Value;
+    /// The whole response for `e` (override for non-JSON envelopes).
+    fn response(&self, e: &AppError) -> Response {
+        (e.kind.status(), Json(self.body(e))).into_response()
+    }
+}
+
+/// `{"code": "...", "message": "..."}`: the shop's envelope and the default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultEnvelope;
+
+impl ErrorEnvelope for DefaultEnvelope {
+    fn body(&self, e: &AppError) -> serde_json::Value {
+        serde_json::json!({"code": e.code, "message": e.message})
     }
 }
 

@@ -1,22 +1,23 @@
 //! Idempotency keys for client-retried writes (`Idempotency-Key` header, as in the IETF draft
 //! `draft-ietf-httpapi-idempotency-key-header` and Stripe's API).
 //!
-//! Protocol, per `(scope, key)` where the scope names the operation and the caller
-//! (e.g. `orders:user:42`):
-//! 1. Inside the write's own transaction, [`claim`] inserts the key with the request's hash.
-//!    A concurrent request with the same key blocks on the unique index until the first commits
-//!    (PostgreSQL, MySQL) or is serialised behind it (SQLite), then finds the key taken.
-//! 2. The write stores its response with [`complete`] in the same transaction, so a key exists
+//! Protocol, per [`Key`] (`scope` names the operation and the caller, e.g. `orders:user:42`):
+//! 1. [`begin`]: a key completed before replays its stored response without any work.
+//! 2. Inside the write's own unit of work, [`Key::push_claim`] inserts the key with the request's
+//!    hash as a guard. A concurrent request with the same key blocks on the unique index until
+//!    the first commits (PostgreSQL, MySQL) or is serialised behind it (SQLite), then finds the
+//!    key taken: its guard fails and it rolls back.
+//! 3. The write stores its response with [`Key::push_complete`] in the same unit, so a key exists
 //!    exactly when its response does. A failed write rolls back the key too: a retry runs again.
-//! 3. A caller that finds the key taken rolls back and calls [`lookup`]: the same body replays
-//!    the stored response; a different body is `idempotency_key_reused` (422).
+//! 4. A request whose claim failed calls [`replay`]: the same body replays the stored response; a
+//!    different body is `idempotency_key_reused` (422).
 //!
 //! Keys are kept 24 hours ([`purge_older_than`]).
 
 use aws_lc_rs::digest;
 use sqlx::Row;
 
-use crate::db::{Conn, Dialect};
+use crate::db::{Batch, Db, Dialect};
 use crate::error::{AppError, ErrorKind};
 use crate::sql;
 
@@ -44,90 +45,72 @@ pub fn request_hash(parts: &[&[u8]]) -> String {
     hex::encode(ctx.finish().as_ref())
 }
 
-/// Result of [`claim`].
-#[derive(Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// This request owns the key; do the work and [`complete`] it.
-    Claimed,
-    /// Another request has (or had) the key; roll back and [`lookup`].
-    Taken,
+/// An `Idempotency-Key` in force for one request: the operation and caller (`scope`, e.g.
+/// `orders:user:42`), the client's key, and the hash of the request it came with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    /// Operation and caller.
+    pub scope: String,
+    /// The client's key (checked by [`validate_key`]).
+    pub key: String,
+    /// [`request_hash`] of the request (scope and body).
+    pub hash: String,
 }
 
-/// Adds the claim of a key to `b` as a guard: the guard fails when the key is taken.
-pub fn push_claim(
-    b: &mut crate::db::Batch,
-    d: Dialect,
-    scope: &str,
-    key: &str,
-    hash: &str,
-) -> usize {
-    let q = sql!(
-        d,
-        "{{INSERT_IGNORE}} INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}"
-    );
-    b.guard(
-        q,
-        vec![
-            scope.into(),
-            key.into(),
-            hash.into(),
-            crate::time::now_ms().into(),
-        ],
-    )
+impl Key {
+    /// The key of an optional `Idempotency-Key` header for `scope`, hashing `body` (the typed
+    /// request serialised, so JSON formatting does not matter). Errors:
+    /// `invalid_idempotency_key` (400).
+    pub fn from_header(
+        headers: &http::HeaderMap,
+        scope: String,
+        body: &[u8],
+    ) -> Result<Option<Key>, AppError> {
+        let Some(v) = headers.get("idempotency-key") else {
+            return Ok(None);
+        };
+        let key = v.to_str().map_err(|_| {
+            AppError::invalid(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII",
+            )
+        })?;
+        validate_key(key)?;
+        Ok(Some(Key {
+            hash: request_hash(&[scope.as_bytes(), body]),
+            scope,
+            key: key.to_string(),
+        }))
+    }
+
+    /// Adds the claim of this key to `b` as a guard: the guard fails when the key is taken
+    /// (then roll back and [`replay`]).
+    pub fn push_claim(&self, b: &mut Batch, d: Dialect) -> usize {
+        let q = sql!(
+            d,
+            "{{INSERT_IGNORE}} INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}"
+        );
+        b.guard(
+            q,
+            vec![
+                self.scope.clone().into(),
+                self.key.clone().into(),
+                self.hash.clone().into(),
+                crate::time::now_ms().into(),
+            ],
+        )
+    }
+
+    /// Adds the stored response of a claimed key to `b` (same unit of work as the write).
+    pub fn push_complete(&self, b: &mut Batch, d: Dialect, status: u16, body: &str) {
+        b.push(
+            sql!(d, "UPDATE idempotency_keys SET status_code = ?, response_body = ? WHERE scope = ? AND idem_key = ?"),
+            vec![i64::from(status).into(), body.into(), self.scope.clone().into(), self.key.clone().into()],
+        );
+    }
 }
 
-/// Adds the completion of a claimed key to `b`.
-pub fn push_complete(
-    b: &mut crate::db::Batch,
-    d: Dialect,
-    scope: &str,
-    key: &str,
-    status: u16,
-    body: &str,
-) {
-    b.push(
-        sql!(d, "UPDATE idempotency_keys SET status_code = ?, response_body = ? WHERE scope = ? AND idem_key = ?"),
-        vec![i64::from(status).into(), body.into(), scope.into(), key.into()],
-    );
-}
-
-/// Inserts the key inside the caller's transaction.
-pub async fn claim(
-    conn: &mut Conn,
-    d: Dialect,
-    scope: &str,
-    key: &str,
-    hash: &str,
-) -> Result<Claim, sqlx::Error> {
-    let mut b = crate::db::Batch::new();
-    push_claim(&mut b, d, scope, key, hash);
-    Ok(if b.execute(conn, d).await?.failed_guard.is_none() {
-        Claim::Claimed
-    } else {
-        Claim::Taken
-    })
-}
-
-/// Stores the response for a claimed key (same transaction as the write).
-pub async fn complete(
-    conn: &mut Conn,
-    d: Dialect,
-    scope: &str,
-    key: &str,
-    status: u16,
-    body: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(sql!(d, "UPDATE idempotency_keys SET status_code = ?, response_body = ? WHERE scope = ? AND idem_key = ?"))
-        .bind(i64::from(status))
-        .bind(body)
-        .bind(scope)
-        .bind(key)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// A stored response to replay.
+/// A stored response to replay; kept as text so that a replay is byte-identical.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
     /// HTTP status of the first response.
@@ -136,24 +119,42 @@ pub struct Stored {
     pub body: String,
 }
 
-/// Looks a key up outside any transaction: `Ok(Some)` to replay, `Ok(None)` if absent,
-/// `idempotency_key_reused` (422) if the body differs, `idempotency_key_in_flight` (409) if the
-/// first request has not finished.
-pub async fn lookup(
-    pool: &sqlx::AnyPool,
-    d: Dialect,
-    scope: &str,
-    key: &str,
-    hash: &str,
-) -> Result<Option<Stored>, AppError> {
+impl axum::response::IntoResponse for Stored {
+    fn into_response(self) -> axum::response::Response {
+        let status = http::StatusCode::from_u16(self.status)
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        (status, [(http::header::CONTENT_TYPE, "application/json")], self.body).into_response()
+    }
+}
+
+/// Step 1 of the protocol, before any work: the stored response when `key` was completed
+/// before (`Ok(Some)`), `Ok(None)` to go on. Errors: `idempotency_key_reused` (422) for another
+/// body, `idempotency_key_in_flight` (409) while the first request runs.
+pub async fn begin(db: &Db, key: &Key) -> Result<Option<Stored>, AppError> {
+    lookup(db, key).await
+}
+
+/// Step 3, after the claim's guard failed and the work was rolled back: the first request's
+/// response. Errors as [`begin`]; a key that vanished (purged) is `idempotency_key_in_flight`.
+pub async fn replay(db: &Db, key: &Key) -> Result<Stored, AppError> {
+    lookup(db, key).await?.ok_or_else(|| {
+        AppError::conflict(
+            "idempotency_key_in_flight",
+            "a request with this Idempotency-Key is still being processed",
+        )
+    })
+}
+
+async fn lookup(db: &Db, key: &Key) -> Result<Option<Stored>, AppError> {
+    let d = db.dialect;
     let row = sqlx::query(sql!(d, "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE scope = ? AND idem_key = ?"))
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(pool)
+        .bind(&key.scope)
+        .bind(&key.key)
+        .fetch_optional(db.reader())
         .await?;
     let Some(row) = row else { return Ok(None) };
     let stored_hash: String = row.try_get(0)?;
-    if stored_hash != hash {
+    if stored_hash != key.hash {
         return Err(AppError::new(
             ErrorKind::Unprocessable,
             "idempotency_key_reused",
@@ -167,8 +168,12 @@ pub async fn lookup(
             "a request with this Idempotency-Key is still being processed",
         ));
     }
+    let status = u16::try_from(status)
+        .ok()
+        .filter(|s| (100..=599).contains(s))
+        .ok_or_else(|| AppError::internal(format!("stored idempotent response has status {status}")))?;
     Ok(Some(Stored {
-        status: u16::try_from(status).unwrap_or(200),
+        status,
         body: crate::db::text(&row, 2)?,
     }))
 }

@@ -11,10 +11,15 @@
 //! | [`db`] | SQLite / PostgreSQL / MySQL behind one handle; migrations |
 //! | [`ledger`] | scarce quantities: balances, reservations, journal |
 //! | [`idempotency`] | `Idempotency-Key` claim / replay |
+//! | [`writer`] | the group-commit write path: units of work, savepoints, one commit per group |
 //! | [`outbox`] | transactional outbox and the NATS JetStream relay |
 //! | [`audit`] | append-only audit log |
-//! | [`auth`] | JWT, argon2, roles, request extractors |
-//! | [`wechat_login`] | mini-program `jscode2session` |
+//! | [`auth`] | principals (mini-program users, back-office staff with per-system roles), JWT, argon2, extractors |
+//! | [`refresh`] | refresh tokens that rotate on use, reuse detection, logout |
+//! | [`throttle`] | login throttling per account and per address |
+//! | [`signing`] | HMAC-signed requests of API clients |
+//! | [`secrets`] | secret files created 0600 |
+//! | [`wechat_login`] | mini-program `jscode2session` (a mechanism; systems that need it hold a client) |
 //! | [`storage`] | blob storage for uploads |
 //! | [`http`] | extractors, middleware, ops endpoints, identity routes |
 
@@ -29,9 +34,16 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod outbox;
+pub mod refresh;
+pub mod secrets;
+pub mod signing;
 pub mod state;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod throttle;
 pub mod time;
+pub mod writer;
 pub mod wechat_login;
 
 pub use error::{AppError, AppResult, ErrorKind};

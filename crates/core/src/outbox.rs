@@ -1,7 +1,7 @@
 //! The transactional outbox and its relay.
 //!
-//! A domain change and the events it causes commit together: [`enqueue`] writes the event into
-//! the `outbox` table inside the change's transaction. The relay ([`Relay`]) reads unpublished
+//! A domain change and the events it causes commit together: [`push_enqueue`] adds the event's
+//! row to the change's statement batch (its unit of work). The relay ([`Relay`]) reads unpublished
 //! rows in id order and publishes each to NATS JetStream on the subject
 //! `{prefix}.{event_type}` (e.g. `suanpan.events.Order.Created`) with the header
 //! `Nats-Msg-Id: {event_id}`, waits for the stream's ack, then marks the row published.
@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::db::{Batch, Conn, Db, Dialect};
+use crate::db::{Batch, Db, Dialect};
 use crate::sql;
 
 /// A domain event: its payload type names its event type and aggregate.
@@ -81,9 +81,10 @@ pub fn push_enqueue<E: DomainEvent>(
     Ok(env.event_id)
 }
 
-/// Writes `event` to the outbox inside the caller's transaction; returns its event id.
+/// Writes `event` through [`push_enqueue`] on `conn` (inside the caller's transaction), for
+/// workflows that are not a single batch; returns its event id.
 pub async fn enqueue<E: DomainEvent>(
-    conn: &mut Conn,
+    conn: &mut crate::db::Conn,
     d: Dialect,
     event: &E,
 ) -> Result<String, sqlx::Error> {

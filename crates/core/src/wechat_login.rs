@@ -2,9 +2,40 @@
 //! `GET {wechat_api_base}/sns/jscode2session?appid&secret&js_code&grant_type=authorization_code`
 //! (WeChat Mini Program server API, 小程序登录).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Section, lenient_string};
 
 use crate::error::{AppError, ErrorKind};
+
+/// Mini-program settings (flat keys, as the shop has always spelled them).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WechatLoginSettings {
+    /// Mini-program AppID.
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechat_appid: String,
+    /// Mini-program AppSecret.
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechat_secret: String,
+    /// Base of the WeChat API (`jscode2session`).
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechat_api_base: String,
+}
+
+impl Default for WechatLoginSettings {
+    fn default() -> Self {
+        WechatLoginSettings {
+            wechat_appid: String::new(),
+            wechat_secret: String::new(),
+            wechat_api_base: "https://api.weixin.qq.com".into(),
+        }
+    }
+}
+
+impl Section for WechatLoginSettings {
+    const NAME: &'static str = "";
+}
 
 /// The client; always calls the configured base.
 pub struct WechatLogin {
@@ -34,6 +65,11 @@ struct Raw {
 }
 
 impl WechatLogin {
+    /// A client for the mini-program of `s`.
+    pub fn from_settings(http: reqwest::Client, s: &WechatLoginSettings) -> Self {
+        WechatLogin::new(http, &s.wechat_api_base, &s.wechat_appid, &s.wechat_secret)
+    }
+
     /// A client for `base` (e.g. `https://api.weixin.qq.com`).
     pub fn new(http: reqwest::Client, base: &str, appid: &str, secret: &str) -> Self {
         WechatLogin {

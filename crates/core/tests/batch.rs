@@ -1,45 +1,12 @@
 //! Statement batches on the configured database (SQLite by default): guards, generated ids and
 //! the idempotency claim behave the same whether the batch is one round trip or many.
 
-use suanpan_core::db::migrate::{MIGRATIONS, migrate};
-use suanpan_core::db::{Batch, Db, DbOptions};
+use suanpan_core::db::migrate::MIGRATIONS;
+use suanpan_core::db::{Batch, Db};
 use suanpan_core::{idempotency, ledger, sql};
 
 async fn db() -> Db {
-    let url = match std::env::var("SUANPAN_TEST_DATABASE_URL") {
-        Ok(u) if !u.is_empty() && !u.starts_with("sqlite") => return fresh_server_db(&u).await,
-        _ => {
-            let dir = std::env::temp_dir().join("suanpan-tests");
-            std::fs::create_dir_all(&dir).unwrap();
-            format!(
-                "sqlite://{}/batch-{}.db",
-                dir.display(),
-                suanpan_core::ids::random_alnum(10)
-            )
-        }
-    };
-    let db = Db::connect(&url, &DbOptions::default()).await.unwrap();
-    migrate(&db, MIGRATIONS).await.unwrap();
-    db
-}
-
-async fn fresh_server_db(base: &str) -> Db {
-    use sqlx::{Connection, Executor};
-    sqlx::any::install_default_drivers();
-    let name = format!(
-        "suanpan_t_{}",
-        suanpan_core::ids::random_alnum(12).to_ascii_lowercase()
-    );
-    let mut c = sqlx::AnyConnection::connect(base).await.unwrap();
-    c.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let cut = base.rfind('/').unwrap();
-    let db = Db::connect(&format!("{}/{name}", &base[..cut]), &DbOptions::default())
-        .await
-        .unwrap();
-    migrate(&db, MIGRATIONS).await.unwrap();
-    db
+    suanpan_core::testing::fresh_db(&[MIGRATIONS]).await
 }
 
 #[tokio::test]
@@ -49,7 +16,12 @@ async fn claim_guard_detects_a_taken_key_inside_a_batch() {
     for round in 0..2 {
         let mut tx = db.begin().await.unwrap();
         let mut b = Batch::new();
-        let g = idempotency::push_claim(&mut b, d, "s", "k", "h");
+        let key = idempotency::Key {
+            scope: "s".into(),
+            key: "k".into(),
+            hash: "h".into(),
+        };
+        let g = key.push_claim(&mut b, d);
         b.push(
             sql!(
                 d,

@@ -31,7 +31,7 @@ async fn db() -> Db {
         suanpan_core::ids::random_alnum(10)
     );
     let db = Db::connect(&url, &DbOptions::default()).await.unwrap();
-    migrate(&db, MIGRATIONS).await.unwrap();
+    migrate(&db, &[MIGRATIONS]).await.unwrap();
     db
 }
 
@@ -72,16 +72,16 @@ async fn relay_publishes_every_event_once_in_order_with_retry() {
     let db = db().await;
     for n in 0..5 {
         let mut tx = db.begin().await.unwrap();
-        outbox::enqueue(&mut tx, db.dialect, &Ping { n })
-            .await
-            .unwrap();
+        let mut b = suanpan_core::db::Batch::new();
+        outbox::push_enqueue(&mut b, db.dialect, &Ping { n }).unwrap();
+        b.execute(&mut tx, db.dialect).await.unwrap();
         tx.commit().await.unwrap();
     }
     // A rolled-back transaction leaves no event.
     let mut tx = db.begin().await.unwrap();
-    outbox::enqueue(&mut tx, db.dialect, &Ping { n: 99 })
-        .await
-        .unwrap();
+    let mut b = suanpan_core::db::Batch::new();
+    outbox::push_enqueue(&mut b, db.dialect, &Ping { n: 99 }).unwrap();
+    b.execute(&mut tx, db.dialect).await.unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(outbox::pending(&db).await.unwrap(), 5);
 

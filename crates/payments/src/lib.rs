@@ -13,6 +13,7 @@
 
 pub mod alipay;
 pub mod error;
+pub mod settings;
 pub mod wechatpay;
 
 pub use error::PayError;

@@ -4,13 +4,11 @@
 use std::sync::Arc;
 
 use axum::Router;
-use suanpan_core::auth::TokenService;
-use suanpan_core::config::Config;
-use suanpan_core::db::{Db, DbOptions};
-use suanpan_core::storage::LocalDirStore;
-use suanpan_core::wechat_login::WechatLogin;
+use suanpan_core::config::{Config, Settings};
+use suanpan_core::wechat_login::{WechatLogin, WechatLoginSettings};
 use suanpan_core::{CoreState, http as core_http};
 use suanpan_payments::wechatpay::client::apiv3_key_bytes;
+use suanpan_payments::settings::WechatPaySettings;
 use suanpan_payments::wechatpay::{
     MerchantKey, PlatformKeys, WechatPayClient, WechatPayConfig, public_key_from_pem,
 };
@@ -18,6 +16,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::ShopState;
+use crate::settings::ShopSettings;
 
 /// The API routes with their OpenAPI description.
 pub fn api() -> OpenApiRouter<ShopState> {
@@ -28,7 +27,6 @@ pub fn api() -> OpenApiRouter<ShopState> {
     )]
     struct Doc;
     OpenApiRouter::with_openapi(<Doc as utoipa::OpenApi>::openapi())
-        .merge(core_http::identity::routes())
         .merge(crate::http::routes())
 }
 
@@ -48,77 +46,76 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The whole application: API, `/openapi.json`, `/uploads/*`, ops endpoints, middleware.
-pub fn router(state: ShopState) -> Router {
+/// The shop's routes: the API, `/openapi.json`, `/uploads/*`, with the shop's state and error
+/// envelope (`{code, message}`), without the shared middleware (see
+/// [`suanpan_core::http::assemble`]).
+pub fn routes(state: ShopState) -> Router {
     let (api, _) = api().split_for_parts();
     let doc = openapi();
-    let uploads = tower_http::services::ServeDir::new(upload_dir(&state.core.config));
+    let uploads =
+        tower_http::services::ServeDir::new(suanpan_core::state::upload_dir(&state.core.config));
     let app = api
-        .merge(core_http::layers::ops_routes())
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(doc.clone()) }),
         )
         .nest_service("/uploads", uploads)
-        .with_state(state.clone());
-    core_http::layers::apply(app, state.core.config.max_body_bytes)
+        .with_state(state);
+    core_http::envelope::with_envelope(app, suanpan_core::error::DefaultEnvelope)
 }
 
-/// Where uploads are stored.
-pub fn upload_dir(cfg: &Config) -> std::path::PathBuf {
-    std::path::Path::new(&cfg.data_dir).join("uploads")
+/// The shop alone as a whole application (its routes, the ops endpoints, the middleware).
+pub fn router(state: ShopState) -> Router {
+    let core = state.core.clone();
+    core_http::assemble::assemble(&core, [routes(state)])
 }
 
-/// Opens the database (migrating it), loads keys, and builds the state. Errors are messages for
-/// the operator.
-pub async fn build_state(cfg: Config) -> Result<ShopState, String> {
-    let opts = DbOptions {
-        max_connections: cfg.db_max_connections,
-        sqlite_synchronous: cfg.sqlite_synchronous.clone(),
-        ..Default::default()
-    };
-    let db = Db::connect(&cfg.database_url, &opts)
-        .await
-        .map_err(|e| format!("database: {e}"))?;
-    suanpan_core::db::migrate::migrate(&db, suanpan_core::db::migrate::MIGRATIONS)
-        .await
-        .map_err(|e| format!("migrations: {e}"))?;
-    let secret = jwt_secret(&cfg)?;
+/// Builds the shop's state on an opened core (see [`suanpan_core::CoreState::open`], which
+/// must have run [`crate::MIGRATIONS`]). Errors are messages for the operator.
+pub async fn build_state(core: CoreState) -> Result<ShopState, String> {
+    let settings: ShopSettings = core.settings.section()?;
+    let login: WechatLoginSettings = core.settings.section()?;
+    let paycfg: WechatPaySettings = core.settings.section()?;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;
-    let pay = if cfg.wechatpay_configured() {
-        Some(Arc::new(wechatpay_client(&cfg)?))
+    let pay = if paycfg.configured() {
+        Some(Arc::new(wechatpay_client(&core.config, &login, &paycfg)?))
     } else {
         None
     };
-    let core = CoreState {
-        db,
-        tokens: Arc::new(TokenService::new(
-            &secret,
-            cfg.access_token_ttl_secs,
-            cfg.refresh_token_ttl_secs,
-        )),
-        wechat: Arc::new(WechatLogin::new(
-            http,
-            &cfg.wechat_api_base,
-            &cfg.wechat_appid,
-            &cfg.wechat_secret,
-        )),
-        blobs: Arc::new(LocalDirStore {
-            dir: upload_dir(&cfg),
-            url_prefix: format!("{}/uploads", cfg.public_base_url.trim_end_matches('/')),
-        }),
-        config: Arc::new(cfg),
-    };
-    let writer = (core.db.dialect == suanpan_core::db::Dialect::Sqlite)
-        .then(|| crate::writer::OrderWriter::spawn(core.db.clone()));
-    Ok(ShopState { core, pay, writer })
+    let orders = suanpan_core::writer::GroupWriter::spawn(
+        core.db.clone(),
+        core.config.writer_lanes,
+        "shop_orders",
+    );
+    Ok(ShopState {
+        wechat: Arc::new(WechatLogin::from_settings(http, &login)),
+        settings: Arc::new(settings),
+        core,
+        pay,
+        orders,
+    })
+}
+
+/// Opens the core with the shop's migrations and builds the shop (the shop alone: tests and
+/// tools; the binary opens the core once for every system).
+pub async fn open(settings: Settings) -> Result<ShopState, String> {
+    let core = CoreState::open(
+        settings,
+        &[suanpan_core::db::migrate::MIGRATIONS, crate::MIGRATIONS],
+    )
+    .await?;
+    build_state(core).await
 }
 
 /// Builds the WeChat Pay client from the merchant settings.
-pub fn wechatpay_client(cfg: &Config) -> Result<WechatPayClient, String> {
+pub fn wechatpay_client(
+    core: &Config,
+    login: &WechatLoginSettings,
+    cfg: &WechatPaySettings,
+) -> Result<WechatPayClient, String> {
     let read = |p: &str, what: &str| {
         std::fs::read_to_string(p).map_err(|e| format!("cannot read {what} {p}: {e}"))
     };
@@ -136,14 +133,14 @@ pub fn wechatpay_client(cfg: &Config) -> Result<WechatPayClient, String> {
     let notify_url = if cfg.wechatpay_notify_url.is_empty() {
         format!(
             "{}/v1/payments/wechat/notify",
-            cfg.public_base_url.trim_end_matches('/')
+            core.public_base_url.trim_end_matches('/')
         )
     } else {
         cfg.wechatpay_notify_url.clone()
     };
     WechatPayClient::new(WechatPayConfig {
         api_base: cfg.wechatpay_api_base.clone(),
-        appid: cfg.wechat_appid.clone(),
+        appid: login.wechat_appid.clone(),
         mchid: cfg.wechatpay_mchid.clone(),
         merchant_serial: cfg.wechatpay_merchant_serial.clone(),
         merchant_key,
@@ -153,24 +150,4 @@ pub fn wechatpay_client(cfg: &Config) -> Result<WechatPayClient, String> {
         max_skew_secs: cfg.wechatpay_max_clock_skew_secs,
     })
     .map_err(|e| e.to_string())
-}
-
-fn jwt_secret(cfg: &Config) -> Result<Vec<u8>, String> {
-    if !cfg.jwt_secret.is_empty() {
-        if cfg.jwt_secret.len() < 32 {
-            return Err("jwt_secret must be at least 32 characters".into());
-        }
-        return Ok(cfg.jwt_secret.as_bytes().to_vec());
-    }
-    let path = std::path::Path::new(&cfg.data_dir).join("jwt.secret");
-    if let Ok(s) = std::fs::read_to_string(&path)
-        && s.trim().len() >= 32
-    {
-        return Ok(s.trim().as_bytes().to_vec());
-    }
-    std::fs::create_dir_all(&cfg.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir))?;
-    let s = suanpan_core::ids::random_alnum(48);
-    std::fs::write(&path, &s).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(s.into_bytes())
 }

@@ -2,8 +2,8 @@
 //! nothing is added when the catalog already has products.
 
 use suanpan_core::audit::Actor;
-use suanpan_core::auth::{self, Role};
-use suanpan_core::{AppResult, audit, ledger, with_tx};
+use suanpan_core::auth;
+use suanpan_core::{AppResult, audit, ledger};
 
 use crate::ShopState;
 use crate::store::{self, NewProduct};
@@ -65,7 +65,7 @@ pub struct DemoReport {
 pub async fn load(s: &ShopState) -> AppResult<DemoReport> {
     let db = &s.core.db;
     let d = db.dialect;
-    let admin_created = match auth::create_admin(db, DEMO_ADMIN, DEMO_PASSWORD, Role::Admin).await {
+    let admin_created = match auth::create_staff(db, DEMO_ADMIN, DEMO_PASSWORD, auth::ANY_SYSTEM, "admin", None).await {
         Ok(_) => true,
         Err(e) if e.code == "admin_exists" => false,
         Err(e) => return Err(e),
@@ -89,18 +89,18 @@ pub async fn load(s: &ShopState) -> AppResult<DemoReport> {
         return Ok(report);
     }
     let actor = Actor::system("demo-data");
-    let n = with_tx!(db, tx => {
-        let cat_rice = store::insert_category(&mut tx, d, "大米", 1).await?;
-        let cat_grain = store::insert_category(&mut tx, d, "杂粮", 2).await?;
+    let n = db.transaction(async |tx| {
+        let cat_rice = store::insert_category(&mut *tx, d, "大米", 1).await?;
+        let cat_grain = store::insert_category(&mut *tx, d, "杂粮", 2).await?;
         let cats = [cat_rice, cat_grain];
         for (name, desc, price, stock, cat) in PRODUCTS {
             let p = NewProduct { name: (*name).into(), description: (*desc).into(), images: vec![], price_fen: *price, category_id: Some(cats[*cat]), on_shelf: true };
-            let (id, account) = store::insert_product(&mut tx, d, &p).await?;
-            ledger::open_account(&mut tx, d, &account, *stock, &format!("product:{id}:create")).await?;
-            audit::record(&mut tx, d, &actor, "product.create", "product", &id.to_string(), None, Some(&serde_json::json!({"name": name, "price_fen": price, "stock": stock}))).await?;
+            let (id, account) = store::insert_product(&mut *tx, d, &p).await?;
+            ledger::open_account(&mut *tx, d, &account, *stock, &format!("product:{id}:create")).await?;
+            audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name, "price_fen": price, "stock": stock})) }).await?;
         }
         Ok(PRODUCTS.len())
-    })?;
+    }).await?;
     report.products = n;
     Ok(report)
 }

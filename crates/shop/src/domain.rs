@@ -61,6 +61,60 @@ impl OrderStatus {
     }
 }
 
+/// A payment's state (table `payments`; machine in `docs/state-machines.md`): `prepaid` when the
+/// provider holds a prepay for it, `succeeded` once a verified notification or query says paid
+/// (applied once), `closed` when the trade was closed unpaid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Prepay created; waiting for the shopper.
+    Prepaid,
+    /// Paid; applied to its order once.
+    Succeeded,
+    /// Closed unpaid (order cancelled or timed out).
+    Closed,
+}
+
+/// A refund's state (table `refunds`): `pending` (not yet accepted by the provider),
+/// `processing` (accepted, not final), then `succeeded` or `failed`, each applied once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Recorded; to be submitted (or resubmitted) to the provider.
+    Pending,
+    /// Accepted by the provider; waiting for its result.
+    Processing,
+    /// Money returned.
+    Succeeded,
+    /// Refused or closed by the provider; the order went back to its previous status.
+    Failed,
+}
+
+macro_rules! stored_names {
+    ($t:ty { $($v:ident => $s:literal),+ $(,)? }) => {
+        impl $t {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$t>::$v => $s),+ }
+            }
+            /// Parses a stored name.
+            pub fn parse(s: &str) -> Option<$t> {
+                match s { $($s => Some(<$t>::$v),)+ _ => None }
+            }
+        }
+    };
+}
+
+stored_names!(PaymentStatus { Prepaid => "prepaid", Succeeded => "succeeded", Closed => "closed" });
+stored_names!(RefundStatus { Pending => "pending", Processing => "processing", Succeeded => "succeeded", Failed => "failed" });
+
+impl RefundStatus {
+    /// True for `succeeded` and `failed`, which are final.
+    pub fn is_final(self) -> bool {
+        matches!(self, RefundStatus::Succeeded | RefundStatus::Failed)
+    }
+}
+
 /// What can happen to an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderAction {

@@ -10,10 +10,10 @@
 
 use suanpan_core::audit::Actor;
 use suanpan_core::time::now_ms;
-use suanpan_core::{AppResult, idempotency};
+use suanpan_core::AppResult;
 
 use crate::ShopState;
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, PaymentStatus, RefundStatus};
 use crate::service;
 use crate::store;
 
@@ -26,7 +26,7 @@ pub async fn cancel_expired(s: &ShopState) -> AppResult<usize> {
         if let (Some(client), Some(p)) = (
             s.pay.as_deref(),
             store::payment_by(db.reader(), db.dialect, store::PaymentKey::Order(id)).await?,
-        ) && p.status == "prepaid"
+        ) && p.status == PaymentStatus::Prepaid
             && let Ok(t) = client.query_order(&p.out_trade_no).await
             && t.trade_state == "SUCCESS"
         {
@@ -86,19 +86,25 @@ pub async fn reconcile_payments_older_than(s: &ShopState, age_ms: i64) -> AppRes
     Ok(n)
 }
 
-/// Resubmits pending refunds and queries processing ones.
+/// Resubmits pending refunds (queued by a late payment, or whose first submission failed) and
+/// queries processing ones.
 pub async fn reconcile_refunds(s: &ShopState) -> AppResult<()> {
+    reconcile_refunds_older_than(s, 5_000).await
+}
+
+/// [`reconcile_refunds`] for pending refunds created at least `age_ms` ago.
+pub async fn reconcile_refunds_older_than(s: &ShopState, age_ms: i64) -> AppResult<()> {
     let Some(client) = s.pay.as_deref() else {
         return Ok(());
     };
     let db = &s.core.db;
     let now = now_ms();
-    for r in store::refunds_in(db.reader(), db.dialect, "pending", now - 5_000, 100).await? {
+    for r in store::refunds_in(db.reader(), db.dialect, RefundStatus::Pending, now - age_ms, 100).await? {
         if let Err(e) = service::submit_refund(s, &r.out_refund_no).await {
             tracing::warn!(out_refund_no = %r.out_refund_no, error = %e, "refund submission failed");
         }
     }
-    for r in store::refunds_in(db.reader(), db.dialect, "processing", now - 30_000, 100).await? {
+    for r in store::refunds_in(db.reader(), db.dialect, RefundStatus::Processing, now - 30_000, 100).await? {
         match client.query_refund(&r.out_refund_no).await {
             Ok(answer) => service::apply_refund(s, &answer).await?,
             Err(e) => {
@@ -119,16 +125,6 @@ pub async fn run_once(s: &ShopState) {
     }
     if let Err(e) = reconcile_refunds(s).await {
         tracing::warn!(error = %e, "reconcile_refunds failed");
-    }
-    let db = &s.core.db;
-    if let Err(e) = idempotency::purge_older_than(
-        db.writer(),
-        db.dialect,
-        now_ms() - idempotency::RETENTION_MS,
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "idempotency purge failed");
     }
 }
 

@@ -11,30 +11,44 @@
 //! - [`events`]: the domain events written to the outbox.
 
 pub mod app;
+pub mod auth;
 pub mod demo;
 pub mod domain;
 pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod service;
+pub mod settings;
 pub mod store;
-pub mod writer;
 
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 use suanpan_core::CoreState;
+use suanpan_core::db::migrate::Migration;
+use suanpan_core::wechat_login::WechatLogin;
 use suanpan_payments::wechatpay::WechatPayClient;
+
+/// The shop's migrations (run with the core's and every other system's by the binary).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 2,
+    name: "shop",
+    sql: include_str!("../migrations/0002_shop.sql"),
+}];
 
 /// The shop's handler state.
 #[derive(Clone)]
 pub struct ShopState {
     /// Shared core handles.
     pub core: CoreState,
+    /// The shop's settings.
+    pub settings: Arc<settings::ShopSettings>,
+    /// Mini-program login (`jscode2session`).
+    pub wechat: Arc<WechatLogin>,
     /// WeChat Pay, when configured (else payment routes answer `payment_not_configured`).
     pub pay: Option<Arc<WechatPayClient>>,
-    /// The group-commit order writer (SQLite only).
-    pub writer: Option<writer::OrderWriter>,
+    /// Orders go through the core's group-commit write path.
+    pub orders: suanpan_core::writer::GroupWriter<service::PlaceOrder>,
 }
 
 impl FromRef<ShopState> for CoreState {

@@ -1,6 +1,6 @@
 //! The shop's workflows. Each one validates with [`crate::domain`], then makes its whole change
 //! — order row, stock ledger movements, outbox event, audit row, idempotency record — in one
-//! database transaction ([`with_tx!`]), and talks to WeChat Pay only outside transactions.
+//! database transaction ([`Db::transaction`](suanpan_core::db::Db::transaction)), and talks to WeChat Pay only outside transactions.
 
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -8,18 +8,20 @@ use serde_json::{Value, json};
 use suanpan_core::audit::{self, Actor};
 use suanpan_core::auth::AuthUser;
 use suanpan_core::db::Batch;
-use suanpan_core::idempotency::{self, Claim};
+use suanpan_core::idempotency::{self, Key, Stored};
+use suanpan_core::writer::{Step, Unit, UnitCtx};
 use suanpan_core::ledger;
 use suanpan_core::outbox;
 use suanpan_core::time::{now_ms, rfc3339};
-use suanpan_core::{AppError, AppResult, ErrorKind, with_tx};
+use suanpan_core::{AppError, AppResult, ErrorKind};
 use suanpan_payments::PayError;
 use suanpan_payments::wechatpay::client::{PrepayRequest, RefundRequest};
 use suanpan_payments::wechatpay::{Refund, Transaction, WechatPayClient};
 
 use crate::ShopState;
 use crate::domain::{
-    self, LineRequest, OrderAction, OrderLimits, OrderStatus, PricedLine, illegal, transition,
+    self, LineRequest, OrderAction, OrderLimits, OrderStatus, PaymentStatus, PricedLine,
+    RefundStatus, illegal, transition,
 };
 use crate::events::{EventLine, OrderCancelled, OrderCreated, OrderRefunded, PaymentSucceeded};
 use crate::store::{self, OrderRow, StatusFields};
@@ -104,44 +106,6 @@ fn summary(o: &OrderRow) -> Value {
     json!({"status": o.status, "paid_fen": o.paid_fen, "refunded_fen": o.refunded_fen})
 }
 
-/// An `Idempotency-Key` in force for one request.
-#[derive(Clone, Debug)]
-pub struct Idem {
-    /// Operation and caller, e.g. `orders:user:42`.
-    pub scope: String,
-    /// The client's key.
-    pub key: String,
-    /// Hash of the request body.
-    pub hash: String,
-}
-
-/// A JSON response kept as text, so that a replay is byte-identical to the first answer.
-#[derive(Clone, Debug)]
-pub struct Stored {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// JSON body.
-    pub body: String,
-}
-
-async fn replay(s: &ShopState, i: &Idem) -> AppResult<Stored> {
-    let db = &s.core.db;
-    match idempotency::lookup(db.reader(), db.dialect, &i.scope, &i.key, &i.hash).await? {
-        Some(st) => Ok(Stored {
-            status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK),
-            body: st.body,
-        }),
-        None => Err(AppError::conflict(
-            "idempotency_key_in_flight",
-            "a request with this Idempotency-Key is still being processed",
-        )),
-    }
-}
-
-/// Internal: a guard failed (key taken, stock short) and the transaction is rolled back on
-/// purpose; the caller turns it into the right answer. Never reaches a client.
-const ROLLED_BACK: &str = "rolled_back";
-
 /// What `POST /v1/orders` asks for.
 #[derive(Clone, Debug, Default)]
 pub struct CreateOrder {
@@ -180,7 +144,7 @@ pub struct PreparedOrder {
     /// Payment timeout, seconds.
     pub timeout_secs: i64,
     /// Idempotency key in force.
-    pub idem: Option<Idem>,
+    pub idem: Option<Key>,
 }
 
 /// How writing a prepared order ended.
@@ -289,7 +253,7 @@ pub fn push_order_writes(
     };
     let body = serde_json::to_string(&view(&row, p.priced.clone())).map_err(AppError::internal)?;
     if let Some(i) = &p.idem {
-        idempotency::push_complete(b, d, &i.scope, &i.key, 201, &body);
+        i.push_complete(b, d, 201, &body);
     }
     Ok(OrderWrites { guards, body })
 }
@@ -312,17 +276,17 @@ pub fn new_order<'a>(p: &'a PreparedOrder, order_no: &'a str, now: i64) -> store
 /// Errors: see [`domain::normalize_lines`] and [`domain::price`]; `insufficient_stock` (409),
 /// `address_not_found` (404), `idempotency_key_reused` (422).
 ///
-/// On SQLite the write goes through the group-commit writer ([`crate::writer`]); elsewhere it
-/// is one transaction of two statement batches.
+/// The write is one unit of work ([`PlaceOrder`]) on the core's group-commit path: one group
+/// transaction for every order waiting, a savepoint each.
 pub async fn create_order(
     s: &ShopState,
     user: &AuthUser,
     req: CreateOrder,
-    idem: Option<Idem>,
+    idem: Option<Key>,
 ) -> AppResult<Stored> {
     let db = &s.core.db;
     let d = db.dialect;
-    let cfg = &s.core.config;
+    let cfg = &s.settings;
     if req.remark.chars().count() > 200 {
         return Err(AppError::invalid(
             "invalid_remark",
@@ -330,12 +294,9 @@ pub async fn create_order(
         ));
     }
     if let Some(i) = &idem
-        && let Some(st) = idempotency::lookup(db.reader(), d, &i.scope, &i.key, &i.hash).await?
+        && let Some(st) = idempotency::begin(db, i).await?
     {
-        return Ok(Stored {
-            status: StatusCode::from_u16(st.status).unwrap_or(StatusCode::OK),
-            body: st.body,
-        });
+        return Ok(st);
     }
     let requested = if req.from_cart {
         store::cart(db.reader(), d, user.user_id)
@@ -394,20 +355,14 @@ pub async fn create_order(
         timeout_secs: cfg.order_payment_timeout_secs,
         idem,
     };
-    let placed = match &s.writer {
-        Some(w) => w.place(p.clone()).await?,
-        None => place_in_transaction(db, &p).await?,
-    };
-    match placed {
+    let idem = p.idem.clone();
+    match s.orders.submit(PlaceOrder(p)).await? {
         Placed::Created(body) => {
             metrics::counter!("suanpan_shop_orders_created_total").increment(1);
-            Ok(Stored {
-                status: StatusCode::CREATED,
-                body,
-            })
+            Ok(Stored { status: 201, body })
         }
-        Placed::KeyTaken => match &p.idem {
-            Some(i) => replay(s, i).await,
+        Placed::KeyTaken => match &idem {
+            Some(i) => idempotency::replay(db, i).await,
             None => Err(AppError::internal("idempotency claim without a key")),
         },
         Placed::Insufficient { account, requested } => {
@@ -419,39 +374,46 @@ pub async fn create_order(
     }
 }
 
-/// Writes a prepared order in its own transaction: a batch that claims the key and inserts the
-/// order, then a batch with everything else (one round trip each on SQLite).
-pub async fn place_in_transaction(
-    db: &suanpan_core::db::Db,
-    p: &PreparedOrder,
-) -> AppResult<Placed> {
-    let d = db.dialect;
-    // A guard that fails sets `rejected` and returns an error, so that the transaction rolls back.
-    let mut rejected: Option<Placed> = None;
-    let out: AppResult<String> = with_tx!(db, tx => {
+/// The writes of one order as a unit of the group-commit path: claim the key, insert the order
+/// (with a writer-assigned id on SQLite: one round trip; else the database's id: two), its lines,
+/// the stock reservations (guards), `Order.Created`, the cart cleanup and the stored response.
+pub struct PlaceOrder(pub PreparedOrder);
+
+impl Unit for PlaceOrder {
+    type Output = Placed;
+
+    async fn write(&self, ctx: &mut UnitCtx<'_>) -> AppResult<Step<Placed>> {
+        let (p, d) = (&self.0, ctx.dialect);
         let now = now_ms();
         let order_no = suanpan_core::ids::business_no("S");
         let mut b = Batch::new();
-        let claim = p.idem.as_ref().map(|i| idempotency::push_claim(&mut b, d, &i.scope, &i.key, &i.hash));
-        let ins = store::push_insert_order(&mut b, d, &new_order(p, &order_no, now), None);
-        let r = b.execute(&mut tx, d).await?;
-        if r.failed_guard.is_some() && r.failed_guard == claim {
-            rejected = Some(Placed::KeyTaken);
-            return Err(AppError::conflict(ROLLED_BACK, "rolled back"));
-        }
-        let id = r.inserted_id(ins)?;
-        let mut b = Batch::new();
-        let w = push_order_writes(&mut b, d, p, id, &order_no, now)?;
-        if let Some(g) = b.execute(&mut tx, d).await?.failed_guard {
-            rejected = Some(w.insufficient(g)?);
-            return Err(AppError::conflict(ROLLED_BACK, "rolled back"));
-        }
-        Ok(w.body)
-    });
-    match (out, rejected) {
-        (Ok(body), _) => Ok(Placed::Created(body)),
-        (Err(_), Some(placed)) => Ok(placed),
-        (Err(e), None) => Err(e),
+        let claim = p.idem.as_ref().map(|i| i.push_claim(&mut b, d));
+        let given = ctx.next_id("orders").await?;
+        let ins = store::push_insert_order(&mut b, d, &new_order(p, &order_no, now), given);
+        let (id, w, r) = match given {
+            Some(id) => {
+                let w = push_order_writes(&mut b, d, p, id, &order_no, now)?;
+                (id, w, ctx.execute(b).await?)
+            }
+            None => {
+                let r = ctx.execute(b).await?;
+                if r.failed_guard.is_some() {
+                    return Ok(Step::Rollback(Placed::KeyTaken));
+                }
+                let id = r.inserted_id(ins)?;
+                let mut b = Batch::new();
+                let w = push_order_writes(&mut b, d, p, id, &order_no, now)?;
+                (id, w, ctx.execute(b).await?)
+            }
+        };
+        Ok(match r.failed_guard {
+            None => {
+                tracing::debug!(order_id = id, "order written");
+                Step::Commit(Placed::Created(w.body))
+            }
+            Some(g) if given.is_some() && Some(g) == claim => Step::Rollback(Placed::KeyTaken),
+            Some(g) => Step::Rollback(w.insufficient(g)?),
+        })
     }
 }
 
@@ -533,7 +495,7 @@ pub async fn pay_order(s: &ShopState, user: &AuthUser, id: i64) -> AppResult<Pay
     }
     if let Some(p) = store::payment_by(db.reader(), d, store::PaymentKey::Order(id)).await?
         && let (Some(prepay), Some(exp)) = (&p.prepay_id, p.prepay_expires_at)
-        && p.status == "prepaid"
+        && p.status == PaymentStatus::Prepaid
         && exp > now + 60_000
     {
         return Ok(PayResponse {
@@ -632,43 +594,42 @@ pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<Paym
         .ok_or_else(|| AppError::invalid("invalid_notification", "transaction_id missing"))?;
     let openid = t.payer.as_ref().and_then(|p| p.openid.clone());
     let actor = Actor::system("wechatpay");
-    let outcome = with_tx!(db, tx => {
-        let o = store::order_for_update(&mut tx, d, payment.order_id).await?.ok_or_else(order_not_found)?;
+    let outcome = db.transaction(async |tx| {
+        let o = store::order_for_update(&mut *tx, d, payment.order_id).await?.ok_or_else(order_not_found)?;
         let late = o.status != OrderStatus::PendingPayment;
-        if !store::mark_payment_succeeded(&mut tx, d, payment.id, &txid, openid.as_deref(), late).await? {
+        if !store::mark_payment_succeeded(&mut *tx, d, payment.id, &txid, openid.as_deref(), late).await? {
             return Ok(PaymentOutcome::Duplicate);
         }
         let ev = PaymentSucceeded { order_id: o.id, order_no: o.order_no.clone(), out_trade_no: payment.out_trade_no.clone(), transaction_id: txid.clone(), amount_fen: payment.amount_fen, late };
-        outbox::enqueue(&mut tx, d, &ev).await?;
+        outbox::enqueue(&mut *tx, d, &ev).await?;
         if !late {
             let fields = StatusFields { paid: Some(payment.amount_fen), ..Default::default() };
-            if !store::cas_status(&mut tx, d, o.id, OrderStatus::PendingPayment, OrderStatus::Paid, &fields).await? {
+            if !store::cas_status(&mut *tx, d, o.id, OrderStatus::PendingPayment, OrderStatus::Paid, &fields).await? {
                 return Err(AppError::internal("order changed under a row lock"));
             }
-            ledger::settle_ref(&mut tx, d, &order_ref(o.id), true).await?;
+            ledger::settle_ref(&mut *tx, d, &order_ref(o.id), true).await?;
             let after = json!({"status": OrderStatus::Paid, "paid_fen": payment.amount_fen, "transaction_id": txid});
-            audit::record(&mut tx, d, &actor, "payment.succeeded", "order", &o.id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+            audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "payment.succeeded", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
             Ok(PaymentOutcome::Paid)
         } else {
-            store::add_late_paid(&mut tx, d, o.id, payment.amount_fen).await?;
-            let n = store::refund_count(&mut tx, d, o.id).await?;
+            store::add_late_paid(&mut *tx, d, o.id, payment.amount_fen).await?;
+            let n = store::refund_count(&mut *tx, d, o.id).await?;
             let out_refund_no = format!("{}R{}", o.order_no, n + 1);
-            store::insert_refund(&mut tx, d, o.id, &out_refund_no, payment.amount_fen, "订单已取消，自动退款", o.status.as_str(), "system:late-payment").await?;
+            store::insert_refund(&mut *tx, d, o.id, &out_refund_no, payment.amount_fen, "订单已取消，自动退款", o.status.as_str(), "system:late-payment").await?;
             let after = json!({"status": o.status, "late_payment_fen": payment.amount_fen, "transaction_id": txid, "auto_refund": out_refund_no});
-            audit::record(&mut tx, d, &actor, "payment.late", "order", &o.id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+            audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "payment.late", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
             Ok(PaymentOutcome::Late(out_refund_no))
         }
-    })?;
+    }).await?;
     match &outcome {
         PaymentOutcome::Paid => {
             metrics::counter!("suanpan_shop_payments_succeeded_total").increment(1)
         }
         PaymentOutcome::Late(no) => {
+            // The refund is queued (`pending`); the payments job submits it. A notification is
+            // answered without waiting on an outbound call (WeChat Pay expects an answer in 5 s).
             metrics::counter!("suanpan_shop_late_payments_total").increment(1);
-            tracing::warn!(out_trade_no = %t.out_trade_no, out_refund_no = %no, "payment arrived for a cancelled order; refunding");
-            if let Err(e) = submit_refund(s, no).await {
-                tracing::warn!(error = %e, "late-payment refund not submitted yet; reconciliation will retry");
-            }
+            tracing::warn!(out_trade_no = %t.out_trade_no, out_refund_no = %no, "payment arrived for a cancelled order; refund queued");
         }
         _ => {}
     }
@@ -723,7 +684,7 @@ pub async fn cancel_order(
     if let (Some(client), Some(p)) = (
         s.pay.as_deref(),
         store::payment_by(db.reader(), d, store::PaymentKey::Order(id)).await?,
-    ) && p.status == "prepaid"
+    ) && p.status == PaymentStatus::Prepaid
     {
         match client.close_order(&p.out_trade_no).await {
             Ok(()) => {}
@@ -738,18 +699,18 @@ pub async fn cancel_order(
             }
         }
     }
-    with_tx!(db, tx => {
-        let o = store::order_for_update(&mut tx, d, id).await?.ok_or_else(order_not_found)?;
+    db.transaction(async |tx| {
+        let o = store::order_for_update(&mut *tx, d, id).await?.ok_or_else(order_not_found)?;
         let fields = StatusFields { cancel_reason: Some(reason.to_string()), ..Default::default() };
-        if !store::cas_status(&mut tx, d, id, OrderStatus::PendingPayment, OrderStatus::Cancelled, &fields).await? {
+        if !store::cas_status(&mut *tx, d, id, OrderStatus::PendingPayment, OrderStatus::Cancelled, &fields).await? {
             return Err(illegal(o.status, OrderAction::Cancel));
         }
-        ledger::settle_ref(&mut tx, d, &order_ref(id), false).await?;
-        outbox::enqueue(&mut tx, d, &OrderCancelled { order_id: id, order_no: o.order_no.clone(), reason: reason.to_string() }).await?;
+        ledger::settle_ref(&mut *tx, d, &order_ref(id), false).await?;
+        outbox::enqueue(&mut *tx, d, &OrderCancelled { order_id: id, order_no: o.order_no.clone(), reason: reason.to_string() }).await?;
         let after = json!({"status": OrderStatus::Cancelled, "cancel_reason": reason});
-        audit::record(&mut tx, d, actor, "order.cancel", "order", &id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+        audit::record(&mut *tx, d, &audit::Entry { actor: actor, action: "order.cancel", entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         Ok(())
-    })?;
+    }).await?;
     metrics::counter!("suanpan_shop_orders_cancelled_total", "reason" => reason.to_string())
         .increment(1);
     get_order(s, id, None).await
@@ -813,16 +774,16 @@ async fn simple_transition(
 ) -> AppResult<OrderView> {
     let db = &s.core.db;
     let d = db.dialect;
-    with_tx!(db, tx => {
-        let o = store::order_for_update(&mut tx, d, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
+    db.transaction(async |tx| {
+        let o = store::order_for_update(&mut *tx, d, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
         let to = transition(o.status, action)?;
-        if !store::cas_status(&mut tx, d, id, o.status, to, &fields).await? {
+        if !store::cas_status(&mut *tx, d, id, o.status, to, &fields).await? {
             return Err(illegal(o.status, action));
         }
         let after = json!({"status": to});
-        audit::record(&mut tx, d, actor, &format!("order.{}", action.name()), "order", &id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+        audit::record(&mut *tx, d, &audit::Entry { actor: actor, action: &format!("order.{}", action.name()), entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         Ok(())
-    })?;
+    }).await?;
     get_order(s, id, None).await
 }
 
@@ -836,7 +797,7 @@ pub async fn request_refund(
     amount_fen: Option<i64>,
     reason: &str,
     actor: &Actor,
-    idem: Option<Idem>,
+    idem: Option<Key>,
 ) -> AppResult<Stored> {
     // Refunds go through WeChat Pay: refuse before changing anything when it is not configured.
     pay_client(s)?;
@@ -848,43 +809,51 @@ pub async fn request_refund(
     }
     let db = &s.core.db;
     let d = db.dialect;
-    let created: Option<(String, String)> = with_tx!(db, tx => {
-        if let Some(i) = &idem
-            && idempotency::claim(&mut tx, d, &i.scope, &i.key, &i.hash).await? == Claim::Taken {
-                return Ok(None);
+    if let Some(i) = &idem
+        && let Some(st) = idempotency::begin(db, i).await?
+    {
+        return Ok(st);
+    }
+    let created: Option<(String, String)> = db.transaction(async |tx| {
+        if let Some(i) = &idem {
+            let mut b = Batch::new();
+            i.push_claim(&mut b, d);
+            if b.execute(tx, d).await?.failed_guard.is_some() {
+                return Err(suanpan_core::db::rollback());
             }
-        let o = store::order_for_update(&mut tx, d, id).await?.ok_or_else(order_not_found)?;
+        }
+        let o = store::order_for_update(&mut *tx, d, id).await?.ok_or_else(order_not_found)?;
         let to = transition(o.status, OrderAction::RequestRefund)?;
-        let committed = store::refunds_committed(&mut tx, d, id).await?;
+        let committed = store::refunds_committed(&mut *tx, d, id).await?;
         let amount = amount_fen.unwrap_or(o.paid_fen - committed);
         domain::check_refund(amount, o.paid_fen, committed)?;
-        let n = store::refund_count(&mut tx, d, id).await?;
+        let n = store::refund_count(&mut *tx, d, id).await?;
         let out_refund_no = format!("{}R{}", o.order_no, n + 1);
-        if !store::cas_status(&mut tx, d, id, o.status, to, &StatusFields::default()).await? {
+        if !store::cas_status(&mut *tx, d, id, o.status, to, &StatusFields::default()).await? {
             return Err(illegal(o.status, OrderAction::RequestRefund));
         }
-        store::insert_refund(&mut tx, d, id, &out_refund_no, amount, reason.trim(), o.status.as_str(), &format!("{}:{}", actor.kind, actor.name)).await?;
+        store::insert_refund(&mut *tx, d, id, &out_refund_no, amount, reason.trim(), o.status.as_str(), &format!("{}:{}", actor.kind, actor.name)).await?;
         let refund = store::refund_by_no(&mut *tx, d, &out_refund_no).await?.ok_or_else(|| AppError::internal("refund vanished"))?;
         let after = json!({"status": to, "refund": {"out_refund_no": out_refund_no, "amount_fen": amount, "reason": reason}});
-        audit::record(&mut tx, d, actor, "order.refund", "order", &id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+        audit::record(&mut *tx, d, &audit::Entry { actor: actor, action: "order.refund", entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         let body = serde_json::to_string(&refund).map_err(AppError::internal)?;
         if let Some(i) = &idem {
-            idempotency::complete(&mut tx, d, &i.scope, &i.key, 201, &body).await?;
+            let mut b = Batch::new();
+            i.push_complete(&mut b, d, 201, &body);
+            b.execute(tx, d).await?;
         }
         Ok(Some((out_refund_no, body)))
-    })?;
+    }).await;
     match (created, idem) {
-        (Some((no, body)), _) => {
+        (Ok(Some((no, body))), _) => {
             if let Err(e) = submit_refund(s, &no).await {
                 tracing::warn!(error = %e, out_refund_no = %no, "refund not yet accepted by WeChat Pay; reconciliation will retry");
             }
-            Ok(Stored {
-                status: StatusCode::CREATED,
-                body,
-            })
+            Ok(Stored { status: 201, body })
         }
-        (None, Some(i)) => replay(s, &i).await,
-        (None, None) => Err(AppError::internal("idempotency claim without a key")),
+        (Err(e), Some(i)) if suanpan_core::db::is_rollback(&e) => idempotency::replay(db, &i).await,
+        (Err(e), _) => Err(e),
+        (Ok(None), _) => Err(AppError::internal("refund without a result")),
     }
 }
 
@@ -898,7 +867,7 @@ pub async fn submit_refund(s: &ShopState, out_refund_no: &str) -> AppResult<()> 
     let r = store::refund_by_no(db.reader(), d, out_refund_no)
         .await?
         .ok_or_else(|| AppError::not_found("refund_not_found", "no such refund"))?;
-    if r.status != "pending" {
+    if r.status != RefundStatus::Pending {
         return Ok(());
     }
     let o = store::order(db.reader(), d, r.order_id)
@@ -918,17 +887,7 @@ pub async fn submit_refund(s: &ShopState, out_refund_no: &str) -> AppResult<()> 
             code,
             message,
         }) if (400..500).contains(&status) => {
-            let failed = Refund {
-                out_refund_no: r.out_refund_no.clone(),
-                status: "ABNORMAL".into(),
-                amount: suanpan_payments::wechatpay::RefundAmount {
-                    total: o.total_fen,
-                    refund: r.amount_fen,
-                    currency: None,
-                },
-                ..Default::default()
-            };
-            fail_refund(s, &r, &failed, &format!("{code}: {message}")).await
+            fail_refund(s, &r, None, &format!("{code}: {message}")).await
         }
         Err(e) => Err(e.into()),
     }
@@ -953,39 +912,41 @@ pub async fn apply_refund(s: &ShopState, answer: &Refund) -> AppResult<()> {
     match answer.status.as_str() {
         "SUCCESS" => {
             let actor = Actor::system("wechatpay");
-            with_tx!(db, tx => {
-                if !store::refund_cas(&mut tx, d, r.id, &["pending", "processing"], "succeeded", answer.refund_id.as_deref(), None).await? {
+            db.transaction(async |tx| {
+                if !store::refund_cas(&mut *tx, d, r.id, &[RefundStatus::Pending, RefundStatus::Processing], RefundStatus::Succeeded, answer.refund_id.as_deref(), None).await? {
                     return Ok(());
                 }
-                let o = store::order_for_update(&mut tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
+                let o = store::order_for_update(&mut *tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
                 if r.prev_order_status == OrderStatus::Cancelled.as_str() {
-                    store::add_refunded(&mut tx, d, o.id, r.amount_fen).await?;
+                    store::add_refunded(&mut *tx, d, o.id, r.amount_fen).await?;
                 } else {
                     let to = transition(o.status, OrderAction::RefundSucceeded)?;
                     let fields = StatusFields { refunded_add: Some(r.amount_fen), ..Default::default() };
-                    if !store::cas_status(&mut tx, d, o.id, o.status, to, &fields).await? {
+                    if !store::cas_status(&mut *tx, d, o.id, o.status, to, &fields).await? {
                         return Err(illegal(o.status, OrderAction::RefundSucceeded));
                     }
                 }
                 let refunded_total = o.refunded_fen + r.amount_fen;
                 let ev = OrderRefunded { order_id: o.id, order_no: o.order_no.clone(), out_refund_no: r.out_refund_no.clone(), refund_fen: r.amount_fen, refunded_total_fen: refunded_total, full: refunded_total >= o.paid_fen };
-                outbox::enqueue(&mut tx, d, &ev).await?;
+                outbox::enqueue(&mut *tx, d, &ev).await?;
                 let after = json!({"refunded_fen": refunded_total, "out_refund_no": r.out_refund_no, "refund_id": answer.refund_id});
-                audit::record(&mut tx, d, &actor, "refund.succeeded", "order", &o.id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+                audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "refund.succeeded", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
                 Ok(())
-            })?;
+            }).await?;
             metrics::counter!("suanpan_shop_refunds_succeeded_total").increment(1);
             Ok(())
         }
-        "CLOSED" | "ABNORMAL" => fail_refund(s, &r, answer, &answer.status).await,
+        "CLOSED" | "ABNORMAL" => {
+            fail_refund(s, &r, answer.refund_id.as_deref(), &answer.status).await
+        }
         _ => {
             let mut conn = db.writer().acquire().await?;
             store::refund_cas(
                 &mut conn,
                 d,
                 r.id,
-                &["pending"],
-                "processing",
+                &[RefundStatus::Pending],
+                RefundStatus::Processing,
                 answer.refund_id.as_deref(),
                 None,
             )
@@ -995,28 +956,30 @@ pub async fn apply_refund(s: &ShopState, answer: &Refund) -> AppResult<()> {
     }
 }
 
+/// Marks refund `r` failed (the provider refused it, or closed it as `refund_id`) and returns
+/// the order to its status before the refund.
 async fn fail_refund(
     s: &ShopState,
     r: &store::RefundRow,
-    answer: &Refund,
+    refund_id: Option<&str>,
     error: &str,
 ) -> AppResult<()> {
     let db = &s.core.db;
     let d = db.dialect;
     let actor = Actor::system("wechatpay");
-    with_tx!(db, tx => {
-        if !store::refund_cas(&mut tx, d, r.id, &["pending", "processing"], "failed", answer.refund_id.as_deref(), Some(error)).await? {
+    db.transaction(async |tx| {
+        if !store::refund_cas(&mut *tx, d, r.id, &[RefundStatus::Pending, RefundStatus::Processing], RefundStatus::Failed, refund_id, Some(error)).await? {
             return Ok(());
         }
-        let o = store::order_for_update(&mut tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
+        let o = store::order_for_update(&mut *tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
         if let Some(prev) = OrderStatus::parse(&r.prev_order_status).filter(|p| *p != OrderStatus::Cancelled) {
             let to = transition(o.status, OrderAction::RefundFailed(prev))?;
-            store::cas_status(&mut tx, d, o.id, o.status, to, &StatusFields::default()).await?;
+            store::cas_status(&mut *tx, d, o.id, o.status, to, &StatusFields::default()).await?;
         }
         let after = json!({"out_refund_no": r.out_refund_no, "error": error});
-        audit::record(&mut tx, d, &actor, "refund.failed", "order", &o.id.to_string(), Some(&summary(&o)), Some(&after)).await?;
+        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "refund.failed", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         Ok(())
-    })?;
+    }).await?;
     metrics::counter!("suanpan_shop_refunds_failed_total").increment(1);
     Ok(())
 }

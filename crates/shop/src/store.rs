@@ -9,7 +9,7 @@ use suanpan_core::db::{Arg, Batch, Conn, Dialect, bind_all, insert_id, opt_text,
 use suanpan_core::time::rfc3339;
 use suanpan_core::{sql, sql_insert};
 
-use crate::domain::{OrderStatus, PricedLine, PricedProduct};
+use crate::domain::{OrderStatus, PaymentStatus, PricedLine, PricedProduct, RefundStatus};
 
 type R<T> = Result<T, sqlx::Error>;
 
@@ -1053,8 +1053,8 @@ pub struct PaymentRow {
     pub out_trade_no: String,
     /// Amount, fen.
     pub amount_fen: i64,
-    /// `prepaid`, `succeeded`.
-    pub status: String,
+    /// State.
+    pub status: PaymentStatus,
     /// WeChat's prepay id.
     #[serde(skip)]
     pub prepay_id: Option<String>,
@@ -1082,13 +1082,18 @@ fn payment_row(r: &AnyRow) -> R<PaymentRow> {
         order_id: r.try_get(1)?,
         out_trade_no: r.try_get(2)?,
         amount_fen: r.try_get(3)?,
-        status: r.try_get(4)?,
+        status: stored(PaymentStatus::parse, r.try_get(4)?)?,
         prepay_id: r.try_get(5)?,
         prepay_expires_at: r.try_get(6)?,
         transaction_id: r.try_get(7)?,
         late: r.try_get::<i64, _>(8)? != 0,
         created_at: r.try_get(9)?,
     })
+}
+
+/// A stored status name parsed, or a decode error naming it (never a silent default).
+fn stored<T>(parse: fn(&str) -> Option<T>, name: String) -> R<T> {
+    parse(&name).ok_or_else(|| sqlx::Error::Decode(format!("unknown stored status {name:?}").into()))
 }
 
 /// How to find a payment.
@@ -1251,8 +1256,8 @@ pub struct RefundRow {
     pub amount_fen: i64,
     /// Reason.
     pub reason: String,
-    /// `pending` (not yet accepted by WeChat Pay), `processing`, `succeeded`, `failed`.
-    pub status: String,
+    /// State.
+    pub status: RefundStatus,
     /// Order status before the refund (restored if it fails).
     pub prev_order_status: String,
     /// Who asked.
@@ -1281,7 +1286,7 @@ fn refund_row(r: &AnyRow) -> R<RefundRow> {
         refund_id: r.try_get(3)?,
         amount_fen: r.try_get(4)?,
         reason: r.try_get(5)?,
-        status: r.try_get(6)?,
+        status: stored(RefundStatus::parse, r.try_get(6)?)?,
         prev_order_status: r.try_get(7)?,
         requested_by: r.try_get(8)?,
         last_error: r.try_get(9)?,
@@ -1354,11 +1359,11 @@ pub async fn refund_by_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .transpose()
 }
 
-/// Refunds in `status` created before `before`, oldest first.
+/// Refunds in `status` created at or before `before`, oldest first.
 pub async fn refunds_in(
     pool: &sqlx::AnyPool,
     d: Dialect,
-    status: &str,
+    status: RefundStatus,
     before: i64,
     limit: i64,
 ) -> R<Vec<RefundRow>> {
@@ -1367,10 +1372,10 @@ pub async fn refunds_in(
         concat!(
             "SELECT ",
             refund_cols!(),
-            " WHERE status = ? AND created_at < ? ORDER BY id LIMIT ?"
+            " WHERE status = ? AND created_at <= ? ORDER BY id LIMIT ?"
         )
     ))
-    .bind(status)
+    .bind(status.as_str())
     .bind(before)
     .bind(limit)
     .fetch_all(pool)
@@ -1385,14 +1390,14 @@ pub async fn refund_cas(
     conn: &mut Conn,
     d: Dialect,
     id: i64,
-    from: &[&str],
-    to: &str,
+    from: &[RefundStatus],
+    to: RefundStatus,
     refund_id: Option<&str>,
     error: Option<&str>,
 ) -> R<bool> {
     let now = suanpan_core::time::now_ms();
     let marks = vec!["?"; from.len()].join(", ");
-    let settled = if to == "succeeded" || to == "failed" {
+    let settled = if to.is_final() {
         ", settled_at = ?"
     } else {
         ""
@@ -1401,7 +1406,7 @@ pub async fn refund_cas(
         "UPDATE refunds SET status = ?, refund_id = COALESCE(?, refund_id), last_error = COALESCE(?, last_error), updated_at = ?{settled} WHERE id = ? AND status IN ({marks})"
     ));
     let mut q = sqlx::query(&q)
-        .bind(to)
+        .bind(to.as_str())
         .bind(refund_id)
         .bind(error)
         .bind(now);
@@ -1410,7 +1415,7 @@ pub async fn refund_cas(
     }
     q = q.bind(id);
     for f in from {
-        q = q.bind(*f);
+        q = q.bind(f.as_str());
     }
     Ok(q.execute(conn).await?.rows_affected() == 1)
 }

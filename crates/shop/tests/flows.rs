@@ -314,7 +314,14 @@ async fn late_payment_on_cancelled_order_is_recorded_and_refunded() {
         "stock is released once and not committed"
     );
     assert_eq!(app.events("Payment.Succeeded", id).await, 1);
-    // The automatic refund goes through WeChat Pay, which notifies its success.
+    assert_eq!(
+        v["refunds"][0]["status"], "pending",
+        "the notification only queues the refund: no outbound call while WeChat Pay waits"
+    );
+    // The payments job submits it; WeChat Pay notifies its success.
+    suanpan_shop::jobs::reconcile_refunds_older_than(&app.state, 0)
+        .await
+        .unwrap();
     let ok = app
         .eventually(async || {
             app.call(

@@ -17,8 +17,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use suanpan_core::config::Config;
+use suanpan_core::CoreState;
+use suanpan_core::config::{Config, Settings};
+use suanpan_core::db::migrate::Migration;
+use suanpan_core::wechat_login::WechatLoginSettings;
+use suanpan_payments::settings::WechatPaySettings;
 use suanpan_shop::ShopState;
+
+/// Every system's migrations, with the core's: the binary opens one database for all systems.
+const MIGRATIONS: &[&[Migration]] = &[suanpan_core::db::migrate::MIGRATIONS, suanpan_shop::MIGRATIONS];
 
 #[derive(Parser)]
 #[command(
@@ -85,18 +92,32 @@ enum AdminCmd {
         /// Password (8+ characters).
         #[arg(long)]
         password: String,
-        /// Role: admin, operator or finance.
+        /// Role: in the shop admin, operator or finance; other systems name their own roles.
         #[arg(long, default_value = "admin")]
         role: String,
+        /// The system the role is for (`shop`, …); without it the role holds in every system.
+        #[arg(long)]
+        system: Option<String>,
     },
 }
 
-fn load_config(cli: &Cli) -> Result<Config> {
-    let mut cfg = Config::load(cli.config.as_deref()).map_err(anyhow::Error::msg)?;
+fn load_settings(cli: &Cli) -> Result<Settings> {
+    let mut s = Settings::load(cli.config.as_deref()).map_err(anyhow::Error::msg)?;
     if let Some(u) = &cli.database_url {
-        cfg.database_url = u.clone();
+        s.update::<Config>(|c| c.database_url = u.clone())
+            .map_err(anyhow::Error::msg)?;
     }
-    Ok(cfg)
+    Ok(s)
+}
+
+/// Opens the database (migrating every system) and builds every system's state.
+async fn open(settings: Settings) -> Result<ShopState> {
+    let core = CoreState::open(settings, MIGRATIONS)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    suanpan_shop::app::build_state(core)
+        .await
+        .map_err(anyhow::Error::msg)
 }
 
 fn init_tracing(cfg: &Config) {
@@ -114,38 +135,35 @@ fn init_tracing(cfg: &Config) {
 async fn main() -> Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
-    let mut cfg = load_config(&cli)?;
-    init_tracing(&cfg);
+    let mut settings = load_settings(&cli)?;
+    init_tracing(&settings.core);
     match cli.cmd {
         Cmd::Serve { listen, demo } => {
             if let Some(l) = listen {
-                cfg.listen = l;
+                settings
+                    .update::<Config>(|c| c.listen = l)
+                    .map_err(anyhow::Error::msg)?;
             }
-            serve(cfg, demo).await
+            serve(settings, demo).await
         }
         Cmd::Migrate => {
-            let s = suanpan_shop::app::build_state(cfg)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let s = open(settings).await?;
             println!(
                 "database is at the latest schema ({} migrations)",
-                suanpan_core::db::migrate::MIGRATIONS.len()
+                MIGRATIONS.iter().map(|m| m.len()).sum::<usize>()
             );
             s.core.db.close().await;
             Ok(())
         }
         Cmd::Demo => {
-            let s = suanpan_shop::app::build_state(cfg)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let s = open(settings).await?;
             let r = suanpan_shop::demo::load(&s)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
-                "demo data: {} products added, admin {} (password {})",
+                "demo data: {} products added, admin {} (password: see README)",
                 r.products,
                 suanpan_shop::demo::DEMO_ADMIN,
-                suanpan_shop::demo::DEMO_PASSWORD
             );
             Ok(())
         }
@@ -155,35 +173,29 @@ async fn main() -> Result<()> {
                     username,
                     password,
                     role,
+                    system,
                 },
         } => {
-            let role = suanpan_core::auth::Role::parse(&role)
-                .context("role must be admin, operator or finance")?;
-            let s = suanpan_shop::app::build_state(cfg)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            let a = suanpan_core::auth::create_admin(&s.core.db, &username, &password, role)
+            let system = system.unwrap_or_else(|| suanpan_core::auth::ANY_SYSTEM.to_string());
+            check_role(&system, &role)?;
+            let s = open(settings).await?;
+            let a = suanpan_core::auth::create_staff(&s.core.db, &username, &password, &system, &role, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
-                "created admin {} (id {}, role {})",
-                a.username,
-                a.id,
-                role.as_str()
-            );
+            println!("created admin {} (id {}, role {role} in {system})", a.username, a.id);
             Ok(())
         }
         Cmd::Simulator { listen } => {
-            let (sim, keys) = dev_simulator(&mut cfg)?;
+            let (sim, keys) = dev_simulator(&mut settings)?;
             let l = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             println!(
-                "DEVELOPMENT WeChat simulator on http://{listen}; merchant key {}, platform public key {} ({}), APIv3 key {}",
+                "DEVELOPMENT WeChat simulator on http://{listen}; merchant key {}, platform public key {} ({}), APIv3 key in {}",
                 keys.merchant_key_path,
                 keys.platform_public_key_path,
                 suanpan_payments::wechatpay::simulator::SIM_PUBLIC_KEY_ID,
-                keys.apiv3_key
+                std::path::Path::new(&settings.core.data_dir).join("dev-wechatpay").display()
             );
             sim.serve(l).await?;
             Ok(())
@@ -193,9 +205,21 @@ async fn main() -> Result<()> {
     }
 }
 
+/// The roles each system knows, so that `admin create` refuses a typo before writing.
+fn check_role(system: &str, role: &str) -> Result<()> {
+    let shop_ok = suanpan_shop::auth::Role::parse(role).is_some();
+    match system {
+        suanpan_core::auth::ANY_SYSTEM | suanpan_shop::auth::SYSTEM if shop_ok => Ok(()),
+        suanpan_core::auth::ANY_SYSTEM | suanpan_shop::auth::SYSTEM => {
+            bail!("unknown role {role:?}: the shop has admin, operator and finance")
+        }
+        other => bail!("unknown system {other:?} (known: shop)"),
+    }
+}
+
 /// Development settings for the simulator: fills every empty WeChat setting.
 fn dev_simulator(
-    cfg: &mut Config,
+    settings: &mut Settings,
 ) -> Result<(
     std::sync::Arc<suanpan_payments::wechatpay::simulator::Simulator>,
     suanpan_payments::wechatpay::simulator::DevKeys,
@@ -203,27 +227,29 @@ fn dev_simulator(
     use suanpan_payments::wechatpay::simulator::{
         SIM_PUBLIC_KEY_ID, Simulator, SimulatorConfig, dev_keys,
     };
-    let keys = dev_keys(&std::path::Path::new(&cfg.data_dir).join("dev-wechatpay"))
+    let keys = dev_keys(&std::path::Path::new(&settings.core.data_dir).join("dev-wechatpay"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let fill = |v: &mut String, d: &str| {
         if v.is_empty() {
             *v = d.to_string();
         }
     };
-    fill(&mut cfg.wechat_appid, "wx0000000000demo01");
-    fill(&mut cfg.wechat_secret, "demo-app-secret");
-    fill(&mut cfg.wechatpay_mchid, "1900000109");
+    let mut login: WechatLoginSettings = settings.section().map_err(anyhow::Error::msg)?;
+    let mut pay: WechatPaySettings = settings.section().map_err(anyhow::Error::msg)?;
+    fill(&mut login.wechat_appid, "wx0000000000demo01");
+    fill(&mut login.wechat_secret, "demo-app-secret");
+    fill(&mut pay.wechatpay_mchid, "1900000109");
     fill(
-        &mut cfg.wechatpay_merchant_serial,
+        &mut pay.wechatpay_merchant_serial,
         "DEMO00000000000000000000000000000000SERIAL",
     );
-    cfg.wechatpay_merchant_key = keys.merchant_key_path.clone();
-    cfg.wechatpay_apiv3_key = keys.apiv3_key.clone();
-    cfg.wechatpay_platform_public_key = keys.platform_public_key_path.clone();
-    cfg.wechatpay_platform_public_key_id = SIM_PUBLIC_KEY_ID.into();
+    pay.wechatpay_merchant_key = keys.merchant_key_path.clone();
+    pay.wechatpay_apiv3_key = keys.apiv3_key.clone();
+    pay.wechatpay_platform_public_key = keys.platform_public_key_path.clone();
+    pay.wechatpay_platform_public_key_id = SIM_PUBLIC_KEY_ID.into();
     let sim = Simulator::new(SimulatorConfig {
-        appid: cfg.wechat_appid.clone(),
-        mchid: cfg.wechatpay_mchid.clone(),
+        appid: login.wechat_appid.clone(),
+        mchid: pay.wechatpay_mchid.clone(),
         apiv3_key: keys.apiv3_key.as_bytes().to_vec(),
         merchant_public_key_der: keys.merchant_key.public_key_der(),
         platform_key: suanpan_payments::wechatpay::MerchantKey::from_pem(
@@ -235,30 +261,39 @@ fn dev_simulator(
         .map_err(|e| anyhow::anyhow!("{e}"))?,
         platform_key_id: SIM_PUBLIC_KEY_ID.into(),
     });
+    settings.set(&login);
+    settings.set(&pay);
     Ok((sim, keys))
 }
 
-async fn serve(mut cfg: Config, demo: bool) -> Result<()> {
-    let addr: SocketAddr = cfg
+async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
+    let addr: SocketAddr = settings
+        .core
         .listen
         .parse()
-        .with_context(|| format!("invalid listen address {}", cfg.listen))?;
-    if cfg.public_base_url == Config::default().public_base_url {
-        cfg.public_base_url = format!("http://{addr}");
+        .with_context(|| format!("invalid listen address {}", settings.core.listen))?;
+    if settings.core.public_base_url == Config::default().public_base_url {
+        settings
+            .update::<Config>(|c| c.public_base_url = format!("http://{addr}"))
+            .map_err(anyhow::Error::msg)?;
     }
+    let pay: WechatPaySettings = settings.section().map_err(anyhow::Error::msg)?;
     let mut sim_task = None;
-    if (demo || cfg.dev_simulator) && !cfg.wechatpay_configured() {
-        let (sim, _) = dev_simulator(&mut cfg)?;
+    if (demo || settings.core.dev_simulator) && !pay.configured() {
+        let (sim, _) = dev_simulator(&mut settings)?;
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let sim_url = format!("http://{}", l.local_addr()?);
-        cfg.wechat_api_base = sim_url.clone();
-        cfg.wechatpay_api_base = sim_url.clone();
+        settings
+            .update::<WechatLoginSettings>(|c| c.wechat_api_base = sim_url.clone())
+            .map_err(anyhow::Error::msg)?;
+        settings
+            .update::<WechatPaySettings>(|c| c.wechatpay_api_base = sim_url.clone())
+            .map_err(anyhow::Error::msg)?;
         tracing::warn!(simulator = %sim_url, "DEVELOPMENT MODE: WeChat and WeChat Pay are simulated; pay an order with POST {sim_url}/sim/pay/{{out_trade_no}}");
         sim_task = Some(tokio::spawn(async move { sim.serve(l).await }));
     }
-    let state: ShopState = suanpan_shop::app::build_state(cfg.clone())
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let cfg = settings.core.clone();
+    let state: ShopState = open(settings).await?;
     if demo {
         let r = suanpan_shop::demo::load(&state)
             .await
@@ -266,19 +301,32 @@ async fn serve(mut cfg: Config, demo: bool) -> Result<()> {
         tracing::info!(
             products = r.products,
             admin = suanpan_shop::demo::DEMO_ADMIN,
-            password = suanpan_shop::demo::DEMO_PASSWORD,
-            "demo data loaded"
+            "demo data loaded (the demo admin's password is in the README)"
         );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
+    let interval = Duration::from_secs(cfg.jobs_interval_secs.max(1));
     let jobs = tokio::spawn(suanpan_shop::jobs::run(
         state.clone(),
-        Duration::from_secs(cfg.jobs_interval_secs.max(1)),
+        interval,
         stopped(stop_rx.clone()),
     ));
+    let housekeeping = {
+        let (core, stop) = (state.core.clone(), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            tokio::pin!(stop);
+            loop {
+                core.housekeeping().await;
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+            }
+        })
+    };
     let relay = if cfg.nats_url.is_empty() {
         tracing::info!("nats_url is empty: events stay in the outbox until a relay is configured");
         None
@@ -314,7 +362,11 @@ async fn serve(mut cfg: Config, demo: bool) -> Result<()> {
                 .await;
         }))
     };
-    let app = suanpan_shop::app::router(state.clone()).merge(
+    let app = suanpan_core::http::assemble::assemble(
+        &state.core,
+        [suanpan_shop::app::routes(state.clone())],
+    )
+    .merge(
         utoipa_swagger_ui::SwaggerUi::new("/docs")
             .url("/docs/openapi.json", suanpan_shop::app::openapi()),
     );
@@ -333,6 +385,7 @@ async fn serve(mut cfg: Config, demo: bool) -> Result<()> {
     .await?;
     let _ = stop_tx.send(true);
     let _ = jobs.await;
+    let _ = housekeeping.await;
     if let Some(r) = relay {
         let _ = r.await;
     }

@@ -1,6 +1,10 @@
 //! Versioned schema migrations, embedded in the binary and run by `suanpan migrate` (and by
-//! `suanpan serve` on start). Files live in the workspace's `migrations/` directory, named
-//! `NNNN_name.sql`; each runs once, in order, and is recorded in `schema_migrations`.
+//! `suanpan serve` on start). Each crate owns its files (`crates/<crate>/migrations/NNNN_name.sql`)
+//! and registers them in a `MIGRATIONS` constant; the binary passes every registered set to
+//! [`migrate`], which runs each migration once, in version order across all sets, and records it
+//! in `schema_migrations`. Versions are unique across the workspace: a new migration takes the
+//! next number after the highest one of any crate (two crates claiming one number is an error
+//! before anything runs). An applied migration is never edited; changes are new migrations.
 //!
 //! One file serves all three engines: the tokens `{{PK}}`, `{{CLOB}}` and `{{TABLE}}` are
 //! replaced per [`Dialect`]. Concurrent runners are serialised by an advisory lock (PostgreSQL,
@@ -21,19 +25,32 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// Every migration of the workspace, in order.
+/// The core's own migrations (identity, ledger, idempotency, outbox, audit).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "core",
-        sql: include_str!("../../../../migrations/0001_core.sql"),
+        sql: include_str!("../../migrations/0001_core.sql"),
     },
     Migration {
-        version: 2,
-        name: "shop",
-        sql: include_str!("../../../../migrations/0002_shop.sql"),
+        version: 4,
+        name: "identity",
+        sql: include_str!("../../migrations/0004_identity.sql"),
     },
 ];
+
+/// Every migration of `sets`, in version order; `Err` names a version claimed twice.
+pub fn ordered(sets: &[&[Migration]]) -> Result<Vec<Migration>, String> {
+    let mut all: Vec<Migration> = sets.iter().flat_map(|s| s.iter().copied()).collect();
+    all.sort_by_key(|m| m.version);
+    if let Some(w) = all.windows(2).find(|w| w[0].version == w[1].version) {
+        return Err(format!(
+            "migration version {} is claimed by both {:?} and {:?}",
+            w[0].version, w[0].name, w[1].name
+        ));
+    }
+    Ok(all)
+}
 
 /// Replaces the dialect tokens in a migration's SQL.
 pub fn render(sql: &str, dialect: Dialect) -> String {
@@ -77,8 +94,11 @@ fn statements(sql: &str) -> Vec<String> {
     out
 }
 
-/// Applies every migration in `migrations` not yet recorded. Returns the versions applied.
-pub async fn migrate(db: &Db, migrations: &[Migration]) -> Result<Vec<i64>, sqlx::Error> {
+/// Applies every migration of `sets` not yet recorded, in version order. Returns the versions
+/// applied. Errors: a version claimed twice (before anything runs), or the database's error.
+pub async fn migrate(db: &Db, sets: &[&[Migration]]) -> Result<Vec<i64>, sqlx::Error> {
+    let migrations = ordered(sets).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    let migrations = migrations.as_slice();
     let mut conn = db.writer().acquire().await?;
     let create = render(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL, applied_at BIGINT NOT NULL){{TABLE}}",
@@ -167,6 +187,16 @@ async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_unique_across_sets() {
+        const A: &[Migration] = &[Migration { version: 2, name: "a", sql: "" }];
+        const B: &[Migration] = &[Migration { version: 1, name: "b", sql: "" }];
+        const C: &[Migration] = &[Migration { version: 2, name: "c", sql: "" }];
+        let v: Vec<i64> = ordered(&[A, B]).unwrap().iter().map(|m| m.version).collect();
+        assert_eq!(v, [1, 2]);
+        assert!(ordered(&[A, B, C]).unwrap_err().contains("claimed by both"));
+    }
 
     #[test]
     fn renders_and_splits() {

@@ -281,6 +281,35 @@ impl Db {
         }
     }
 
+    /// Runs `body` in a write transaction and commits it; rolls back when `body` fails. A
+    /// transaction that loses a deadlock or serialization race ([`TX_CONFLICT`]) is run again,
+    /// up to 5 attempts with a short backoff, so `body` must be safe to repeat (it is: nothing it
+    /// wrote survived the rollback). Return [`rollback()`] from `body` to roll back on purpose
+    /// (a failed guard) and tell it apart with [`is_rollback`].
+    pub async fn transaction<T>(
+        &self,
+        mut body: impl AsyncFnMut(&mut Conn) -> Result<T, crate::error::AppError>,
+    ) -> Result<T, crate::error::AppError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut tx = self.begin().await.map_err(tx_error)?;
+            let r = match body(&mut tx).await {
+                Ok(v) => tx.commit().await.map(|()| v).map_err(tx_error),
+                Err(e) => {
+                    drop(tx);
+                    Err(e)
+                }
+            };
+            match r {
+                Err(e) if e.code == TX_CONFLICT && attempt < 5 => {
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1")
@@ -357,49 +386,23 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
-/// Runs a write transaction, retrying it (up to 5 attempts, with a short backoff) when the
-/// database reports a deadlock or serialization failure. The body is an expression of type
-/// `Result<T, AppError>` that may use `$tx` (a `&mut Tx` via the binding) and `?`.
-///
-/// ```ignore
-/// let order = with_tx!(db, tx => { create_order(&mut tx, …).await });
-/// ```
-#[macro_export]
-macro_rules! with_tx {
-    ($db:expr, $tx:ident => $body:expr) => {{
-        let mut __attempt = 0u32;
-        loop {
-            __attempt += 1;
-            let mut $tx = match $db.begin().await {
-                Ok(t) => t,
-                Err(e) => break Err($crate::error::AppError::from(e)),
-            };
-            let __r: Result<_, $crate::error::AppError> = async { $body }.await;
-            let __r = match __r {
-                Ok(v) => match $tx.commit().await {
-                    Ok(()) => Ok(v),
-                    Err(e) => Err($crate::db::tx_error(e)),
-                },
-                Err(e) => {
-                    drop($tx);
-                    Err(e)
-                }
-            };
-            match __r {
-                Err(e) if e.code == $crate::db::TX_CONFLICT && __attempt < 5 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(__attempt)))
-                        .await;
-                    continue;
-                }
-                other => break other,
-            }
-        }
-    }};
-}
-
-/// The error code of a transaction that lost a deadlock or serialization race; [`with_tx!`]
+/// The error code of a transaction that lost a deadlock or serialization race; [`Db::transaction`]
 /// retries it, and it reaches a client (503) only after five failures.
 pub const TX_CONFLICT: &str = "transaction_conflict";
+
+/// The code of [`rollback()`]; never reaches a client.
+pub const ROLLED_BACK: &str = "rolled_back";
+
+/// The error a [`Db::transaction`] body returns to roll back on purpose (a guard failed and the
+/// caller answers from what it recorded). Internal: callers turn it into their own answer.
+pub fn rollback() -> crate::error::AppError {
+    crate::error::AppError::conflict(ROLLED_BACK, "rolled back")
+}
+
+/// True for the error of [`rollback()`].
+pub fn is_rollback(e: &crate::error::AppError) -> bool {
+    e.code == ROLLED_BACK
+}
 
 /// Maps a driver error inside a transaction: retryable races become [`TX_CONFLICT`].
 pub fn tx_error(e: sqlx::Error) -> crate::error::AppError {
@@ -580,6 +583,9 @@ pub fn opt_text(row: &sqlx::any::AnyRow, idx: usize) -> Result<Option<String>, s
 #[derive(Debug, Default)]
 pub struct Batch {
     stmts: Vec<(Cow<'static, str>, Vec<Arg>, bool)>,
+    /// Leading statements that are not the caller's (savepoint control of the group writer);
+    /// their results are dropped so that indices stay the caller's.
+    skip: usize,
 }
 
 /// What a [`Batch`] did.
@@ -641,59 +647,85 @@ impl Batch {
         if self.stmts.is_empty() {
             return Ok(out);
         }
+        let skip = self.skip;
         if d == Dialect::Sqlite && self.stmts.len() > 1 {
-            let sql: String = self
-                .stmts
-                .iter()
-                .map(|(s, _, _)| s.as_ref())
-                .collect::<Vec<_>>()
-                .join(";\n");
-            let args: Vec<Arg> = self
-                .stmts
-                .iter()
-                .flat_map(|(_, a, _)| a.iter().cloned())
-                .collect();
-            // One prepared multi-statement query with sequentially bound arguments: supported by
-            // sqlx 0.8's SQLite driver (deprecated upstream, sqlx#3108); an upgrade to sqlx 0.9
-            // must replace this with a per-statement loop or a raw-handle batch.
-            #[allow(deprecated)]
-            let mut stream = bind_all(sqlx::query(&sql), &args).fetch_many(&mut *conn);
-            let mut rows = Vec::new();
-            while let Some(item) = stream.try_next().await? {
-                match item {
-                    sqlx::Either::Left(done) => {
-                        out.rows_affected.push(done.rows_affected());
-                        out.last_insert_ids.push(done.last_insert_id());
-                        out.rows.push(std::mem::take(&mut rows));
-                    }
-                    sqlx::Either::Right(row) => rows.push(row),
-                }
-            }
-            drop(stream);
-            // A statement with RETURNING counts the rows it returned: SQLite's change counter is
-            // not reset by an `INSERT … ON CONFLICT DO NOTHING` that inserted nothing.
-            for (i, (sql, _, _)) in self.stmts.iter().enumerate() {
-                if sql.contains(" RETURNING ")
-                    && let (Some(n), Some(rows)) = (out.rows_affected.get_mut(i), out.rows.get(i))
-                {
-                    *n = rows.len() as u64;
-                }
-            }
-            out.failed_guard = self
-                .stmts
-                .iter()
-                .enumerate()
-                .find(|(i, (_, _, g))| *g && out.rows_affected.get(*i) != Some(&1))
-                .map(|(i, _)| i);
-            return Ok(out);
+            self.execute_sqlite(conn, &mut out).await?;
+        } else {
+            self.execute_each(conn, &mut out).await?;
         }
+        out.rows_affected.drain(..skip.min(out.rows_affected.len()));
+        out.rows.drain(..skip.min(out.rows.len()));
+        out.last_insert_ids.drain(..skip.min(out.last_insert_ids.len()));
+        out.failed_guard = out.failed_guard.map(|g| g - skip);
+        Ok(out)
+    }
+
+    /// Puts `stmts` (plain SQL without arguments) before the batch's own statements; results keep
+    /// the caller's indices. Used by the group writer to send savepoint control in the same
+    /// round trip.
+    pub fn with_prefix(mut self, stmts: &[&'static str]) -> Batch {
+        let mut pre: Vec<_> = stmts
+            .iter()
+            .map(|s| (Cow::Borrowed(*s), Vec::new(), false))
+            .collect();
+        self.skip += pre.len();
+        pre.append(&mut self.stmts);
+        self.stmts = pre;
+        self
+    }
+
+    /// SQLite: every statement in one call to the connection's worker thread (one round trip).
+    /// Arguments are rendered into the text by [`sqlite_literal`], which cannot inject: integers
+    /// as decimal, text as a hex blob cast to TEXT.
+    async fn execute_sqlite(&self, conn: &mut Conn, out: &mut BatchResult) -> Result<(), sqlx::Error> {
+        use futures::TryStreamExt;
+        let mut sql = String::with_capacity(self.stmts.len() * 96);
+        for (stmt, args, _) in &self.stmts {
+            render_sqlite(&mut sql, stmt, args)?;
+            sql.push_str(";\n");
+        }
+        let mut stream = conn.fetch_many(sqlx::raw_sql(&sql));
+        let mut rows = Vec::new();
+        while let Some(item) = stream.try_next().await? {
+            match item {
+                sqlx::Either::Left(done) => {
+                    out.rows_affected.push(done.rows_affected());
+                    out.last_insert_ids.push(done.last_insert_id());
+                    out.rows.push(std::mem::take(&mut rows));
+                }
+                sqlx::Either::Right(row) => rows.push(row),
+            }
+        }
+        drop(stream);
+        // A statement with RETURNING counts the rows it returned: SQLite's change counter is
+        // not reset by an `INSERT … ON CONFLICT DO NOTHING` that inserted nothing.
+        for (i, (sql, _, _)) in self.stmts.iter().enumerate() {
+            if sql.contains(" RETURNING ")
+                && let (Some(n), Some(rows)) = (out.rows_affected.get_mut(i), out.rows.get(i))
+            {
+                *n = rows.len() as u64;
+            }
+        }
+        out.failed_guard = self
+            .stmts
+            .iter()
+            .enumerate()
+            .find(|(i, (_, _, g))| *g && out.rows_affected.get(*i) != Some(&1))
+            .map(|(i, _)| i);
+        Ok(())
+    }
+
+    /// PostgreSQL and MySQL: one statement after another, stopping at the first failed guard.
+    async fn execute_each(&self, conn: &mut Conn, out: &mut BatchResult) -> Result<(), sqlx::Error> {
         for (i, (sql, args, guard)) in self.stmts.iter().enumerate() {
-            let q = bind_all(sqlx::query(sql.as_ref()), args);
-            let (n, rows, last) = if sql.contains(" RETURNING ") || sql.starts_with("SELECT") {
-                let rows = q.fetch_all(&mut *conn).await?;
+            let (n, rows, last) = if args.is_empty() && i < self.skip {
+                let done = conn.execute(sqlx::raw_sql(sql.as_ref())).await?;
+                (done.rows_affected(), Vec::new(), None)
+            } else if sql.contains(" RETURNING ") || sql.starts_with("SELECT") {
+                let rows = bind_all(sqlx::query(sql.as_ref()), args).fetch_all(&mut *conn).await?;
                 (rows.len() as u64, rows, None)
             } else {
-                let done = q.execute(&mut *conn).await?;
+                let done = bind_all(sqlx::query(sql.as_ref()), args).execute(&mut *conn).await?;
                 (done.rows_affected(), Vec::new(), done.last_insert_id())
             };
             out.rows_affected.push(n);
@@ -704,7 +736,52 @@ impl Batch {
                 break;
             }
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+/// Appends `stmt` to `out` with each `?` placeholder (outside quoted literals) replaced by the
+/// SQLite literal of the next argument. Errors when the counts differ.
+fn render_sqlite(out: &mut String, stmt: &str, args: &[Arg]) -> Result<(), sqlx::Error> {
+    let mut next = args.iter();
+    let mut in_str = false;
+    for c in stmt.chars() {
+        match c {
+            '\'' => {
+                in_str = !in_str;
+                out.push(c);
+            }
+            '?' if !in_str => {
+                let a = next
+                    .next()
+                    .ok_or_else(|| sqlx::Error::Protocol(format!("too few arguments for {stmt}")))?;
+                sqlite_literal(out, a);
+            }
+            _ => out.push(c),
+        }
+    }
+    if next.next().is_some() {
+        return Err(sqlx::Error::Protocol(format!("too many arguments for {stmt}")));
+    }
+    Ok(())
+}
+
+/// The SQLite literal of `a`: an integer in decimal, text as `CAST(X'…' AS TEXT)` (the UTF-8
+/// bytes in hex: no quoting to get wrong, any character allowed), `NULL`.
+pub fn sqlite_literal(out: &mut String, a: &Arg) {
+    use std::fmt::Write;
+    match a {
+        Arg::I(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Arg::S(v) => {
+            out.push_str("CAST(X'");
+            for b in v.as_bytes() {
+                let _ = write!(out, "{b:02x}");
+            }
+            out.push_str("' AS TEXT)");
+        }
+        Arg::Null => out.push_str("NULL"),
     }
 }
 

@@ -2,7 +2,8 @@
 //! codes, the middleware stack (request id, structured access logs, metrics, panics, body
 //! limit), health and metrics endpoints, and JSON 404/405.
 
-pub mod identity;
+pub mod assemble;
+pub mod envelope;
 pub mod layers;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

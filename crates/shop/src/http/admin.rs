@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use suanpan_core::AppResult;
-use suanpan_core::auth::{AuthAdmin, Permission};
+use crate::auth::{Permission, ShopAdmin};
 use suanpan_core::error::ErrorBody;
 use suanpan_core::http::{ApiJson, ApiPath, ApiQuery, Page, PageParams};
 use suanpan_core::money::format_yuan;
@@ -57,7 +57,7 @@ impl OrderQuery {
     responses((status = 200, body = inline(Page<OrderView>)), (status = 403, body = ErrorBody)))]
 pub async fn search(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiQuery(q): ApiQuery<OrderQuery>,
 ) -> AppResult<ApiJson<Page<OrderView>>> {
     admin.require(Permission::ViewOrders)?;
@@ -85,7 +85,7 @@ pub struct AdminOrderDetail {
     responses((status = 200, body = AdminOrderDetail), (status = 404, body = ErrorBody)))]
 pub async fn detail(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<ApiJson<AdminOrderDetail>> {
     admin.require(Permission::ViewOrders)?;
@@ -103,7 +103,7 @@ pub async fn detail(
     responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<ApiJson<OrderView>> {
     admin.require(Permission::FulfilOrders)?;
@@ -126,7 +126,7 @@ pub struct ShipRequest {
     responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
 pub async fn ship(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiPath(id): ApiPath<i64>,
     ApiJson(r): ApiJson<ShipRequest>,
 ) -> AppResult<ApiJson<OrderView>> {
@@ -151,7 +151,7 @@ pub struct RefundRequestBody {
     responses((status = 201, body = RefundRow), (status = 409, body = ErrorBody, description = "illegal_transition, refund_exceeds_paid")))]
 pub async fn refund(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiJson(r): ApiJson<RefundRequestBody>,
@@ -183,7 +183,7 @@ fn status_zh(s: OrderStatus) -> &'static str {
     responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody)))]
 pub async fn export_csv(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiQuery(q): ApiQuery<OrderQuery>,
 ) -> AppResult<Response> {
     admin.require(Permission::ViewReports)?;
@@ -310,7 +310,7 @@ pub struct ReportQuery {
     responses((status = 200, body = DailyReport), (status = 403, body = ErrorBody)))]
 pub async fn daily(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> AppResult<ApiJson<DailyReport>> {
     admin.require(Permission::ViewReports)?;

@@ -3,10 +3,10 @@
 use axum::extract::{Multipart, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use suanpan_core::auth::{AuthAdmin, Permission};
+use crate::auth::{Permission, ShopAdmin};
 use suanpan_core::error::ErrorBody;
 use suanpan_core::http::{ApiJson, ApiPath, ApiQuery, Page, PageParams};
-use suanpan_core::{AppError, AppResult, audit, ledger, with_tx};
+use suanpan_core::{AppError, AppResult, audit, ledger};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -185,7 +185,7 @@ async fn admin_product(s: &ShopState, id: i64) -> AppResult<ProductView> {
     responses((status = 201, body = ProductView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_product(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiJson(req): ApiJson<CreateProduct>,
 ) -> AppResult<Response> {
     admin.require(Permission::ManageCatalog)?;
@@ -207,13 +207,13 @@ pub async fn create_product(
     let db = &s.core.db;
     let d = db.dialect;
     let actor = admin.actor();
-    let id = with_tx!(db, tx => {
-        let (id, account) = store::insert_product(&mut tx, d, &p).await?;
-        ledger::open_account(&mut tx, d, &account, req.stock, &format!("product:{id}:create")).await?;
+    let id = db.transaction(async |tx| {
+        let (id, account) = store::insert_product(&mut *tx, d, &p).await?;
+        ledger::open_account(&mut *tx, d, &account, req.stock, &format!("product:{id}:create")).await?;
         let after = serde_json::json!({"name": p.name, "price_fen": p.price_fen, "stock": req.stock, "on_shelf": p.on_shelf, "category_id": p.category_id});
-        audit::record(&mut tx, d, &actor, "product.create", "product", &id.to_string(), None, Some(&after)).await?;
+        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&after) }).await?;
         Ok(id)
-    })?;
+    }).await?;
     Ok(created(admin_product(&s, id).await?))
 }
 
@@ -222,7 +222,7 @@ pub async fn create_product(
     responses((status = 200, body = ProductView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_product(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<UpdateProduct>,
 ) -> AppResult<ApiJson<ProductView>> {
@@ -244,12 +244,12 @@ pub async fn update_product(
     let d = db.dialect;
     let actor = admin.actor();
     let b = serde_json::to_value(&before).map_err(AppError::internal)?;
-    with_tx!(db, tx => {
-        store::update_product(&mut tx, d, id, &p).await?;
+    db.transaction(async |tx| {
+        store::update_product(&mut *tx, d, id, &p).await?;
         let after = serde_json::json!({"name": p.name, "price_fen": p.price_fen, "on_shelf": p.on_shelf, "category_id": p.category_id, "images": p.images});
-        audit::record(&mut tx, d, &actor, "product.update", "product", &id.to_string(), Some(&b), Some(&after)).await?;
+        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.update", entity_type: "product", entity_id: &id.to_string(), before: Some(&b), after: Some(&after) }).await?;
         Ok(())
-    })?;
+    }).await?;
     Ok(ApiJson(admin_product(&s, id).await?))
 }
 
@@ -258,7 +258,7 @@ pub async fn update_product(
     responses((status = 200, body = ProductView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn adjust_stock(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<AdjustStock>,
 ) -> AppResult<ApiJson<ProductView>> {
@@ -266,19 +266,19 @@ pub async fn adjust_stock(
     let db = &s.core.db;
     let d = db.dialect;
     let actor = admin.actor();
-    with_tx!(db, tx => {
-        let account = store::stock_account(&mut tx, d, id).await?.ok_or_else(|| AppError::not_found("product_not_found", "no such product"))?;
-        let before = ledger::balance(&mut tx, d, &account).await?;
+    db.transaction(async |tx| {
+        let account = store::stock_account(&mut *tx, d, id).await?.ok_or_else(|| AppError::not_found("product_not_found", "no such product"))?;
+        let before = ledger::balance(&mut *tx, d, &account).await?;
         let delta = match (req.delta, req.on_hand) {
             (Some(x), None) if x != 0 && x.abs() <= 1_000_000_000 => x,
             (None, Some(h)) if (0..=1_000_000_000).contains(&h) => h - before.on_hand,
             _ => return Err(AppError::invalid("invalid_stock", "give exactly one of delta (non-zero) or on_hand (0-1000000000)")),
         };
-        let after = ledger::adjust(&mut tx, d, &account, delta, &format!("product:{id}:adjust:{}", actor.id)).await?;
+        let after = ledger::adjust(&mut *tx, d, &account, delta, &format!("product:{id}:adjust:{}", actor.id)).await?;
         let (b, a) = (serde_json::to_value(before).map_err(AppError::internal)?, serde_json::to_value(after).map_err(AppError::internal)?);
-        audit::record(&mut tx, d, &actor, "product.stock_adjust", "product", &id.to_string(), Some(&b), Some(&a)).await?;
+        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.stock_adjust", entity_type: "product", entity_id: &id.to_string(), before: Some(&b), after: Some(&a) }).await?;
         Ok(())
-    })?;
+    }).await?;
     Ok(ApiJson(admin_product(&s, id).await?))
 }
 
@@ -287,7 +287,7 @@ pub async fn adjust_stock(
     responses((status = 200, body = inline(Page<ProductView>)), (status = 403, body = ErrorBody)))]
 pub async fn admin_list_products(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiQuery(q): ApiQuery<ProductQuery>,
 ) -> AppResult<ApiJson<Page<ProductView>>> {
     admin.require(Permission::ManageCatalog)?;
@@ -309,7 +309,7 @@ pub struct CreateCategory {
     responses((status = 201, body = Category), (status = 400, body = ErrorBody)))]
 pub async fn create_category(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     ApiJson(req): ApiJson<CreateCategory>,
 ) -> AppResult<Response> {
     admin.require(Permission::ManageCatalog)?;
@@ -323,11 +323,11 @@ pub async fn create_category(
     let db = &s.core.db;
     let d = db.dialect;
     let actor = admin.actor();
-    let id = with_tx!(db, tx => {
-        let id = store::insert_category(&mut tx, d, &name, req.sort).await?;
-        audit::record(&mut tx, d, &actor, "category.create", "category", &id.to_string(), None, Some(&serde_json::json!({"name": name}))).await?;
+    let id = db.transaction(async |tx| {
+        let id = store::insert_category(&mut *tx, d, &name, req.sort).await?;
+        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "category.create", entity_type: "category", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name})) }).await?;
         Ok(id)
-    })?;
+    }).await?;
     Ok(created(Category {
         id,
         name,
@@ -349,7 +349,7 @@ pub struct Uploaded {
     responses((status = 201, body = Uploaded), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn upload(
     State(s): State<ShopState>,
-    admin: AuthAdmin,
+    admin: ShopAdmin,
     mut mp: Multipart,
 ) -> AppResult<Response> {
     admin.require(Permission::ManageCatalog)?;

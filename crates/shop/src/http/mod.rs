@@ -3,18 +3,18 @@
 //! (`/openapi.json`, `docs/openapi.json`).
 
 pub mod admin;
+pub mod auth;
 pub mod catalog;
 pub mod orders;
 pub mod shopper;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use suanpan_core::AppError;
-use suanpan_core::idempotency;
+use suanpan_core::idempotency::Key;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::ShopState;
-use crate::service::{Idem, Stored};
 
 /// All shop routes.
 pub fn routes() -> OpenApiRouter<ShopState> {
@@ -23,42 +23,18 @@ pub fn routes() -> OpenApiRouter<ShopState> {
         .merge(shopper::routes())
         .merge(orders::routes())
         .merge(admin::routes())
+        .merge(auth::routes())
 }
 
-/// Reads an optional `Idempotency-Key` header into an [`Idem`] for `scope`, hashing the typed
+/// Reads an optional `Idempotency-Key` header into a [`Key`] for `scope`, hashing the typed
 /// request (so formatting differences in the JSON do not matter).
 pub fn idem<T: serde::Serialize>(
     headers: &HeaderMap,
     scope: String,
     req: &T,
-) -> Result<Option<Idem>, AppError> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = v.to_str().map_err(|_| {
-        AppError::invalid(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be visible ASCII",
-        )
-    })?;
-    idempotency::validate_key(key)?;
+) -> Result<Option<Key>, AppError> {
     let body = serde_json::to_vec(req).map_err(AppError::internal)?;
-    Ok(Some(Idem {
-        hash: idempotency::request_hash(&[scope.as_bytes(), &body]),
-        scope,
-        key: key.to_string(),
-    }))
-}
-
-impl IntoResponse for Stored {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            self.body,
-        )
-            .into_response()
-    }
+    Key::from_header(headers, scope, &body)
 }
 
 /// `201 Created` with a JSON body.

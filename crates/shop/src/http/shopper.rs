@@ -7,7 +7,7 @@ use serde::Deserialize;
 use suanpan_core::auth::AuthUser;
 use suanpan_core::error::ErrorBody;
 use suanpan_core::http::{ApiJson, ApiPath};
-use suanpan_core::{AppError, AppResult, with_tx};
+use suanpan_core::{AppError, AppResult};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,10 +39,10 @@ async fn cart_view(s: &ShopState, user: &AuthUser) -> AppResult<ApiJson<Vec<Cart
 }
 
 fn check_quantity(s: &ShopState, q: i64) -> AppResult<()> {
-    if q <= 0 || q > s.core.config.order_max_quantity {
+    if q <= 0 || q > s.settings.order_max_quantity {
         return Err(AppError::invalid(
             "invalid_quantity",
-            format!("quantity must be 1-{}", s.core.config.order_max_quantity),
+            format!("quantity must be 1-{}", s.settings.order_max_quantity),
         ));
     }
     Ok(())
@@ -76,7 +76,7 @@ pub async fn add_item(
     sellable(&s, req.product_id).await?;
     let db = &s.core.db;
     let d = db.dialect;
-    let max = s.core.config.order_max_quantity;
+    let max = s.settings.order_max_quantity;
     let mut conn = db.writer().acquire().await?;
     store::upsert_cart_line(
         &mut conn,
@@ -112,7 +112,7 @@ pub async fn set_item(
         product_id,
         req.quantity,
         false,
-        s.core.config.order_max_quantity,
+        s.settings.order_max_quantity,
     )
     .await?;
     drop(conn);
@@ -205,20 +205,20 @@ async fn save(
     let input = to_address(a)?;
     let db = &s.core.db;
     let d = db.dialect;
-    with_tx!(db, tx => {
+    db.transaction(async |tx| {
         let mut addr = input.clone();
         if id.is_none() {
-            if store::address_count(&mut tx, d, user.user_id).await? >= 50 {
+            if store::address_count(&mut *tx, d, user.user_id).await? >= 50 {
                 return Err(AppError::conflict("too_many_addresses", "at most 50 addresses"));
             }
-            if store::address(&mut tx, d, user.user_id, None).await?.is_none() {
+            if store::address(&mut *tx, d, user.user_id, None).await?.is_none() {
                 addr.is_default = true;
             }
         }
-        let saved = store::save_address(&mut tx, d, user.user_id, id, &addr).await?.ok_or_else(|| AppError::not_found("address_not_found", "no such address"))?;
+        let saved = store::save_address(&mut *tx, d, user.user_id, id, &addr).await?.ok_or_else(|| AppError::not_found("address_not_found", "no such address"))?;
         addr.id = saved;
         Ok(addr)
-    })
+    }).await
 }
 
 /// Adds an address.

@@ -11,7 +11,10 @@ use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, Row};
-use suanpan_core::config::Config;
+use suanpan_core::config::{Config, Settings};
+use suanpan_core::wechat_login::WechatLoginSettings;
+use suanpan_payments::settings::WechatPaySettings;
+use suanpan_shop::settings::ShopSettings;
 use suanpan_payments::wechatpay::simulator::{SIM_PUBLIC_KEY_ID, Simulator, SimulatorConfig};
 use suanpan_payments::wechatpay::{MerchantKey, Transaction, TransactionAmount};
 use suanpan_shop::ShopState;
@@ -34,38 +37,9 @@ fn rand_name() -> String {
     suanpan_core::ids::random_alnum(12).to_ascii_lowercase()
 }
 
-/// A new, empty database URL for one test.
+/// A new, empty database URL for one test (the core's shared helper).
 pub async fn fresh_database() -> String {
-    match std::env::var("SUANPAN_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        None => {
-            let dir = std::env::temp_dir().join("suanpan-tests");
-            std::fs::create_dir_all(&dir).unwrap();
-            format!("sqlite://{}/{}.db", dir.display(), rand_name())
-        }
-        Some(base) => {
-            sqlx::any::install_default_drivers();
-            let name = format!("suanpan_t_{}", rand_name());
-            let mut c = sqlx::AnyConnection::connect(&base)
-                .await
-                .unwrap_or_else(|e| panic!("cannot reach test database {base}: {e}"));
-            let create = if base.starts_with("mysql") {
-                format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")
-            } else {
-                format!("CREATE DATABASE {name}")
-            };
-            c.execute(create.as_str()).await.unwrap();
-            let _ = c.close().await;
-            let (head, query) = match base.split_once('?') {
-                Some((h, q)) => (h.to_string(), format!("?{q}")),
-                None => (base.clone(), String::new()),
-            };
-            let cut = head.rfind('/').unwrap();
-            format!("{}/{name}{query}", &head[..cut])
-        }
-    }
+    suanpan_core::testing::fresh_database_url().await
 }
 
 pub struct TestApp {
@@ -82,7 +56,7 @@ impl TestApp {
         Self::with(|_| {}).await
     }
 
-    pub async fn with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    pub async fn with(tweak: impl FnOnce(&mut ShopSettings)) -> TestApp {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let (merchant_pem, platform_pem) = keys();
         let dir = std::env::temp_dir().join("suanpan-tests").join(rand_name());
@@ -113,15 +87,21 @@ impl TestApp {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let mut cfg = Config {
+        let mut settings = Settings::new(Config {
             database_url: fresh_database().await,
             data_dir: dir.to_string_lossy().into_owned(),
             db_max_connections: 8,
             sqlite_synchronous: "NORMAL".into(),
             public_base_url: base_url.clone(),
+            max_body_bytes: 64 * 1024,
+            ..Config::default()
+        });
+        settings.set(&WechatLoginSettings {
             wechat_appid: APPID.into(),
             wechat_secret: "secret".into(),
             wechat_api_base: sim_url.clone(),
+        });
+        settings.set(&WechatPaySettings {
             wechatpay_api_base: sim_url,
             wechatpay_mchid: MCHID.into(),
             wechatpay_merchant_key: merchant_path.to_string_lossy().into_owned(),
@@ -129,11 +109,12 @@ impl TestApp {
             wechatpay_apiv3_key: apiv3,
             wechatpay_platform_public_key: platform_pub.to_string_lossy().into_owned(),
             wechatpay_platform_public_key_id: SIM_PUBLIC_KEY_ID.into(),
-            max_body_bytes: 64 * 1024,
-            ..Config::default()
-        };
-        tweak(&mut cfg);
-        let state = suanpan_shop::app::build_state(cfg).await.expect("state");
+            ..WechatPaySettings::default()
+        });
+        let mut shop = ShopSettings::default();
+        tweak(&mut shop);
+        settings.set(&shop);
+        let state = suanpan_shop::app::open(settings).await.expect("state");
         let router = suanpan_shop::app::router(state.clone());
         let r2 = router.clone();
         let server = tokio::spawn(async move {
@@ -193,6 +174,24 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// A JSON request through the router; the whole response (status, headers, body).
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> axum::response::Response {
+        let b = Request::builder().method(method).uri(path);
+        let req = match body {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        self.router.clone().oneshot(req).await.unwrap()
+    }
+
     pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
@@ -209,11 +208,13 @@ impl TestApp {
     }
 
     pub async fn admin_token(&self) -> String {
-        let _ = suanpan_core::auth::create_admin(
+        let _ = suanpan_core::auth::create_staff(
             self.db(),
             "root",
             "root-password",
-            suanpan_core::auth::Role::Admin,
+            "shop",
+            "admin",
+            None,
         )
         .await;
         self.login_admin("root", "root-password").await

@@ -1,0 +1,299 @@
+//! The group-commit write path: one mechanism for every system's hot writes (the shop's orders,
+//! MR's game authorizations).
+//!
+//! A system describes one workflow's writes as a [`Unit`] and submits it to a [`GroupWriter`].
+//! A writer *lane* takes every unit waiting (up to [`MAX_GROUP`]), writes them in **one**
+//! transaction, each inside a savepoint, and commits once; a unit whose guard fails (stock
+//! short, key taken, balance too low) rolls back to its savepoint without touching the others.
+//! Each unit is answered only after its group has committed, so an acknowledged write is as
+//! durable as with one transaction per request. Savepoint control rides in the same round trip
+//! as the unit's first statement batch ([`UnitCtx::execute`]).
+//!
+//! - SQLite has one writer: one lane, one fsync per group, and ids may be assigned by the
+//!   writer ([`UnitCtx::next_id`]) so that a unit needs a single round trip.
+//! - PostgreSQL and MySQL run several lanes (connections) at once; ids come from the database.
+//!
+//! If a group fails for any other reason (a deadlock between lanes, a driver error), it is
+//! rolled back whole and each of its units runs alone in its own transaction
+//! ([`Db::transaction`], which retries deadlocks), so one bad unit cannot fail its neighbours.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use sqlx::{Executor, Row};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::db::{Batch, BatchResult, Conn, Db, Dialect};
+use crate::error::{AppError, ErrorKind};
+
+/// Most units in one group transaction.
+pub const MAX_GROUP: usize = 256;
+
+/// How a unit ended.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// Keep the unit's writes; answer `T` after the commit.
+    Commit(T),
+    /// Undo the unit's writes (a guard failed); answer `T` anyway.
+    Rollback(T),
+}
+
+/// One workflow's writes. `write` may run more than once (alone after a failed group), so it
+/// must derive everything it writes from `self`.
+pub trait Unit: Send + Sync + 'static {
+    /// What the submitter gets back.
+    type Output: Send + 'static;
+    /// Writes the unit through `ctx`. `Err` fails the group, which then runs each unit alone.
+    fn write(
+        &self,
+        ctx: &mut UnitCtx<'_>,
+    ) -> impl Future<Output = Result<Step<Self::Output>, AppError>> + Send;
+}
+
+/// What a unit writes with: the connection inside the group's transaction, its dialect, and
+/// writer-assigned ids where the engine allows.
+pub struct UnitCtx<'a> {
+    conn: &'a mut Conn,
+    /// The engine.
+    pub dialect: Dialect,
+    prefix: Vec<&'static str>,
+    ids: Option<&'a mut IdAlloc>,
+}
+
+impl UnitCtx<'_> {
+    /// Runs `b` (after any pending savepoint control) and returns its result, indices as pushed.
+    pub async fn execute(&mut self, b: Batch) -> Result<BatchResult, sqlx::Error> {
+        let pre = std::mem::take(&mut self.prefix);
+        b.with_prefix(&pre).execute(self.conn, self.dialect).await
+    }
+
+    /// The connection, for reads inside the unit (flushes pending savepoint control first).
+    pub async fn conn(&mut self) -> Result<&mut Conn, sqlx::Error> {
+        if !self.prefix.is_empty() {
+            self.execute(Batch::new()).await?;
+        }
+        Ok(self.conn)
+    }
+
+    /// The id the next row of `table` gets, assigned by the writer (SQLite groups only, where
+    /// the writer is the table's only writer); `None`: let the database assign it. The id is
+    /// taken only if the unit commits.
+    pub async fn next_id(&mut self, table: &'static str) -> Result<Option<i64>, sqlx::Error> {
+        let Some(ids) = self.ids.as_deref_mut() else {
+            return Ok(None);
+        };
+        let next = match ids.next.get(table) {
+            Some(n) => *n + ids.taken.get(table).copied().unwrap_or(0),
+            None => {
+                let n = first_free_id(self.conn, table).await?;
+                ids.next.insert(table, n);
+                n
+            }
+        };
+        *ids.taken.entry(table).or_insert(0) += 1;
+        Ok(Some(next))
+    }
+}
+
+/// Writer-assigned ids of one SQLite lane: the next free id per table, and what the current
+/// unit took.
+#[derive(Default)]
+pub struct IdAlloc {
+    next: HashMap<&'static str, i64>,
+    taken: HashMap<&'static str, i64>,
+}
+
+impl IdAlloc {
+    fn end_unit(&mut self, committed: bool) {
+        for (t, n) in self.taken.drain() {
+            if committed && let Some(v) = self.next.get_mut(t) {
+                *v += n;
+            }
+        }
+    }
+}
+
+async fn first_free_id(conn: &mut Conn, table: &str) -> Result<i64, sqlx::Error> {
+    let max: i64 = sqlx::query(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    let seq: Option<i64> = sqlx::query("SELECT seq FROM sqlite_sequence WHERE name = ?")
+        .bind(table)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    Ok(max.max(seq.unwrap_or(0)) + 1)
+}
+
+struct Job<U: Unit> {
+    unit: U,
+    reply: oneshot::Sender<Result<U::Output, AppError>>,
+}
+
+/// Handle to the lanes writing units of type `U`. Cheap to clone.
+pub struct GroupWriter<U: Unit> {
+    tx: mpsc::Sender<Job<U>>,
+}
+
+impl<U: Unit> Clone for GroupWriter<U> {
+    fn clone(&self) -> Self {
+        GroupWriter {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<U: Unit> GroupWriter<U> {
+    /// Starts the lanes for `db`: one on SQLite, `lanes` (at least 1) elsewhere. `name` labels
+    /// the group-size metric.
+    pub fn spawn(db: Db, lanes: usize, name: &'static str) -> GroupWriter<U> {
+        let (tx, rx) = mpsc::channel(4096);
+        let rx = Arc::new(Mutex::new(rx));
+        let lanes = if db.dialect == Dialect::Sqlite { 1 } else { lanes.max(1) };
+        for _ in 0..lanes {
+            tokio::spawn(lane(db.clone(), rx.clone(), name));
+        }
+        GroupWriter { tx }
+    }
+
+    /// Writes `unit` in the next group; resolves after the group has committed (or after the
+    /// unit ran alone). Errors: the unit's, or `database_unavailable` (503) when stopped.
+    pub async fn submit(&self, unit: U) -> Result<U::Output, AppError> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || {
+            AppError::new(
+                ErrorKind::Unavailable,
+                "database_unavailable",
+                "writer stopped",
+            )
+        };
+        self.tx
+            .send(Job { unit, reply })
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+async fn lane<U: Unit>(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>, name: &'static str) {
+    let mut ids = (db.dialect == Dialect::Sqlite).then(IdAlloc::default);
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        metrics::histogram!("suanpan_writer_group_size", "writer" => name).record(jobs.len() as f64);
+        let units: Vec<&U> = jobs.iter().map(|j| &j.unit).collect();
+        let results = match group(&db, &units, ids.as_mut()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, units = jobs.len(), writer = name, "group commit failed; writing the units one by one");
+                if let Some(ids) = ids.as_mut() {
+                    *ids = IdAlloc::default();
+                }
+                let mut r = Vec::with_capacity(units.len());
+                for u in &units {
+                    r.push(alone(&db, *u).await);
+                }
+                r
+            }
+        };
+        for (job, r) in jobs.into_iter().zip(results) {
+            let _ = job.reply.send(r);
+        }
+    }
+}
+
+async fn group<U: Unit>(
+    db: &Db,
+    units: &[&U],
+    mut ids: Option<&mut IdAlloc>,
+) -> Result<Vec<Result<U::Output, AppError>>, AppError> {
+    let d = db.dialect;
+    let mut conn = db.writer().acquire().await?;
+    conn.execute(if d == Dialect::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" })
+        .await?;
+    let body = async {
+        let mut out = Vec::with_capacity(units.len());
+        let mut pending: Vec<&'static str> = Vec::new();
+        for u in units {
+            pending.push("SAVEPOINT u");
+            let mut ctx = UnitCtx {
+                conn: &mut conn,
+                dialect: d,
+                prefix: std::mem::take(&mut pending),
+                ids: ids.as_deref_mut(),
+            };
+            let step = u.write(&mut ctx).await?;
+            let unsent = std::mem::take(&mut ctx.prefix);
+            let committed = matches!(step, Step::Commit(_));
+            if let Some(ids) = ids.as_deref_mut() {
+                ids.end_unit(committed);
+            }
+            if unsent.last() == Some(&"SAVEPOINT u") {
+                // The unit wrote nothing: its savepoint was never opened.
+                pending = unsent[..unsent.len() - 1].to_vec();
+            } else if committed {
+                pending.push("RELEASE SAVEPOINT u");
+            } else {
+                pending.extend(["ROLLBACK TO SAVEPOINT u", "RELEASE SAVEPOINT u"]);
+            }
+            out.push(Ok(match step {
+                Step::Commit(v) | Step::Rollback(v) => v,
+            }));
+        }
+        if !pending.is_empty() {
+            Batch::new().with_prefix(&pending).execute(&mut conn, d).await?;
+        }
+        Ok::<_, AppError>(out)
+    }
+    .await;
+    match body {
+        Ok(out) => {
+            conn.execute("COMMIT").await.map_err(crate::db::tx_error)?;
+            Ok(out)
+        }
+        Err(e) => {
+            let _ = conn.execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// Runs one unit in its own transaction (deadlocks retried by [`Db::transaction`]).
+pub async fn alone<U: Unit>(db: &Db, unit: &U) -> Result<U::Output, AppError> {
+    let mut rolled_back: Option<U::Output> = None;
+    let r = db
+        .transaction(async |tx| {
+            let mut ctx = UnitCtx {
+                conn: tx,
+                dialect: db.dialect,
+                prefix: Vec::new(),
+                ids: None,
+            };
+            match unit.write(&mut ctx).await? {
+                Step::Commit(v) => Ok(v),
+                Step::Rollback(v) => {
+                    rolled_back = Some(v);
+                    Err(crate::db::rollback())
+                }
+            }
+        })
+        .await;
+    match (r, rolled_back) {
+        (Ok(v), _) => Ok(v),
+        (Err(e), Some(v)) if crate::db::is_rollback(&e) => Ok(v),
+        (Err(e), _) => Err(e),
+    }
+}

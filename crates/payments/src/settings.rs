@@ -1,0 +1,89 @@
+//! Settings of the payment providers: a flat section (the keys keep the names they have had
+//! since the shop: `wechatpay_mchid`, `SUANPAN_WECHATPAY_MCHID`, …). Listed in
+//! `docs/configuration.md`.
+
+use serde::{Deserialize, Serialize};
+use suanpan_core::config::{Section, lenient_string};
+
+/// WeChat Pay API v3 merchant settings (the mini-program AppID is the WeChat login section's
+/// `wechat_appid`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WechatPaySettings {
+    /// Base of WeChat Pay API v3.
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechatpay_api_base: String,
+    /// Merchant id (mchid).
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechatpay_mchid: String,
+    /// Path to the merchant API private key PEM (`apiclient_key.pem`).
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechatpay_merchant_key: String,
+    /// Serial number of the merchant API certificate.
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechatpay_merchant_serial: String,
+    /// APIv3 key (32 bytes) for AEAD_AES_256_GCM.
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechatpay_apiv3_key: String,
+    /// Path to the WeChat Pay platform public key PEM (or a platform certificate PEM).
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechatpay_platform_public_key: String,
+    /// The platform key's id (`PUB_KEY_ID_…`) or the certificate serial.
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechatpay_platform_public_key_id: String,
+    /// Notification URL given to WeChat Pay (payments and refunds); empty: the system's default
+    /// under `public_base_url`.
+    #[serde(deserialize_with = "lenient_string")]
+    pub wechatpay_notify_url: String,
+    /// Accepted clock difference for WeChat Pay signatures, seconds.
+    pub wechatpay_max_clock_skew_secs: i64,
+}
+
+impl Default for WechatPaySettings {
+    fn default() -> Self {
+        WechatPaySettings {
+            wechatpay_api_base: "https://api.mch.weixin.qq.com".into(),
+            wechatpay_mchid: String::new(),
+            wechatpay_merchant_key: String::new(),
+            wechatpay_merchant_serial: String::new(),
+            wechatpay_apiv3_key: String::new(),
+            wechatpay_platform_public_key: String::new(),
+            wechatpay_platform_public_key_id: String::new(),
+            wechatpay_notify_url: String::new(),
+            wechatpay_max_clock_skew_secs: 300,
+        }
+    }
+}
+
+impl Section for WechatPaySettings {
+    const NAME: &'static str = "";
+}
+
+impl WechatPaySettings {
+    /// True when every merchant setting WeChat Pay needs is present.
+    pub fn configured(&self) -> bool {
+        !(self.wechatpay_mchid.is_empty()
+            || self.wechatpay_merchant_key.is_empty()
+            || self.wechatpay_merchant_serial.is_empty()
+            || self.wechatpay_apiv3_key.is_empty()
+            || self.wechatpay_platform_public_key.is_empty()
+            || self.wechatpay_platform_public_key_id.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn numeric_looking_env_values_load_as_strings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SUANPAN_WECHATPAY_MCHID", "1230000109");
+            jail.set_env("SUANPAN_WECHATPAY_APIV3_KEY", "12345678901234567890123456789012");
+            let s = suanpan_core::config::Settings::load(None).map_err(figment::Error::from)?;
+            let w: super::WechatPaySettings = s.section().map_err(figment::Error::from)?;
+            assert_eq!(w.wechatpay_mchid, "1230000109");
+            assert_eq!(w.wechatpay_apiv3_key, "12345678901234567890123456789012");
+            Ok(())
+        });
+    }
+}
