@@ -21,8 +21,8 @@ use sqlx::Row;
 use crate::audit::Actor;
 use crate::db::{Batch, Db, Dialect};
 use crate::error::AppError;
-use crate::state::CoreState;
 use crate::sql;
+use crate::state::CoreState;
 
 /// Claims of every token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -108,7 +108,9 @@ impl TokenService {
 
     /// An access token for `sub` of `kind` (no refresh token: see [`crate::refresh::issue`]).
     pub fn access(&self, sub: &str, kind: &str, role: Option<&str>) -> Result<String, AppError> {
-        Ok(self.token(sub, kind, "access", role, self.access_ttl, None)?.0)
+        Ok(self
+            .token(sub, kind, "access", role, self.access_ttl, None)?
+            .0)
     }
 
     /// An access + refresh pair whose refresh token carries `jti` and `family`; also returns the
@@ -121,8 +123,14 @@ impl TokenService {
         jti: &str,
         family: &str,
     ) -> Result<(TokenPair, i64), AppError> {
-        let (refresh_token, exp) =
-            self.token(sub, kind, "refresh", role, self.refresh_ttl, Some((jti, family)))?;
+        let (refresh_token, exp) = self.token(
+            sub,
+            kind,
+            "refresh",
+            role,
+            self.refresh_ttl,
+            Some((jti, family)),
+        )?;
         Ok((
             TokenPair {
                 access_token: self.access(sub, kind, role)?,
@@ -136,7 +144,9 @@ impl TokenService {
 
     /// An unrecorded pair (tests and tools; servers issue through [`crate::refresh::issue`]).
     pub fn issue(&self, sub: &str, kind: &str, role: Option<&str>) -> Result<TokenPair, AppError> {
-        Ok(self.issue_with_id(sub, kind, role, "unrecorded", "unrecorded")?.0)
+        Ok(self
+            .issue_with_id(sub, kind, role, "unrecorded", "unrecorded")?
+            .0)
     }
 
     /// Verifies signature, expiry (no leeway), kind and type.
@@ -215,7 +225,12 @@ pub struct Grants(pub Vec<(String, String)>);
 impl Grants {
     /// The role in `system`: its own grant, else the `*` grant.
     pub fn role_in(&self, system: &str) -> Option<&str> {
-        let find = |s: &str| self.0.iter().find(|(sys, _)| sys == s).map(|(_, r)| r.as_str());
+        let find = |s: &str| {
+            self.0
+                .iter()
+                .find(|(sys, _)| sys == s)
+                .map(|(_, r)| r.as_str())
+        };
         find(system).or_else(|| find(ANY_SYSTEM))
     }
 }
@@ -289,42 +304,40 @@ pub async fn create_staff(
     let hash = hash_password(password.to_string()).await?;
     let d = db.dialect;
     let now = crate::time::now_ms();
-    let created = db
-        .transaction(async |tx| {
+    let created = crate::with_tx!(db, tx => {
+        let mut b = Batch::new();
+        push_create_staff(&mut b, d, username, &hash, system, role, now);
+        if b.execute(&mut *tx, d).await?.failed_guard.is_some() {
+            return Err(crate::db::rollback());
+        }
+        let id: i64 = sqlx::query(sql!(d, "SELECT id FROM admin_users WHERE username = ?"))
+            .bind(username)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if let Some(actor) = by {
+            let after = serde_json::json!({"id": id, "username": username, "system": system, "role": role});
             let mut b = Batch::new();
-            push_create_staff(&mut b, d, username, &hash, system, role, now);
-            if b.execute(tx, d).await?.failed_guard.is_some() {
-                return Err(crate::db::rollback());
-            }
-            let id: i64 = sqlx::query(sql!(d, "SELECT id FROM admin_users WHERE username = ?"))
-                .bind(username)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            if let Some(actor) = by {
-                let after = serde_json::json!({"id": id, "username": username, "system": system, "role": role});
-                let mut b = Batch::new();
-                crate::audit::push_record(
-                    &mut b,
-                    d,
-                    &crate::audit::Entry {
-                        actor,
-                        action: "admin_user.create",
-                        entity_type: "admin_user",
-                        entity_id: &id.to_string(),
-                        before: None,
-                        after: Some(&after),
-                    },
-                );
-                b.execute(tx, d).await?;
-            }
-            Ok(Staff {
-                id,
-                username: username.to_string(),
-                disabled: false,
-            })
+            crate::audit::push_record(
+                &mut b,
+                d,
+                &crate::audit::Entry {
+                    actor,
+                    action: "admin_user.create",
+                    entity_type: "admin_user",
+                    entity_id: &id.to_string(),
+                    before: None,
+                    after: Some(&after),
+                },
+            );
+            b.execute(&mut *tx, d).await?;
+        }
+        Ok(Staff {
+            id,
+            username: username.to_string(),
+            disabled: false,
         })
-        .await;
+    });
     match created {
         Err(e) if crate::db::is_rollback(&e) => Err(AppError::conflict(
             "admin_exists",
@@ -676,7 +689,10 @@ mod tests {
 
     #[test]
     fn grants_prefer_the_systems_own_role() {
-        let g = Grants(vec![("*".into(), "admin".into()), ("mr".into(), "finance".into())]);
+        let g = Grants(vec![
+            ("*".into(), "admin".into()),
+            ("mr".into(), "finance".into()),
+        ]);
         assert_eq!(g.role_in("mr"), Some("finance"));
         assert_eq!(g.role_in("shop"), Some("admin"));
         assert_eq!(Grants::default().role_in("shop"), None);

@@ -275,12 +275,21 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn named_sections_read_their_table_and_prefixed_env() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("s.toml", "listen = \"0.0.0.0:1\"\n[mr]\nkey = \"from-file\"\nrate = 3\n")?;
+            jail.create_file(
+                "s.toml",
+                "listen = \"0.0.0.0:1\"\n[mr]\nkey = \"from-file\"\nrate = 3\n",
+            )?;
             jail.set_env("SUANPAN_MR_RATE", "9");
             let s = Settings::load(Some("s.toml")).map_err(figment::Error::from)?;
             assert_eq!(s.core.listen, "0.0.0.0:1");
             let n: Named = s.section().map_err(figment::Error::from)?;
-            assert_eq!(n, Named { key: "from-file".into(), rate: 9 });
+            assert_eq!(
+                n,
+                Named {
+                    key: "from-file".into(),
+                    rate: 9
+                }
+            );
             Ok(())
         });
     }
@@ -289,7 +298,10 @@ mod tests {
     fn sections_set_in_code_win_and_core_follows() {
         let mut s = Settings::new(Config::default());
         assert_eq!(s.section::<Named>().unwrap(), Named::default());
-        s.set(&Named { key: "k".into(), rate: 1 });
+        s.set(&Named {
+            key: "k".into(),
+            rate: 1,
+        });
         assert_eq!(s.section::<Named>().unwrap().key, "k");
         s.update::<Config>(|c| c.listen = "x".into()).unwrap();
         assert_eq!(s.core.listen, "x");

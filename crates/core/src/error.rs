@@ -162,15 +162,22 @@ impl IntoResponse for AppError {
         }
         let mut resp = (status, Json(DefaultEnvelope.body(&self))).into_response();
         retry_after(&self, &mut resp);
-        resp.extensions_mut().insert(RenderedError(std::sync::Arc::new(self)));
+        resp.extensions_mut()
+            .insert(RenderedError(std::sync::Arc::new(self)));
         resp
     }
 }
 
 /// Sets `Retry-After` from `details.retry_after_secs` (429 and 503 answers that carry it).
 pub fn retry_after(e: &AppError, resp: &mut Response) {
-    if let Some(secs) = e.details.as_ref().and_then(|d| d.get("retry_after_secs")).and_then(|v| v.as_u64()) {
-        resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    if let Some(secs) = e
+        .details
+        .as_ref()
+        .and_then(|d| d.get("retry_after_secs"))
+        .and_then(|v| v.as_u64())
+    {
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
     }
 }
 

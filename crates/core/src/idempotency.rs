@@ -123,7 +123,12 @@ impl axum::response::IntoResponse for Stored {
     fn into_response(self) -> axum::response::Response {
         let status = http::StatusCode::from_u16(self.status)
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        (status, [(http::header::CONTENT_TYPE, "application/json")], self.body).into_response()
+        (
+            status,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            self.body,
+        )
+            .into_response()
     }
 }
 
@@ -171,7 +176,9 @@ async fn lookup(db: &Db, key: &Key) -> Result<Option<Stored>, AppError> {
     let status = u16::try_from(status)
         .ok()
         .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| AppError::internal(format!("stored idempotent response has status {status}")))?;
+        .ok_or_else(|| {
+            AppError::internal(format!("stored idempotent response has status {status}"))
+        })?;
     Ok(Some(Stored {
         status,
         body: crate::db::text(&row, 2)?,

@@ -43,8 +43,8 @@ pub mod storage;
 pub mod testing;
 pub mod throttle;
 pub mod time;
-pub mod writer;
 pub mod wechat_login;
+pub mod writer;
 
 pub use error::{AppError, AppResult, ErrorKind};
 pub use state::CoreState;

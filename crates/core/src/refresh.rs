@@ -65,7 +65,7 @@ async fn issue_in_family(
         kind: kind.to_string(),
         expires_at_ms: expires_at * 1000,
     };
-    db.transaction(async |tx| {
+    crate::with_tx!(db, tx => {
         let now = crate::time::now_ms();
         let mut b = Batch::new();
         if let Some(used) = used_jti {
@@ -75,12 +75,11 @@ async fn issue_in_family(
             );
         }
         push_issued(&mut b, d, &issued, now);
-        if b.execute(tx, d).await?.failed_guard.is_some() {
+        if b.execute(&mut *tx, d).await?.failed_guard.is_some() {
             return Err(crate::db::rollback());
         }
         Ok(())
-    })
-    .await?;
+    })?;
     Ok(pair)
 }
 
@@ -97,11 +96,30 @@ pub async fn rotate(
         .iter()
         .map(|k| tokens.verify(refresh_token, k, "refresh"))
         .find(Result::is_ok)
-        .unwrap_or_else(|| tokens.verify(refresh_token, kinds.first().copied().unwrap_or(""), "refresh"))?;
+        .unwrap_or_else(|| {
+            tokens.verify(
+                refresh_token,
+                kinds.first().copied().unwrap_or(""),
+                "refresh",
+            )
+        })?;
     let (Some(jti), Some(family)) = (claims.jti.as_deref(), claims.fam.as_deref()) else {
-        return Err(unauthenticated("invalid_token", "refresh token without an id; log in again"));
+        return Err(unauthenticated(
+            "invalid_token",
+            "refresh token without an id; log in again",
+        ));
     };
-    match issue_in_family(db, tokens, &claims.sub, &claims.kind, claims.role.as_deref(), family, Some(jti)).await {
+    match issue_in_family(
+        db,
+        tokens,
+        &claims.sub,
+        &claims.kind,
+        claims.role.as_deref(),
+        family,
+        Some(jti),
+    )
+    .await
+    {
         Err(e) if crate::db::is_rollback(&e) => Err(reused_or_revoked(db, jti, family).await?),
         other => other,
     }
@@ -111,44 +129,70 @@ pub async fn rotate(
 async fn reused_or_revoked(db: &Db, jti: &str, family: &str) -> Result<AppError, AppError> {
     use sqlx::Row;
     let d = db.dialect;
-    let row = sqlx::query(sql!(d, "SELECT used_at, revoked_at FROM refresh_tokens WHERE jti = ?"))
-        .bind(jti)
-        .fetch_optional(db.writer())
-        .await?;
+    let row = sqlx::query(sql!(
+        d,
+        "SELECT used_at, revoked_at FROM refresh_tokens WHERE jti = ?"
+    ))
+    .bind(jti)
+    .fetch_optional(db.writer())
+    .await?;
     let Some(row) = row else {
-        return Ok(unauthenticated("invalid_token", "unknown refresh token; log in again"));
+        return Ok(unauthenticated(
+            "invalid_token",
+            "unknown refresh token; log in again",
+        ));
     };
     let (used, revoked): (Option<i64>, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
     if revoked.is_some() {
-        return Ok(unauthenticated("refresh_token_revoked", "this session has ended; log in again"));
+        return Ok(unauthenticated(
+            "refresh_token_revoked",
+            "this session has ended; log in again",
+        ));
     }
     if used.is_some() {
         revoke_family(db, family).await?;
         tracing::warn!(family, "refresh token reused: session family revoked");
         metrics::counter!("suanpan_refresh_token_reuse_total").increment(1);
-        return Ok(unauthenticated("refresh_token_reused", "this refresh token was already used; every session of it is revoked, log in again"));
+        return Ok(unauthenticated(
+            "refresh_token_reused",
+            "this refresh token was already used; every session of it is revoked, log in again",
+        ));
     }
     Ok(unauthenticated("token_expired", "refresh token expired"))
 }
 
 async fn revoke_family(db: &Db, family: &str) -> Result<u64, AppError> {
     let d = db.dialect;
-    Ok(sqlx::query(sql!(d, "UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"))
-        .bind(crate::time::now_ms())
-        .bind(family)
-        .execute(db.writer())
-        .await?
-        .rows_affected())
+    Ok(sqlx::query(sql!(
+        d,
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"
+    ))
+    .bind(crate::time::now_ms())
+    .bind(family)
+    .execute(db.writer())
+    .await?
+    .rows_affected())
 }
 
 /// Logout: revokes the family of `refresh_token` (every refresh token issued from the same
 /// login). Idempotent. Errors: `invalid_token` (401) for a token that does not verify.
-pub async fn revoke(db: &Db, tokens: &TokenService, refresh_token: &str, kinds: &[&str]) -> Result<(), AppError> {
+pub async fn revoke(
+    db: &Db,
+    tokens: &TokenService,
+    refresh_token: &str,
+    kinds: &[&str],
+) -> Result<(), AppError> {
     let claims = kinds
         .iter()
         .map(|k| tokens.verify(refresh_token, k, "refresh"))
         .find(Result::is_ok)
-        .unwrap_or_else(|| tokens.verify(refresh_token, kinds.first().copied().unwrap_or(""), "refresh"))?;
+        .unwrap_or_else(|| {
+            tokens.verify(
+                refresh_token,
+                kinds.first().copied().unwrap_or(""),
+                "refresh",
+            )
+        })?;
     let family = claims
         .fam
         .ok_or_else(|| unauthenticated("invalid_token", "refresh token without an id"))?;
@@ -159,9 +203,11 @@ pub async fn revoke(db: &Db, tokens: &TokenService, refresh_token: &str, kinds: 
 /// Deletes rows of refresh tokens that expired before `cutoff_ms`; returns how many.
 pub async fn purge_expired(db: &Db, cutoff_ms: i64) -> Result<u64, sqlx::Error> {
     let d = db.dialect;
-    Ok(sqlx::query(sql!(d, "DELETE FROM refresh_tokens WHERE expires_at < ?"))
-        .bind(cutoff_ms)
-        .execute(db.writer())
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query(sql!(d, "DELETE FROM refresh_tokens WHERE expires_at < ?"))
+            .bind(cutoff_ms)
+            .execute(db.writer())
+            .await?
+            .rows_affected(),
+    )
 }

@@ -35,13 +35,20 @@ mod tests {
     #[cfg(unix)]
     fn secret_files_are_owner_only() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("suanpan-secret-{}", crate::ids::random_alnum(8)));
+        let dir =
+            std::env::temp_dir().join(format!("suanpan-secret-{}", crate::ids::random_alnum(8)));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("s");
         super::write_private(&p, b"x").unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         super::restrict(&p).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

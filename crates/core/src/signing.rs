@@ -41,9 +41,21 @@ mod tests {
             hex_sig,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert!(verify_hmac_sha256_b64(b"Jefe", b"what do ya want for nothing?", &sig));
-        assert!(!verify_hmac_sha256_b64(b"Jefe", b"what do ya want for nothing!", &sig));
-        assert!(!verify_hmac_sha256_b64(b"jefe", b"what do ya want for nothing?", &sig));
+        assert!(verify_hmac_sha256_b64(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &sig
+        ));
+        assert!(!verify_hmac_sha256_b64(
+            b"Jefe",
+            b"what do ya want for nothing!",
+            &sig
+        ));
+        assert!(!verify_hmac_sha256_b64(
+            b"jefe",
+            b"what do ya want for nothing?",
+            &sig
+        ));
         assert!(!verify_hmac_sha256_b64(b"Jefe", b"x", "not base64!"));
         assert!(within_window(1000, 1300, 300) && !within_window(1000, 1301, 300));
     }

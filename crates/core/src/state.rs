@@ -32,7 +32,10 @@ impl CoreState {
     /// Connects to the configured database, applies every migration of `migrations` (the core's
     /// and each system's sets), loads or creates the JWT secret, and builds the state. Errors
     /// are messages for the operator.
-    pub async fn open(settings: Settings, migrations: &[&[Migration]]) -> Result<CoreState, String> {
+    pub async fn open(
+        settings: Settings,
+        migrations: &[&[Migration]],
+    ) -> Result<CoreState, String> {
         let cfg = settings.core.clone();
         let opts = DbOptions {
             max_connections: cfg.db_max_connections,

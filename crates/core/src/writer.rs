@@ -152,7 +152,11 @@ impl<U: Unit> GroupWriter<U> {
     pub fn spawn(db: Db, lanes: usize, name: &'static str) -> GroupWriter<U> {
         let (tx, rx) = mpsc::channel(4096);
         let rx = Arc::new(Mutex::new(rx));
-        let lanes = if db.dialect == Dialect::Sqlite { 1 } else { lanes.max(1) };
+        let lanes = if db.dialect == Dialect::Sqlite {
+            1
+        } else {
+            lanes.max(1)
+        };
         for _ in 0..lanes {
             tokio::spawn(lane(db.clone(), rx.clone(), name));
         }
@@ -193,7 +197,8 @@ async fn lane<U: Unit>(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>, name: &'s
             }
             jobs
         };
-        metrics::histogram!("suanpan_writer_group_size", "writer" => name).record(jobs.len() as f64);
+        metrics::histogram!("suanpan_writer_group_size", "writer" => name)
+            .record(jobs.len() as f64);
         let units: Vec<&U> = jobs.iter().map(|j| &j.unit).collect();
         let results = match group(&db, &units, ids.as_mut()).await {
             Ok(r) => r,
@@ -222,8 +227,12 @@ async fn group<U: Unit>(
 ) -> Result<Vec<Result<U::Output, AppError>>, AppError> {
     let d = db.dialect;
     let mut conn = db.writer().acquire().await?;
-    conn.execute(if d == Dialect::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" })
-        .await?;
+    conn.execute(if d == Dialect::Sqlite {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    })
+    .await?;
     let body = async {
         let mut out = Vec::with_capacity(units.len());
         let mut pending: Vec<&'static str> = Vec::new();
@@ -254,7 +263,10 @@ async fn group<U: Unit>(
             }));
         }
         if !pending.is_empty() {
-            Batch::new().with_prefix(&pending).execute(&mut conn, d).await?;
+            Batch::new()
+                .with_prefix(&pending)
+                .execute(&mut conn, d)
+                .await?;
         }
         Ok::<_, AppError>(out)
     }
@@ -271,29 +283,39 @@ async fn group<U: Unit>(
     }
 }
 
-/// Runs one unit in its own transaction (deadlocks retried by [`Db::transaction`]).
+/// Runs one unit in its own transaction, retrying a lost deadlock or serialization race up to
+/// five times (as [`Db::transaction`] does; written out here because the unit's future must stay
+/// `Send` for the writer's lanes).
 pub async fn alone<U: Unit>(db: &Db, unit: &U) -> Result<U::Output, AppError> {
-    let mut rolled_back: Option<U::Output> = None;
-    let r = db
-        .transaction(async |tx| {
-            let mut ctx = UnitCtx {
-                conn: tx,
-                dialect: db.dialect,
-                prefix: Vec::new(),
-                ids: None,
-            };
-            match unit.write(&mut ctx).await? {
-                Step::Commit(v) => Ok(v),
-                Step::Rollback(v) => {
-                    rolled_back = Some(v);
-                    Err(crate::db::rollback())
-                }
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let r = alone_once(db, unit).await;
+        match r {
+            Err(e) if e.code == crate::db::TX_CONFLICT && attempt < 5 => {
+                tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt))).await;
             }
-        })
-        .await;
-    match (r, rolled_back) {
-        (Ok(v), _) => Ok(v),
-        (Err(e), Some(v)) if crate::db::is_rollback(&e) => Ok(v),
-        (Err(e), _) => Err(e),
+            other => return other,
+        }
+    }
+}
+
+async fn alone_once<U: Unit>(db: &Db, unit: &U) -> Result<U::Output, AppError> {
+    let mut tx = db.begin().await.map_err(crate::db::tx_error)?;
+    let mut ctx = UnitCtx {
+        conn: &mut tx,
+        dialect: db.dialect,
+        prefix: Vec::new(),
+        ids: None,
+    };
+    match unit.write(&mut ctx).await? {
+        Step::Commit(v) => {
+            tx.commit().await.map_err(crate::db::tx_error)?;
+            Ok(v)
+        }
+        Step::Rollback(v) => {
+            tx.rollback().await.map_err(crate::db::tx_error)?;
+            Ok(v)
+        }
     }
 }

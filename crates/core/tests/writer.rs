@@ -29,7 +29,10 @@ impl Unit for Take {
         let d = ctx.dialect;
         let mut b = Batch::new();
         let g = b.guard(
-            sql!(d, "UPDATE wt_stock SET qty = qty - ? WHERE name = 's' AND qty >= ?"),
+            sql!(
+                d,
+                "UPDATE wt_stock SET qty = qty - ? WHERE name = 's' AND qty >= ?"
+            ),
             vec![self.qty.into(), self.qty.into()],
         );
         let id = ctx.next_id("wt_items").await?;
@@ -103,7 +106,11 @@ async fn concurrent_units_commit_in_groups_and_guards_fail_alone() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM wt_items").await, 100);
     // Every answered id is a row of its own label.
     for id in ok.iter().take(5) {
-        let n = count(&db, &format!("SELECT COUNT(*) FROM wt_items WHERE id = {id}")).await;
+        let n = count(
+            &db,
+            &format!("SELECT COUNT(*) FROM wt_items WHERE id = {id}"),
+        )
+        .await;
         assert_eq!(n, 1);
     }
 }
@@ -118,8 +125,14 @@ async fn a_unit_that_errors_fails_the_group_and_its_neighbours_still_commit() {
         let w = w.clone();
         // A label longer than the column errors on PostgreSQL and MySQL (strict mode); SQLite
         // stores it. Either way no other unit may be lost.
-        let label = if i == 7 { "x".repeat(100) } else { format!("n{i}") };
-        tasks.push(tokio::spawn(async move { w.submit(Take { label, qty: 2 }).await }));
+        let label = if i == 7 {
+            "x".repeat(100)
+        } else {
+            format!("n{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            w.submit(Take { label, qty: 2 }).await
+        }));
     }
     let mut committed = 0;
     for t in tasks {
@@ -129,6 +142,9 @@ async fn a_unit_that_errors_fails_the_group_and_its_neighbours_still_commit() {
     }
     let rows = count(&db, "SELECT COUNT(*) FROM wt_items").await;
     assert_eq!(rows, committed);
-    assert_eq!(count(&db, "SELECT qty FROM wt_stock").await, 100 - 2 * committed);
+    assert_eq!(
+        count(&db, "SELECT qty FROM wt_stock").await,
+        100 - 2 * committed
+    );
     assert!(committed >= 19);
 }

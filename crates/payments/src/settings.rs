@@ -78,7 +78,10 @@ mod tests {
     fn numeric_looking_env_values_load_as_strings() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SUANPAN_WECHATPAY_MCHID", "1230000109");
-            jail.set_env("SUANPAN_WECHATPAY_APIV3_KEY", "12345678901234567890123456789012");
+            jail.set_env(
+                "SUANPAN_WECHATPAY_APIV3_KEY",
+                "12345678901234567890123456789012",
+            );
             let s = suanpan_core::config::Settings::load(None).map_err(figment::Error::from)?;
             let w: super::WechatPaySettings = s.section().map_err(figment::Error::from)?;
             assert_eq!(w.wechatpay_mchid, "1230000109");

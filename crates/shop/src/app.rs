@@ -7,8 +7,8 @@ use axum::Router;
 use suanpan_core::config::{Config, Settings};
 use suanpan_core::wechat_login::{WechatLogin, WechatLoginSettings};
 use suanpan_core::{CoreState, http as core_http};
-use suanpan_payments::wechatpay::client::apiv3_key_bytes;
 use suanpan_payments::settings::WechatPaySettings;
+use suanpan_payments::wechatpay::client::apiv3_key_bytes;
 use suanpan_payments::wechatpay::{
     MerchantKey, PlatformKeys, WechatPayClient, WechatPayConfig, public_key_from_pem,
 };
@@ -26,8 +26,7 @@ pub fn api() -> OpenApiRouter<ShopState> {
         tags((name = "auth"), (name = "catalog"), (name = "cart"), (name = "addresses"), (name = "orders"), (name = "payments"), (name = "admin"))
     )]
     struct Doc;
-    OpenApiRouter::with_openapi(<Doc as utoipa::OpenApi>::openapi())
-        .merge(crate::http::routes())
+    OpenApiRouter::with_openapi(<Doc as utoipa::OpenApi>::openapi()).merge(crate::http::routes())
 }
 
 /// The OpenAPI document (with the bearer security scheme).

@@ -65,7 +65,16 @@ pub struct DemoReport {
 pub async fn load(s: &ShopState) -> AppResult<DemoReport> {
     let db = &s.core.db;
     let d = db.dialect;
-    let admin_created = match auth::create_staff(db, DEMO_ADMIN, DEMO_PASSWORD, auth::ANY_SYSTEM, "admin", None).await {
+    let admin_created = match auth::create_staff(
+        db,
+        DEMO_ADMIN,
+        DEMO_PASSWORD,
+        auth::ANY_SYSTEM,
+        "admin",
+        None,
+    )
+    .await
+    {
         Ok(_) => true,
         Err(e) if e.code == "admin_exists" => false,
         Err(e) => return Err(e),
@@ -89,7 +98,7 @@ pub async fn load(s: &ShopState) -> AppResult<DemoReport> {
         return Ok(report);
     }
     let actor = Actor::system("demo-data");
-    let n = db.transaction(async |tx| {
+    let n = suanpan_core::with_tx!(db, tx => {
         let cat_rice = store::insert_category(&mut *tx, d, "大米", 1).await?;
         let cat_grain = store::insert_category(&mut *tx, d, "杂粮", 2).await?;
         let cats = [cat_rice, cat_grain];
@@ -100,7 +109,7 @@ pub async fn load(s: &ShopState) -> AppResult<DemoReport> {
             audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name, "price_fen": price, "stock": stock})) }).await?;
         }
         Ok(PRODUCTS.len())
-    }).await?;
+    })?;
     report.products = n;
     Ok(report)
 }

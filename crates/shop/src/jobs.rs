@@ -8,9 +8,9 @@
 //! - [`reconcile_refunds`]: `pending` refunds are (re)submitted; `processing` ones are queried.
 //! - expired idempotency keys are purged.
 
+use suanpan_core::AppResult;
 use suanpan_core::audit::Actor;
 use suanpan_core::time::now_ms;
-use suanpan_core::AppResult;
 
 use crate::ShopState;
 use crate::domain::{OrderStatus, PaymentStatus, RefundStatus};
@@ -99,12 +99,28 @@ pub async fn reconcile_refunds_older_than(s: &ShopState, age_ms: i64) -> AppResu
     };
     let db = &s.core.db;
     let now = now_ms();
-    for r in store::refunds_in(db.reader(), db.dialect, RefundStatus::Pending, now - age_ms, 100).await? {
+    for r in store::refunds_in(
+        db.reader(),
+        db.dialect,
+        RefundStatus::Pending,
+        now - age_ms,
+        100,
+    )
+    .await?
+    {
         if let Err(e) = service::submit_refund(s, &r.out_refund_no).await {
             tracing::warn!(out_refund_no = %r.out_refund_no, error = %e, "refund submission failed");
         }
     }
-    for r in store::refunds_in(db.reader(), db.dialect, RefundStatus::Processing, now - 30_000, 100).await? {
+    for r in store::refunds_in(
+        db.reader(),
+        db.dialect,
+        RefundStatus::Processing,
+        now - 30_000,
+        100,
+    )
+    .await?
+    {
         match client.query_refund(&r.out_refund_no).await {
             Ok(answer) => service::apply_refund(s, &answer).await?,
             Err(e) => {

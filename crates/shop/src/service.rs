@@ -2,17 +2,16 @@
 //! — order row, stock ledger movements, outbox event, audit row, idempotency record — in one
 //! database transaction ([`Db::transaction`](suanpan_core::db::Db::transaction)), and talks to WeChat Pay only outside transactions.
 
-use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};
 use suanpan_core::audit::{self, Actor};
 use suanpan_core::auth::AuthUser;
 use suanpan_core::db::Batch;
 use suanpan_core::idempotency::{self, Key, Stored};
-use suanpan_core::writer::{Step, Unit, UnitCtx};
 use suanpan_core::ledger;
 use suanpan_core::outbox;
 use suanpan_core::time::{now_ms, rfc3339};
+use suanpan_core::writer::{Step, Unit, UnitCtx};
 use suanpan_core::{AppError, AppResult, ErrorKind};
 use suanpan_payments::PayError;
 use suanpan_payments::wechatpay::client::{PrepayRequest, RefundRequest};
@@ -594,7 +593,7 @@ pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<Paym
         .ok_or_else(|| AppError::invalid("invalid_notification", "transaction_id missing"))?;
     let openid = t.payer.as_ref().and_then(|p| p.openid.clone());
     let actor = Actor::system("wechatpay");
-    let outcome = db.transaction(async |tx| {
+    let outcome = suanpan_core::with_tx!(db, tx => {
         let o = store::order_for_update(&mut *tx, d, payment.order_id).await?.ok_or_else(order_not_found)?;
         let late = o.status != OrderStatus::PendingPayment;
         if !store::mark_payment_succeeded(&mut *tx, d, payment.id, &txid, openid.as_deref(), late).await? {
@@ -620,7 +619,7 @@ pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<Paym
             audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "payment.late", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
             Ok(PaymentOutcome::Late(out_refund_no))
         }
-    }).await?;
+    })?;
     match &outcome {
         PaymentOutcome::Paid => {
             metrics::counter!("suanpan_shop_payments_succeeded_total").increment(1)
@@ -699,7 +698,7 @@ pub async fn cancel_order(
             }
         }
     }
-    db.transaction(async |tx| {
+    suanpan_core::with_tx!(db, tx => {
         let o = store::order_for_update(&mut *tx, d, id).await?.ok_or_else(order_not_found)?;
         let fields = StatusFields { cancel_reason: Some(reason.to_string()), ..Default::default() };
         if !store::cas_status(&mut *tx, d, id, OrderStatus::PendingPayment, OrderStatus::Cancelled, &fields).await? {
@@ -710,7 +709,7 @@ pub async fn cancel_order(
         let after = json!({"status": OrderStatus::Cancelled, "cancel_reason": reason});
         audit::record(&mut *tx, d, &audit::Entry { actor: actor, action: "order.cancel", entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         Ok(())
-    }).await?;
+    })?;
     metrics::counter!("suanpan_shop_orders_cancelled_total", "reason" => reason.to_string())
         .increment(1);
     get_order(s, id, None).await
@@ -774,7 +773,7 @@ async fn simple_transition(
 ) -> AppResult<OrderView> {
     let db = &s.core.db;
     let d = db.dialect;
-    db.transaction(async |tx| {
+    suanpan_core::with_tx!(db, tx => {
         let o = store::order_for_update(&mut *tx, d, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
         let to = transition(o.status, action)?;
         if !store::cas_status(&mut *tx, d, id, o.status, to, &fields).await? {
@@ -783,7 +782,7 @@ async fn simple_transition(
         let after = json!({"status": to});
         audit::record(&mut *tx, d, &audit::Entry { actor: actor, action: &format!("order.{}", action.name()), entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         Ok(())
-    }).await?;
+    })?;
     get_order(s, id, None).await
 }
 
@@ -814,11 +813,11 @@ pub async fn request_refund(
     {
         return Ok(st);
     }
-    let created: Option<(String, String)> = db.transaction(async |tx| {
+    let created = suanpan_core::with_tx!(db, tx => {
         if let Some(i) = &idem {
             let mut b = Batch::new();
             i.push_claim(&mut b, d);
-            if b.execute(tx, d).await?.failed_guard.is_some() {
+            if b.execute(&mut *tx, d).await?.failed_guard.is_some() {
                 return Err(suanpan_core::db::rollback());
             }
         }
@@ -840,10 +839,10 @@ pub async fn request_refund(
         if let Some(i) = &idem {
             let mut b = Batch::new();
             i.push_complete(&mut b, d, 201, &body);
-            b.execute(tx, d).await?;
+            b.execute(&mut *tx, d).await?;
         }
         Ok(Some((out_refund_no, body)))
-    }).await;
+    });
     match (created, idem) {
         (Ok(Some((no, body))), _) => {
             if let Err(e) = submit_refund(s, &no).await {
@@ -912,7 +911,7 @@ pub async fn apply_refund(s: &ShopState, answer: &Refund) -> AppResult<()> {
     match answer.status.as_str() {
         "SUCCESS" => {
             let actor = Actor::system("wechatpay");
-            db.transaction(async |tx| {
+            suanpan_core::with_tx!(db, tx => {
                 if !store::refund_cas(&mut *tx, d, r.id, &[RefundStatus::Pending, RefundStatus::Processing], RefundStatus::Succeeded, answer.refund_id.as_deref(), None).await? {
                     return Ok(());
                 }
@@ -932,7 +931,7 @@ pub async fn apply_refund(s: &ShopState, answer: &Refund) -> AppResult<()> {
                 let after = json!({"refunded_fen": refunded_total, "out_refund_no": r.out_refund_no, "refund_id": answer.refund_id});
                 audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "refund.succeeded", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
                 Ok(())
-            }).await?;
+            })?;
             metrics::counter!("suanpan_shop_refunds_succeeded_total").increment(1);
             Ok(())
         }
@@ -967,7 +966,7 @@ async fn fail_refund(
     let db = &s.core.db;
     let d = db.dialect;
     let actor = Actor::system("wechatpay");
-    db.transaction(async |tx| {
+    suanpan_core::with_tx!(db, tx => {
         if !store::refund_cas(&mut *tx, d, r.id, &[RefundStatus::Pending, RefundStatus::Processing], RefundStatus::Failed, refund_id, Some(error)).await? {
             return Ok(());
         }
@@ -979,7 +978,7 @@ async fn fail_refund(
         let after = json!({"out_refund_no": r.out_refund_no, "error": error});
         audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "refund.failed", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         Ok(())
-    }).await?;
+    })?;
     metrics::counter!("suanpan_shop_refunds_failed_total").increment(1);
     Ok(())
 }

@@ -1093,7 +1093,8 @@ fn payment_row(r: &AnyRow) -> R<PaymentRow> {
 
 /// A stored status name parsed, or a decode error naming it (never a silent default).
 fn stored<T>(parse: fn(&str) -> Option<T>, name: String) -> R<T> {
-    parse(&name).ok_or_else(|| sqlx::Error::Decode(format!("unknown stored status {name:?}").into()))
+    parse(&name)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown stored status {name:?}").into()))
 }
 
 /// How to find a payment.

@@ -25,7 +25,10 @@ use suanpan_payments::settings::WechatPaySettings;
 use suanpan_shop::ShopState;
 
 /// Every system's migrations, with the core's: the binary opens one database for all systems.
-const MIGRATIONS: &[&[Migration]] = &[suanpan_core::db::migrate::MIGRATIONS, suanpan_shop::MIGRATIONS];
+const MIGRATIONS: &[&[Migration]] = &[
+    suanpan_core::db::migrate::MIGRATIONS,
+    suanpan_shop::MIGRATIONS,
+];
 
 #[derive(Parser)]
 #[command(
@@ -179,10 +182,15 @@ async fn main() -> Result<()> {
             let system = system.unwrap_or_else(|| suanpan_core::auth::ANY_SYSTEM.to_string());
             check_role(&system, &role)?;
             let s = open(settings).await?;
-            let a = suanpan_core::auth::create_staff(&s.core.db, &username, &password, &system, &role, None)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("created admin {} (id {}, role {role} in {system})", a.username, a.id);
+            let a = suanpan_core::auth::create_staff(
+                &s.core.db, &username, &password, &system, &role, None,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "created admin {} (id {}, role {role} in {system})",
+                a.username, a.id
+            );
             Ok(())
         }
         Cmd::Simulator { listen } => {
@@ -195,7 +203,9 @@ async fn main() -> Result<()> {
                 keys.merchant_key_path,
                 keys.platform_public_key_path,
                 suanpan_payments::wechatpay::simulator::SIM_PUBLIC_KEY_ID,
-                std::path::Path::new(&settings.core.data_dir).join("dev-wechatpay").display()
+                std::path::Path::new(&settings.core.data_dir)
+                    .join("dev-wechatpay")
+                    .display()
             );
             sim.serve(l).await?;
             Ok(())

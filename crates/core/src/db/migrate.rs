@@ -190,10 +190,26 @@ mod tests {
 
     #[test]
     fn versions_are_unique_across_sets() {
-        const A: &[Migration] = &[Migration { version: 2, name: "a", sql: "" }];
-        const B: &[Migration] = &[Migration { version: 1, name: "b", sql: "" }];
-        const C: &[Migration] = &[Migration { version: 2, name: "c", sql: "" }];
-        let v: Vec<i64> = ordered(&[A, B]).unwrap().iter().map(|m| m.version).collect();
+        const A: &[Migration] = &[Migration {
+            version: 2,
+            name: "a",
+            sql: "",
+        }];
+        const B: &[Migration] = &[Migration {
+            version: 1,
+            name: "b",
+            sql: "",
+        }];
+        const C: &[Migration] = &[Migration {
+            version: 2,
+            name: "c",
+            sql: "",
+        }];
+        let v: Vec<i64> = ordered(&[A, B])
+            .unwrap()
+            .iter()
+            .map(|m| m.version)
+            .collect();
         assert_eq!(v, [1, 2]);
         assert!(ordered(&[A, B, C]).unwrap_err().contains("claimed by both"));
     }

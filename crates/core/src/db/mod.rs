@@ -281,35 +281,6 @@ impl Db {
         }
     }
 
-    /// Runs `body` in a write transaction and commits it; rolls back when `body` fails. A
-    /// transaction that loses a deadlock or serialization race ([`TX_CONFLICT`]) is run again,
-    /// up to 5 attempts with a short backoff, so `body` must be safe to repeat (it is: nothing it
-    /// wrote survived the rollback). Return [`rollback()`] from `body` to roll back on purpose
-    /// (a failed guard) and tell it apart with [`is_rollback`].
-    pub async fn transaction<T>(
-        &self,
-        mut body: impl AsyncFnMut(&mut Conn) -> Result<T, crate::error::AppError>,
-    ) -> Result<T, crate::error::AppError> {
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let mut tx = self.begin().await.map_err(tx_error)?;
-            let r = match body(&mut tx).await {
-                Ok(v) => tx.commit().await.map(|()| v).map_err(tx_error),
-                Err(e) => {
-                    drop(tx);
-                    Err(e)
-                }
-            };
-            match r {
-                Err(e) if e.code == TX_CONFLICT && attempt < 5 => {
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
     /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1")
@@ -386,7 +357,50 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
-/// The error code of a transaction that lost a deadlock or serialization race; [`Db::transaction`]
+/// Runs a write transaction, retrying it (up to 5 attempts, with a short backoff) when the
+/// database reports a deadlock or serialization failure. (A macro rather than a function taking
+/// an async closure: rustc cannot yet prove such a closure's future `Send` for every lifetime,
+/// which axum handlers need.) Return [`rollback()`] from the body to roll back on purpose and
+/// tell it apart with [`is_rollback`]. The body is an expression of type
+/// `Result<T, AppError>` that may use `$tx` (a `&mut Tx` via the binding) and `?`.
+///
+/// ```ignore
+/// let order = with_tx!(db, tx => { create_order(&mut tx, …).await });
+/// ```
+#[macro_export]
+macro_rules! with_tx {
+    ($db:expr, $tx:ident => $body:expr) => {{
+        let mut __attempt = 0u32;
+        loop {
+            __attempt += 1;
+            let mut $tx = match $db.begin().await {
+                Ok(t) => t,
+                Err(e) => break Err($crate::error::AppError::from(e)),
+            };
+            let __r: Result<_, $crate::error::AppError> = async { $body }.await;
+            let __r = match __r {
+                Ok(v) => match $tx.commit().await {
+                    Ok(()) => Ok(v),
+                    Err(e) => Err($crate::db::tx_error(e)),
+                },
+                Err(e) => {
+                    drop($tx);
+                    Err(e)
+                }
+            };
+            match __r {
+                Err(e) if e.code == $crate::db::TX_CONFLICT && __attempt < 5 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(__attempt)))
+                        .await;
+                    continue;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// The error code of a transaction that lost a deadlock or serialization race; [`with_tx!`]
 /// retries it, and it reaches a client (503) only after five failures.
 pub const TX_CONFLICT: &str = "transaction_conflict";
 
@@ -642,7 +656,6 @@ impl Batch {
 
     /// Runs the statements on `conn` (inside the caller's transaction).
     pub async fn execute(self, conn: &mut Conn, d: Dialect) -> Result<BatchResult, sqlx::Error> {
-        use futures::TryStreamExt;
         let mut out = BatchResult::default();
         if self.stmts.is_empty() {
             return Ok(out);
@@ -655,7 +668,8 @@ impl Batch {
         }
         out.rows_affected.drain(..skip.min(out.rows_affected.len()));
         out.rows.drain(..skip.min(out.rows.len()));
-        out.last_insert_ids.drain(..skip.min(out.last_insert_ids.len()));
+        out.last_insert_ids
+            .drain(..skip.min(out.last_insert_ids.len()));
         out.failed_guard = out.failed_guard.map(|g| g - skip);
         Ok(out)
     }
@@ -677,7 +691,11 @@ impl Batch {
     /// SQLite: every statement in one call to the connection's worker thread (one round trip).
     /// Arguments are rendered into the text by [`sqlite_literal`], which cannot inject: integers
     /// as decimal, text as a hex blob cast to TEXT.
-    async fn execute_sqlite(&self, conn: &mut Conn, out: &mut BatchResult) -> Result<(), sqlx::Error> {
+    async fn execute_sqlite(
+        &self,
+        conn: &mut Conn,
+        out: &mut BatchResult,
+    ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
         let mut sql = String::with_capacity(self.stmts.len() * 96);
         for (stmt, args, _) in &self.stmts {
@@ -716,16 +734,24 @@ impl Batch {
     }
 
     /// PostgreSQL and MySQL: one statement after another, stopping at the first failed guard.
-    async fn execute_each(&self, conn: &mut Conn, out: &mut BatchResult) -> Result<(), sqlx::Error> {
+    async fn execute_each(
+        &self,
+        conn: &mut Conn,
+        out: &mut BatchResult,
+    ) -> Result<(), sqlx::Error> {
         for (i, (sql, args, guard)) in self.stmts.iter().enumerate() {
             let (n, rows, last) = if args.is_empty() && i < self.skip {
                 let done = conn.execute(sqlx::raw_sql(sql.as_ref())).await?;
                 (done.rows_affected(), Vec::new(), None)
             } else if sql.contains(" RETURNING ") || sql.starts_with("SELECT") {
-                let rows = bind_all(sqlx::query(sql.as_ref()), args).fetch_all(&mut *conn).await?;
+                let rows = bind_all(sqlx::query(sql.as_ref()), args)
+                    .fetch_all(&mut *conn)
+                    .await?;
                 (rows.len() as u64, rows, None)
             } else {
-                let done = bind_all(sqlx::query(sql.as_ref()), args).execute(&mut *conn).await?;
+                let done = bind_all(sqlx::query(sql.as_ref()), args)
+                    .execute(&mut *conn)
+                    .await?;
                 (done.rows_affected(), Vec::new(), done.last_insert_id())
             };
             out.rows_affected.push(n);
@@ -752,16 +778,18 @@ fn render_sqlite(out: &mut String, stmt: &str, args: &[Arg]) -> Result<(), sqlx:
                 out.push(c);
             }
             '?' if !in_str => {
-                let a = next
-                    .next()
-                    .ok_or_else(|| sqlx::Error::Protocol(format!("too few arguments for {stmt}")))?;
+                let a = next.next().ok_or_else(|| {
+                    sqlx::Error::Protocol(format!("too few arguments for {stmt}"))
+                })?;
                 sqlite_literal(out, a);
             }
             _ => out.push(c),
         }
     }
     if next.next().is_some() {
-        return Err(sqlx::Error::Protocol(format!("too many arguments for {stmt}")));
+        return Err(sqlx::Error::Protocol(format!(
+            "too many arguments for {stmt}"
+        )));
     }
     Ok(())
 }

@@ -58,16 +58,33 @@ mod tests {
     async fn errors_take_the_routers_shape_and_keep_their_status() {
         let app = with_envelope(
             Router::new()
-                .route("/x", get(|| async { Err::<(), _>(AppError::conflict("E", "m").with_details(serde_json::json!({"a": 1}))) }))
+                .route(
+                    "/x",
+                    get(|| async {
+                        Err::<(), _>(
+                            AppError::conflict("E", "m").with_details(serde_json::json!({"a": 1})),
+                        )
+                    }),
+                )
                 .route("/ok", get(|| async { "fine" })),
             Upper,
         );
-        let r = app.clone().oneshot(http::Request::get("/x").body(Body::empty()).unwrap()).await.unwrap();
+        let r = app
+            .clone()
+            .oneshot(http::Request::get("/x").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(r.status(), 409);
         let b = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v, serde_json::json!({"error_code": "E", "message": "m", "details": {"a": 1}}));
-        let r = app.oneshot(http::Request::get("/ok").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error_code": "E", "message": "m", "details": {"a": 1}})
+        );
+        let r = app
+            .oneshot(http::Request::get("/ok").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let b = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
         assert_eq!(&b[..], b"fine");
     }

@@ -1,12 +1,12 @@
 //! Admin order management: search, detail, cancel, ship, refund, CSV export, daily report.
 
+use crate::auth::{Permission, ShopAdmin};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use suanpan_core::AppResult;
-use crate::auth::{Permission, ShopAdmin};
 use suanpan_core::error::ErrorBody;
 use suanpan_core::http::{ApiJson, ApiPath, ApiQuery, Page, PageParams};
 use suanpan_core::money::format_yuan;

@@ -73,7 +73,13 @@ pub async fn refresh_tokens(
 ) -> AppResult<ApiJson<TokenPair>> {
     let core = &s.core;
     Ok(ApiJson(
-        refresh::rotate(&core.db, &core.tokens, &req.refresh_token, &["user", "admin"]).await?,
+        refresh::rotate(
+            &core.db,
+            &core.tokens,
+            &req.refresh_token,
+            &["user", "admin"],
+        )
+        .await?,
     ))
 }
 
@@ -86,7 +92,13 @@ pub async fn logout(
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> AppResult<StatusCode> {
     let core = &s.core;
-    refresh::revoke(&core.db, &core.tokens, &req.refresh_token, &["user", "admin"]).await?;
+    refresh::revoke(
+        &core.db,
+        &core.tokens,
+        &req.refresh_token,
+        &["user", "admin"],
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -157,8 +169,19 @@ pub async fn create_admin(
     admin.require(Permission::ManageAdmins)?;
     let actor = admin.actor();
     let role = req.role.as_str();
-    let staff = auth::create_staff(&s.core.db, &req.username, &req.password, SYSTEM, role, Some(&actor)).await?;
-    Ok((StatusCode::CREATED, ApiJson(AdminUser::new(&staff, req.role))))
+    let staff = auth::create_staff(
+        &s.core.db,
+        &req.username,
+        &req.password,
+        SYSTEM,
+        role,
+        Some(&actor),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(AdminUser::new(&staff, req.role)),
+    ))
 }
 
 /// Audit log, newest first (roles admin, finance).

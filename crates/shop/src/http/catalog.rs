@@ -1,9 +1,9 @@
 //! Catalog: public product list and detail, categories; admin product management and uploads.
 
+use crate::auth::{Permission, ShopAdmin};
 use axum::extract::{Multipart, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use crate::auth::{Permission, ShopAdmin};
 use suanpan_core::error::ErrorBody;
 use suanpan_core::http::{ApiJson, ApiPath, ApiQuery, Page, PageParams};
 use suanpan_core::{AppError, AppResult, audit, ledger};
@@ -207,13 +207,13 @@ pub async fn create_product(
     let db = &s.core.db;
     let d = db.dialect;
     let actor = admin.actor();
-    let id = db.transaction(async |tx| {
+    let id = suanpan_core::with_tx!(db, tx => {
         let (id, account) = store::insert_product(&mut *tx, d, &p).await?;
         ledger::open_account(&mut *tx, d, &account, req.stock, &format!("product:{id}:create")).await?;
         let after = serde_json::json!({"name": p.name, "price_fen": p.price_fen, "stock": req.stock, "on_shelf": p.on_shelf, "category_id": p.category_id});
         audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&after) }).await?;
         Ok(id)
-    }).await?;
+    })?;
     Ok(created(admin_product(&s, id).await?))
 }
 
@@ -244,12 +244,12 @@ pub async fn update_product(
     let d = db.dialect;
     let actor = admin.actor();
     let b = serde_json::to_value(&before).map_err(AppError::internal)?;
-    db.transaction(async |tx| {
+    suanpan_core::with_tx!(db, tx => {
         store::update_product(&mut *tx, d, id, &p).await?;
         let after = serde_json::json!({"name": p.name, "price_fen": p.price_fen, "on_shelf": p.on_shelf, "category_id": p.category_id, "images": p.images});
         audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.update", entity_type: "product", entity_id: &id.to_string(), before: Some(&b), after: Some(&after) }).await?;
         Ok(())
-    }).await?;
+    })?;
     Ok(ApiJson(admin_product(&s, id).await?))
 }
 
@@ -266,7 +266,7 @@ pub async fn adjust_stock(
     let db = &s.core.db;
     let d = db.dialect;
     let actor = admin.actor();
-    db.transaction(async |tx| {
+    suanpan_core::with_tx!(db, tx => {
         let account = store::stock_account(&mut *tx, d, id).await?.ok_or_else(|| AppError::not_found("product_not_found", "no such product"))?;
         let before = ledger::balance(&mut *tx, d, &account).await?;
         let delta = match (req.delta, req.on_hand) {
@@ -278,7 +278,7 @@ pub async fn adjust_stock(
         let (b, a) = (serde_json::to_value(before).map_err(AppError::internal)?, serde_json::to_value(after).map_err(AppError::internal)?);
         audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.stock_adjust", entity_type: "product", entity_id: &id.to_string(), before: Some(&b), after: Some(&a) }).await?;
         Ok(())
-    }).await?;
+    })?;
     Ok(ApiJson(admin_product(&s, id).await?))
 }
 
@@ -323,11 +323,11 @@ pub async fn create_category(
     let db = &s.core.db;
     let d = db.dialect;
     let actor = admin.actor();
-    let id = db.transaction(async |tx| {
+    let id = suanpan_core::with_tx!(db, tx => {
         let id = store::insert_category(&mut *tx, d, &name, req.sort).await?;
         audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "category.create", entity_type: "category", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name})) }).await?;
         Ok(id)
-    }).await?;
+    })?;
     Ok(created(Category {
         id,
         name,

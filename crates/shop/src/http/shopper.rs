@@ -205,7 +205,7 @@ async fn save(
     let input = to_address(a)?;
     let db = &s.core.db;
     let d = db.dialect;
-    db.transaction(async |tx| {
+    suanpan_core::with_tx!(db, tx => {
         let mut addr = input.clone();
         if id.is_none() {
             if store::address_count(&mut *tx, d, user.user_id).await? >= 50 {
@@ -218,7 +218,7 @@ async fn save(
         let saved = store::save_address(&mut *tx, d, user.user_id, id, &addr).await?.ok_or_else(|| AppError::not_found("address_not_found", "no such address"))?;
         addr.id = saved;
         Ok(addr)
-    }).await
+    })
 }
 
 /// Adds an address.

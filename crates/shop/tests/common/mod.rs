@@ -10,14 +10,14 @@ use axum::Router;
 use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor, Row};
+use sqlx::Row;
 use suanpan_core::config::{Config, Settings};
 use suanpan_core::wechat_login::WechatLoginSettings;
 use suanpan_payments::settings::WechatPaySettings;
-use suanpan_shop::settings::ShopSettings;
 use suanpan_payments::wechatpay::simulator::{SIM_PUBLIC_KEY_ID, Simulator, SimulatorConfig};
 use suanpan_payments::wechatpay::{MerchantKey, Transaction, TransactionAmount};
 use suanpan_shop::ShopState;
+use suanpan_shop::settings::ShopSettings;
 use tower::ServiceExt;
 
 pub const APPID: &str = "wxtest0000000000001";
