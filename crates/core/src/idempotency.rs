@@ -167,8 +167,16 @@ pub async fn lookup(
             "a request with this Idempotency-Key is still being processed",
         ));
     }
+    let Some(status) = u16::try_from(status)
+        .ok()
+        .filter(|s| (100..=599).contains(s))
+    else {
+        return Err(AppError::internal(format!(
+            "idempotency key {scope}/{key} has a corrupt stored status {status}"
+        )));
+    };
     Ok(Some(Stored {
-        status: u16::try_from(status).unwrap_or(200),
+        status,
         body: crate::db::text(&row, 2)?,
     }))
 }

@@ -526,6 +526,50 @@ async fn idempotency_key_replays_and_rejects_a_different_body() {
 }
 
 #[tokio::test]
+async fn a_corrupt_stored_idempotency_status_is_an_internal_error_not_a_200() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 10).await;
+    let alice = app.shopper("alice").await;
+    let body = json!({"items": [{"product_id": p, "quantity": 1}]});
+    let k = [("idempotency-key", "order-corrupt")];
+    let (s, _) = app
+        .call_with(
+            Method::POST,
+            "/v1/orders",
+            Some(&alice),
+            Some(body.clone()),
+            &k,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let d = app.db().dialect;
+    for bad in [70000_i64, 99, -1, 600] {
+        sqlx::query(&d.prepare(
+            "UPDATE idempotency_keys SET status_code = ? WHERE idem_key = 'order-corrupt'",
+        ))
+        .bind(bad)
+        .execute(app.db().writer())
+        .await
+        .unwrap();
+        let (s, v) = app
+            .call_with(
+                Method::POST,
+                "/v1/orders",
+                Some(&alice),
+                Some(body.clone()),
+                &k,
+            )
+            .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, Some("internal")),
+            "stored status {bad}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_4xx_with_a_stable_code_and_changes_nothing() {
     let app = TestApp::new().await;
     let admin = app.admin_token().await;
