@@ -744,6 +744,73 @@ async fn bad_input_gets_a_4xx_with_a_stable_code_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn nul_characters_in_any_string_are_invalid_string() {
+    // PostgreSQL TEXT cannot store U+0000; every database answers the same 400.
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let alice = app.shopper("alice").await;
+    let bad = |(s, v): (StatusCode, serde_json::Value)| {
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_string")),
+            "{v}"
+        );
+    };
+    // Query.
+    bad(app
+        .call(Method::GET, "/v1/products?q=%00", None, None)
+        .await);
+    bad(app
+        .call(Method::GET, "/v1/products?q=rice%00x", None, None)
+        .await);
+    bad(app
+        .call(
+            Method::GET,
+            "/v1/admin/orders?order_no=%00",
+            Some(&admin),
+            None,
+        )
+        .await);
+    // Path.
+    bad(app.call(Method::GET, "/v1/products/1%00", None, None).await);
+    // JSON bodies, including both logins.
+    bad(app
+        .call(
+            Method::POST,
+            "/v1/admin/auth/login",
+            None,
+            Some(json!({"username": "ro\u{0}ot", "password": "x"})),
+        )
+        .await);
+    bad(app
+        .call(
+            Method::POST,
+            "/v1/auth/wechat/login",
+            None,
+            Some(json!({"code": "\u{0}"})),
+        )
+        .await);
+    let addr = json!({"receiver": "张\u{0}三", "phone": "13800138000", "province": "黑龙江省", "city": "哈尔滨市", "district": "南岗区", "detail": "西大直街 92 号"});
+    bad(app
+        .call(Method::POST, "/v1/addresses", Some(&alice), Some(addr))
+        .await);
+    // An escaped backslash followed by `u0000` is ordinary text, not a NUL.
+    let (s, v) = app
+        .call(
+            Method::POST,
+            "/v1/admin/auth/login",
+            None,
+            Some(json!({"username": "\\u0000", "password": "x"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    let (_, v) = app
+        .call(Method::GET, "/v1/addresses", Some(&alice), None)
+        .await;
+    assert_eq!(v, json!([]));
+}
+
+#[tokio::test]
 async fn roles_are_enforced_and_admin_writes_are_audited() {
     let app = TestApp::new().await;
     let admin = app.admin_token().await;
