@@ -1321,6 +1321,88 @@ async fn csv_export_opens_in_excel_and_report_counts_the_day() {
     assert_eq!(v["total"], 1);
 }
 
+async fn export_csv(app: &TestApp, admin: &str) -> (StatusCode, Vec<u8>) {
+    let req = http::Request::builder()
+        .uri("/v1/admin/orders/export.csv")
+        .header("authorization", format!("Bearer {admin}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(app.router.clone(), req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn csv_export_escapes_formulas_and_keeps_plain_rows_byte_for_byte() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 10).await;
+    let (s, v) = app
+        .call(
+            Method::POST,
+            "/v1/admin/products",
+            Some(&admin),
+            Some(json!({"name": "@SUM(A1)", "price_fen": 200, "stock": 10})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let evil = v["id"].as_i64().unwrap();
+    let alice = app.shopper("alice").await;
+    let plain = app.order(&alice, p, 1).await;
+    let addr = json!({"receiver": "=HYPERLINK(\"http://x.cn\",\"a\")", "phone": "13800138000", "province": "黑龙江省", "city": "哈尔滨市", "district": "南岗区", "detail": "西大直街 92 号"});
+    let (s, _) = app
+        .call(Method::POST, "/v1/addresses", Some(&alice), Some(addr))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    app.order(&alice, evil, 1).await;
+    let (s, bytes) = export_csv(&app, &admin).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = std::str::from_utf8(&bytes[3..]).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    // The order without an address: unchanged format.
+    assert_eq!(
+        lines[1],
+        format!(
+            "{},待支付,{},,{},五常大米 5kg×1,1,1.00,0.00,0.00,,,,,",
+            plain["order_no"].as_str().unwrap(),
+            plain["created_at"].as_str().unwrap(),
+            plain["user_id"]
+        )
+    );
+    assert!(
+        lines[2].contains(",'@SUM(A1)×1,")
+            && lines[2].contains(",\"'=HYPERLINK(\"\"http://x.cn\"\",\"\"a\"\")\",13800138000,"),
+        "{}",
+        lines[2]
+    );
+    assert!(!text.contains(",=") && !text.contains(",@"), "{text}");
+}
+
+#[tokio::test]
+async fn csv_export_fails_with_a_json_error_when_the_database_fails() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 10).await;
+    let alice = app.shopper("alice").await;
+    app.order(&alice, p, 1).await;
+    sqlx::query("DROP TABLE order_items")
+        .execute(app.db().writer())
+        .await
+        .unwrap();
+    let (s, bytes) = export_csv(&app, &admin).await;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("internal"))
+    );
+}
+
 #[tokio::test]
 async fn ops_endpoints_and_generated_docs_are_current() {
     let app = TestApp::new().await;
