@@ -81,3 +81,27 @@ pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
         _ => None,
     }
 }
+
+/// Writes a secret (a key, a token-signing secret) to `path`, creating or truncating it, readable
+/// and writable by its owner only (mode 0600 on Unix, also when the file already existed).
+pub fn write_secret(path: &std::path::Path, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(path)?;
+    #[cfg(unix)]
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    f.write_all(contents.as_ref())
+}
+
+/// Makes an existing secret file readable and writable by its owner only (mode 0600 on Unix;
+/// nothing elsewhere).
+pub fn restrict_secret(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}

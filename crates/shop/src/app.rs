@@ -171,6 +171,9 @@ fn jwt_secret(cfg: &Config) -> Result<Vec<u8>, String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir))?;
     let s = suanpan_core::ids::random_alnum(48);
-    std::fs::write(&path, &s).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    suanpan_core::storage::write_secret(&path, &s)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(s.into_bytes())
 }
+        suanpan_core::storage::restrict_secret(&path)
+            .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;

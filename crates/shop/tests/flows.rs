@@ -1403,6 +1403,26 @@ async fn csv_export_fails_with_a_json_error_when_the_database_fails() {
     );
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn the_generated_jwt_secret_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    // A fresh data directory: the secret is created 0600.
+    let mut dir = String::new();
+    let app = TestApp::with(|c| dir = c.data_dir.clone()).await;
+    let path = std::path::Path::new(&dir).join("jwt.secret");
+    assert_eq!(mode(&path), 0o600);
+    drop(app);
+    // A world-readable secret left by an older version is restricted when it is loaded.
+    let old = "x".repeat(48);
+    std::fs::write(&path, &old).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _app = TestApp::with(|c| c.data_dir = dir.clone()).await;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+}
+
 #[tokio::test]
 async fn ops_endpoints_and_generated_docs_are_current() {
     let app = TestApp::new().await;

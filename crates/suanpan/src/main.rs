@@ -142,10 +142,9 @@ async fn main() -> Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
-                "demo data: {} products added, admin {} (password {})",
+                "demo data: {} products added, admin {} (password as documented in README.md)",
                 r.products,
                 suanpan_shop::demo::DEMO_ADMIN,
-                suanpan_shop::demo::DEMO_PASSWORD
             );
             Ok(())
         }
@@ -179,11 +178,14 @@ async fn main() -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             println!(
-                "DEVELOPMENT WeChat simulator on http://{listen}; merchant key {}, platform public key {} ({}), APIv3 key {}",
+                "DEVELOPMENT WeChat simulator on http://{listen}; merchant key {}, platform public key {} ({}), APIv3 key in {}",
                 keys.merchant_key_path,
                 keys.platform_public_key_path,
                 suanpan_payments::wechatpay::simulator::SIM_PUBLIC_KEY_ID,
-                keys.apiv3_key
+                std::path::Path::new(&cfg.data_dir)
+                    .join("dev-wechatpay")
+                    .join("apiv3_key.txt")
+                    .display()
             );
             sim.serve(l).await?;
             Ok(())
@@ -203,8 +205,17 @@ fn dev_simulator(
     use suanpan_payments::wechatpay::simulator::{
         SIM_PUBLIC_KEY_ID, Simulator, SimulatorConfig, dev_keys,
     };
-    let keys = dev_keys(&std::path::Path::new(&cfg.data_dir).join("dev-wechatpay"))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dir = std::path::Path::new(&cfg.data_dir).join("dev-wechatpay");
+    let keys = dev_keys(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Keys written by older versions were world-readable.
+    for f in [
+        "merchant_key.pem",
+        "simulator_platform_key.pem",
+        "apiv3_key.txt",
+    ] {
+        suanpan_core::storage::restrict_secret(&dir.join(f))
+            .with_context(|| format!("cannot restrict {}", dir.join(f).display()))?;
+    }
     let fill = |v: &mut String, d: &str| {
         if v.is_empty() {
             *v = d.to_string();
@@ -266,8 +277,7 @@ async fn serve(mut cfg: Config, demo: bool) -> Result<()> {
         tracing::info!(
             products = r.products,
             admin = suanpan_shop::demo::DEMO_ADMIN,
-            password = suanpan_shop::demo::DEMO_PASSWORD,
-            "demo data loaded"
+            "demo data loaded; the demo admin's password is documented in README.md"
         );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
