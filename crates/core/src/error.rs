@@ -139,6 +139,7 @@ impl From<sqlx::Error> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.kind.status();
+        metrics::counter!("suanpan_http_errors_total", "status" => status.as_str().to_owned(), "code" => self.code).increment(1);
         if status.is_server_error() {
             metrics::counter!("suanpan_errors_total", "code" => self.code).increment(1);
         }

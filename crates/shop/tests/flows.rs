@@ -1424,6 +1424,29 @@ async fn the_generated_jwt_secret_is_readable_by_its_owner_only() {
 }
 
 #[tokio::test]
+async fn metrics_show_the_outbox_backlog() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 10).await;
+    let alice = app.shopper("alice").await;
+    app.order(&alice, p, 1).await;
+    let (s, v) = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = v.as_str().unwrap_or_default();
+    let gauge = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing in {text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // Gauges are process-wide and other tests run in parallel: only the shape is certain.
+    assert!(gauge("suanpan_outbox_backlog") >= 0.0);
+    assert!(gauge("suanpan_outbox_oldest_age_seconds") >= 0.0);
+}
+
+#[tokio::test]
 async fn ops_endpoints_and_generated_docs_are_current() {
     let app = TestApp::new().await;
     let (s, _) = app.call(Method::GET, "/healthz", None, None).await;

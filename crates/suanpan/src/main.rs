@@ -250,6 +250,8 @@ fn dev_simulator(
 }
 
 async fn serve(mut cfg: Config, demo: bool) -> Result<()> {
+    // Before any request, so that every request counts, not only those after the first scrape.
+    suanpan_core::http::layers::install_metrics();
     let addr: SocketAddr = cfg
         .listen
         .parse()
