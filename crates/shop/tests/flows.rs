@@ -1491,6 +1491,120 @@ async fn ops_endpoints_and_generated_docs_are_current() {
 }
 
 #[tokio::test]
+async fn openapi_document_is_valid_and_describes_every_parameter_and_status() {
+    let app = TestApp::new().await;
+    let (s, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    // It parses as an OpenAPI 3.1 document.
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    serde_json::from_value::<utoipa::openapi::OpenApi>(doc.clone()).expect("OpenAPI model");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut problems = Vec::new();
+    // Every `$ref` resolves.
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    out.push(r.to_string());
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or(&r);
+        if !schemas.contains_key(name) {
+            problems.push(format!("unresolved $ref {r}"));
+        }
+    }
+    let methods = [
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let template: std::collections::BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            assert!(methods.contains(&method.as_str()), "{method} {path}");
+            let at = format!("{} {path}", method.to_uppercase());
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut in_path = std::collections::BTreeSet::new();
+            for p in &params {
+                let (name, place) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
+                if !["query", "header", "path", "cookie"].contains(&place) {
+                    problems.push(format!("{at}: parameter {name} in {place}"));
+                }
+                if place == "path" {
+                    in_path.insert(name);
+                    if p["required"] != true {
+                        problems.push(format!("{at}: path parameter {name} not required"));
+                    }
+                } else if p["required"] == true {
+                    problems.push(format!(
+                        "{at}: optional {place} parameter {name} marked required"
+                    ));
+                }
+            }
+            if in_path != template {
+                problems.push(format!(
+                    "{at}: path parameters {in_path:?}, template {template:?}"
+                ));
+            }
+            let responses = op["responses"].as_object().unwrap();
+            let has = |s: &str| responses.contains_key(s);
+            if !responses.keys().any(|k| k.starts_with('2')) {
+                problems.push(format!("{at}: no success response"));
+            }
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let needs: Vec<(&str, bool)> = vec![
+                ("400", !params.is_empty() || op.get("requestBody").is_some()),
+                ("401", secured),
+                (
+                    "403",
+                    secured && path.starts_with("/v1/admin/") && path != "/v1/admin/me",
+                ),
+                (
+                    "404",
+                    !(template.is_empty() || method == "delete" && path.starts_with("/v1/cart/")),
+                ),
+                (
+                    "415",
+                    op["requestBody"]["content"]
+                        .get("application/json")
+                        .is_some(),
+                ),
+            ];
+            for (status, needed) in needs {
+                if needed && !has(status) {
+                    problems.push(format!("{at}: status {status} not documented"));
+                }
+            }
+            for (status, r) in responses {
+                if !status.starts_with('2') && r["content"]["application/json"].is_null() {
+                    problems.push(format!("{at}: {status} has no JSON error body"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The list filters are query parameters.
+    let q = &doc["paths"]["/v1/products"]["get"]["parameters"];
+    assert!(
+        q.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "q" && p["in"] == "query" && p["required"] != true),
+        "{q}"
+    );
+}
+
+#[tokio::test]
 async fn reconciliation_settles_a_payment_whose_notification_was_lost() {
     let app = TestApp::new().await;
     let admin = app.admin_token().await;

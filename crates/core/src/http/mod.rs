@@ -165,6 +165,7 @@ pub async fn method_not_allowed() -> AppError {
 
 /// Page parameters shared by list endpoints.
 #[derive(Clone, Copy, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1-based page number (default 1).
     pub page: Option<i64>,

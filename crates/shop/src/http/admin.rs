@@ -23,6 +23,7 @@ use crate::store::{self, DailyReport, OrderFilter, PaymentRow, RefundRow};
 
 /// Admin order filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderQuery {
     /// Status.
     pub status: Option<OrderStatus>,
@@ -100,7 +101,7 @@ pub async fn detail(
 
 /// Cancels an unpaid order. Audited.
 #[utoipa::path(post, path = "/v1/admin/orders/{id}/cancel", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
     State(s): State<ShopState>,
     admin: AuthAdmin,
@@ -123,7 +124,7 @@ pub struct ShipRequest {
 
 /// Marks a paid order shipped. Audited.
 #[utoipa::path(post, path = "/v1/admin/orders/{id}/ship", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = ShipRequest,
-    responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn ship(
     State(s): State<ShopState>,
     admin: AuthAdmin,
@@ -148,7 +149,7 @@ pub struct RefundRequestBody {
 /// Refunds a paid order in full or in part through WeChat Pay. Audited. Honours
 /// `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/admin/orders/{id}/refunds", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = RefundRequestBody,
-    responses((status = 201, body = RefundRow), (status = 409, body = ErrorBody, description = "illegal_transition, refund_exceeds_paid")))]
+    responses((status = 201, body = RefundRow), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "illegal_transition, refund_exceeds_paid")))]
 pub async fn refund(
     State(s): State<ShopState>,
     admin: AuthAdmin,
@@ -177,7 +178,6 @@ fn status_zh(s: OrderStatus) -> &'static str {
     }
 }
 
-/// Exports orders as CSV, streamed page by page: UTF-8 with a byte-order mark so that Excel
 /// One page of the export: up to 500 orders after `after` and their lines (one query each).
 async fn export_page(
     db: &suanpan_core::db::Db,
@@ -206,6 +206,7 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
+/// Exports orders as CSV, streamed page by page: UTF-8 with a byte-order mark so that Excel
 /// opens the Chinese text correctly; amounts in yuan with two decimals; times in UTC+08:00.
 #[utoipa::path(get, path = "/v1/admin/orders/export.csv", tag = "admin", security(("bearer" = [])), params(OrderQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody)))]
@@ -218,10 +219,10 @@ pub async fn export_csv(
     let filter = q.filter();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let db = s.core.db.clone();
-    tokio::spawn(async move {
     // The first page is read before answering: a database error is a JSON 500, not a 200 with
     // a truncated file. A later failure aborts the stream (the client sees a broken transfer).
     let mut first = Some(export_page(&db, &filter, 0).await?);
+    tokio::spawn(async move {
         let mut w = csv::Writer::from_writer(Vec::new());
         let _ = w.write_record([
             "订单号",
@@ -333,6 +334,7 @@ pub async fn export_csv(
 
 /// Report parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Day (`YYYY-MM-DD`, UTC+08:00); today if absent.
     pub date: Option<chrono::NaiveDate>,
