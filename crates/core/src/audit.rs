@@ -111,6 +111,7 @@ pub struct AuditRecord {
 
 /// Filters for [`query`]; all optional, combined with AND.
 #[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Entity type, e.g. `order`.
     pub entity_type: Option<String>,

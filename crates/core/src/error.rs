@@ -157,6 +157,7 @@ impl IntoResponse for AppError {
     /// extensions so that a router's [`ErrorEnvelope`] can render it in its own shape.
     fn into_response(self) -> Response {
         let status = self.kind.status();
+        metrics::counter!("suanpan_http_errors_total", "status" => status.as_str().to_owned(), "code" => self.code).increment(1);
         if status.is_server_error() {
             metrics::counter!("suanpan_errors_total", "code" => self.code).increment(1);
         }

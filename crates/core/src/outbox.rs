@@ -289,6 +289,15 @@ pub async fn pending(db: &Db) -> Result<i64, sqlx::Error> {
     row.try_get::<i64, _>(0)
 }
 
+/// Unpublished rows and the creation time (Unix ms) of the oldest of them (for `/metrics`).
+pub async fn backlog(db: &Db) -> Result<(i64, Option<i64>), sqlx::Error> {
+    let row =
+        sqlx::query("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(db.reader())
+            .await?;
+    Ok((row.try_get::<i64, _>(0)?, row.try_get::<Option<i64>, _>(1)?))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -42,7 +42,66 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
+    document_shared_errors(&mut doc);
     doc
+}
+
+/// Documents the error statuses every operation can answer through the shared extractors and
+/// middleware, where its annotation does not already: 400 (`invalid_path`, `invalid_query`,
+/// `invalid_json`, `invalid_body`, `invalid_string`) when it takes parameters or a body, 413
+/// and 415 when it takes JSON, 401 when it needs a token, 403 for admin permissions.
+fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let takes_input =
+                op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
+            let takes_json = op
+                .request_body
+                .as_ref()
+                .is_some_and(|b| b.content.contains_key("application/json"));
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let r = &mut op.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                r.entry(status.to_string())
+                    .or_insert_with(|| error(description).into());
+            };
+            if takes_input {
+                add(
+                    "400",
+                    "invalid input (`invalid_path`, `invalid_query`, `invalid_json`, `invalid_body`, `invalid_string`, …)",
+                );
+            }
+            if takes_json {
+                add("413", "`payload_too_large`");
+                add("415", "`unsupported_media_type`");
+            }
+            if secured {
+                add("401", "`unauthenticated`, `invalid_token`, `token_expired`");
+                if path.starts_with("/v1/admin/") && path != "/v1/admin/me" {
+                    add("403", "`forbidden`: the admin's role lacks the permission");
+                }
+            }
+        }
+    }
 }
 
 /// The shop's routes: the API, `/openapi.json`, `/uploads/*`, with the shop's state and error

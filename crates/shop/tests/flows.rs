@@ -187,7 +187,7 @@ async fn cancel_releases_stock_exactly_once() {
 
 #[tokio::test]
 async fn unpaid_orders_time_out_and_release_stock() {
-    let app = TestApp::with(|c| c.order_payment_timeout_secs = 0).await;
+    let app = TestApp::with(|_, c| c.order_payment_timeout_secs = 0).await;
     let admin = app.admin_token().await;
     let p = app.product(&admin, 100, 5).await;
     let alice = app.shopper("alice").await;
@@ -218,7 +218,7 @@ async fn unpaid_orders_time_out_and_release_stock() {
 
 #[tokio::test]
 async fn timeout_job_applies_a_payment_it_finds_instead_of_cancelling() {
-    let app = TestApp::with(|c| c.order_payment_timeout_secs = 9).await;
+    let app = TestApp::with(|_, c| c.order_payment_timeout_secs = 9).await;
     let admin = app.admin_token().await;
     let p = app.product(&admin, 100, 5).await;
     let alice = app.shopper("alice").await;
@@ -533,6 +533,50 @@ async fn idempotency_key_replays_and_rejects_a_different_body() {
 }
 
 #[tokio::test]
+async fn a_corrupt_stored_idempotency_status_is_an_internal_error_not_a_200() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 10).await;
+    let alice = app.shopper("alice").await;
+    let body = json!({"items": [{"product_id": p, "quantity": 1}]});
+    let k = [("idempotency-key", "order-corrupt")];
+    let (s, _) = app
+        .call_with(
+            Method::POST,
+            "/v1/orders",
+            Some(&alice),
+            Some(body.clone()),
+            &k,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let d = app.db().dialect;
+    for bad in [70000_i64, 99, -1, 600] {
+        sqlx::query(&d.prepare(
+            "UPDATE idempotency_keys SET status_code = ? WHERE idem_key = 'order-corrupt'",
+        ))
+        .bind(bad)
+        .execute(app.db().writer())
+        .await
+        .unwrap();
+        let (s, v) = app
+            .call_with(
+                Method::POST,
+                "/v1/orders",
+                Some(&alice),
+                Some(body.clone()),
+                &k,
+            )
+            .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, Some("internal")),
+            "stored status {bad}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_4xx_with_a_stable_code_and_changes_nothing() {
     let app = TestApp::new().await;
     let admin = app.admin_token().await;
@@ -704,6 +748,73 @@ async fn bad_input_gets_a_4xx_with_a_stable_code_and_changes_nothing() {
             .await,
         1
     );
+}
+
+#[tokio::test]
+async fn nul_characters_in_any_string_are_invalid_string() {
+    // PostgreSQL TEXT cannot store U+0000; every database answers the same 400.
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let alice = app.shopper("alice").await;
+    let bad = |(s, v): (StatusCode, serde_json::Value)| {
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_string")),
+            "{v}"
+        );
+    };
+    // Query.
+    bad(app
+        .call(Method::GET, "/v1/products?q=%00", None, None)
+        .await);
+    bad(app
+        .call(Method::GET, "/v1/products?q=rice%00x", None, None)
+        .await);
+    bad(app
+        .call(
+            Method::GET,
+            "/v1/admin/orders?order_no=%00",
+            Some(&admin),
+            None,
+        )
+        .await);
+    // Path.
+    bad(app.call(Method::GET, "/v1/products/1%00", None, None).await);
+    // JSON bodies, including both logins.
+    bad(app
+        .call(
+            Method::POST,
+            "/v1/admin/auth/login",
+            None,
+            Some(json!({"username": "ro\u{0}ot", "password": "x"})),
+        )
+        .await);
+    bad(app
+        .call(
+            Method::POST,
+            "/v1/auth/wechat/login",
+            None,
+            Some(json!({"code": "\u{0}"})),
+        )
+        .await);
+    let addr = json!({"receiver": "张\u{0}三", "phone": "13800138000", "province": "黑龙江省", "city": "哈尔滨市", "district": "南岗区", "detail": "西大直街 92 号"});
+    bad(app
+        .call(Method::POST, "/v1/addresses", Some(&alice), Some(addr))
+        .await);
+    // An escaped backslash followed by `u0000` is ordinary text, not a NUL.
+    let (s, v) = app
+        .call(
+            Method::POST,
+            "/v1/admin/auth/login",
+            None,
+            Some(json!({"username": "\\u0000", "password": "x"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    let (_, v) = app
+        .call(Method::GET, "/v1/addresses", Some(&alice), None)
+        .await;
+    assert_eq!(v, json!([]));
 }
 
 #[tokio::test]
@@ -985,6 +1096,30 @@ async fn cart_checkout_uses_current_prices_and_default_address() {
 }
 
 #[tokio::test]
+async fn orders_with_and_without_address_share_pooled_connections() {
+    // PostgreSQL fixes a prepared statement's parameter types on a connection's first use: a
+    // NULL address bound as an integer broke every later order with an address on it. The
+    // smallest pool (two connections on a server): the orders without an address come first.
+    let app = TestApp::with(|c, _| c.db_max_connections = 1).await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 100).await;
+    let bob = app.shopper("bob").await;
+    let alice = app.shopper("alice").await;
+    let addr = json!({"receiver": "张三", "phone": "13800138000", "province": "黑龙江省", "city": "哈尔滨市", "district": "南岗区", "detail": "西大直街 92 号"});
+    let (s, _) = app
+        .call(Method::POST, "/v1/addresses", Some(&alice), Some(addr))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for _ in 0..3 {
+        assert!(app.order(&bob, p, 1).await["address"].is_null());
+    }
+    for _ in 0..3 {
+        assert_eq!(app.order(&alice, p, 1).await["address"]["receiver"], "张三");
+        assert!(app.order(&bob, p, 1).await["address"].is_null());
+    }
+}
+
+#[tokio::test]
 async fn refunds_partial_then_full_never_exceed_what_was_paid() {
     let app = TestApp::new().await;
     let admin = app.admin_token().await;
@@ -1193,6 +1328,131 @@ async fn csv_export_opens_in_excel_and_report_counts_the_day() {
     assert_eq!(v["total"], 1);
 }
 
+async fn export_csv(app: &TestApp, admin: &str) -> (StatusCode, Vec<u8>) {
+    let req = http::Request::builder()
+        .uri("/v1/admin/orders/export.csv")
+        .header("authorization", format!("Bearer {admin}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(app.router.clone(), req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn csv_export_escapes_formulas_and_keeps_plain_rows_byte_for_byte() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 10).await;
+    let (s, v) = app
+        .call(
+            Method::POST,
+            "/v1/admin/products",
+            Some(&admin),
+            Some(json!({"name": "@SUM(A1)", "price_fen": 200, "stock": 10})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let evil = v["id"].as_i64().unwrap();
+    let alice = app.shopper("alice").await;
+    let plain = app.order(&alice, p, 1).await;
+    let addr = json!({"receiver": "=HYPERLINK(\"http://x.cn\",\"a\")", "phone": "13800138000", "province": "黑龙江省", "city": "哈尔滨市", "district": "南岗区", "detail": "西大直街 92 号"});
+    let (s, _) = app
+        .call(Method::POST, "/v1/addresses", Some(&alice), Some(addr))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    app.order(&alice, evil, 1).await;
+    let (s, bytes) = export_csv(&app, &admin).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = std::str::from_utf8(&bytes[3..]).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    // The order without an address: unchanged format.
+    assert_eq!(
+        lines[1],
+        format!(
+            "{},待支付,{},,{},五常大米 5kg×1,1,1.00,0.00,0.00,,,,,",
+            plain["order_no"].as_str().unwrap(),
+            plain["created_at"].as_str().unwrap(),
+            plain["user_id"]
+        )
+    );
+    assert!(
+        lines[2].contains(",'@SUM(A1)×1,")
+            && lines[2].contains(",\"'=HYPERLINK(\"\"http://x.cn\"\",\"\"a\"\")\",13800138000,"),
+        "{}",
+        lines[2]
+    );
+    assert!(!text.contains(",=") && !text.contains(",@"), "{text}");
+}
+
+#[tokio::test]
+async fn csv_export_fails_with_a_json_error_when_the_database_fails() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 10).await;
+    let alice = app.shopper("alice").await;
+    app.order(&alice, p, 1).await;
+    sqlx::query("DROP TABLE order_items")
+        .execute(app.db().writer())
+        .await
+        .unwrap();
+    let (s, bytes) = export_csv(&app, &admin).await;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("internal"))
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_generated_jwt_secret_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    // A fresh data directory: the secret is created 0600.
+    let mut dir = String::new();
+    let app = TestApp::with(|c, _| dir = c.data_dir.clone()).await;
+    let path = std::path::Path::new(&dir).join("jwt.secret");
+    assert_eq!(mode(&path), 0o600);
+    drop(app);
+    // A world-readable secret left by an older version is restricted when it is loaded.
+    let old = "x".repeat(48);
+    std::fs::write(&path, &old).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _app = TestApp::with(|c, _| c.data_dir = dir.clone()).await;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+}
+
+#[tokio::test]
+async fn metrics_show_the_outbox_backlog() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let p = app.product(&admin, 100, 10).await;
+    let alice = app.shopper("alice").await;
+    app.order(&alice, p, 1).await;
+    let (s, v) = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = v.as_str().unwrap_or_default();
+    let gauge = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing in {text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // Gauges are process-wide and other tests run in parallel: only the shape is certain.
+    assert!(gauge("suanpan_outbox_backlog") >= 0.0);
+    assert!(gauge("suanpan_outbox_oldest_age_seconds") >= 0.0);
+}
+
 #[tokio::test]
 async fn ops_endpoints_and_generated_docs_are_current() {
     let app = TestApp::new().await;
@@ -1235,6 +1495,120 @@ async fn ops_endpoints_and_generated_docs_are_current() {
             "docs/events/{name}.json is stale: run `suanpan schemas`"
         );
     }
+}
+
+#[tokio::test]
+async fn openapi_document_is_valid_and_describes_every_parameter_and_status() {
+    let app = TestApp::new().await;
+    let (s, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    // It parses as an OpenAPI 3.1 document.
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    serde_json::from_value::<utoipa::openapi::OpenApi>(doc.clone()).expect("OpenAPI model");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut problems = Vec::new();
+    // Every `$ref` resolves.
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    out.push(r.to_string());
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or(&r);
+        if !schemas.contains_key(name) {
+            problems.push(format!("unresolved $ref {r}"));
+        }
+    }
+    let methods = [
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let template: std::collections::BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            assert!(methods.contains(&method.as_str()), "{method} {path}");
+            let at = format!("{} {path}", method.to_uppercase());
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut in_path = std::collections::BTreeSet::new();
+            for p in &params {
+                let (name, place) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
+                if !["query", "header", "path", "cookie"].contains(&place) {
+                    problems.push(format!("{at}: parameter {name} in {place}"));
+                }
+                if place == "path" {
+                    in_path.insert(name);
+                    if p["required"] != true {
+                        problems.push(format!("{at}: path parameter {name} not required"));
+                    }
+                } else if p["required"] == true {
+                    problems.push(format!(
+                        "{at}: optional {place} parameter {name} marked required"
+                    ));
+                }
+            }
+            if in_path != template {
+                problems.push(format!(
+                    "{at}: path parameters {in_path:?}, template {template:?}"
+                ));
+            }
+            let responses = op["responses"].as_object().unwrap();
+            let has = |s: &str| responses.contains_key(s);
+            if !responses.keys().any(|k| k.starts_with('2')) {
+                problems.push(format!("{at}: no success response"));
+            }
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let needs: Vec<(&str, bool)> = vec![
+                ("400", !params.is_empty() || op.get("requestBody").is_some()),
+                ("401", secured),
+                (
+                    "403",
+                    secured && path.starts_with("/v1/admin/") && path != "/v1/admin/me",
+                ),
+                (
+                    "404",
+                    !(template.is_empty() || method == "delete" && path.starts_with("/v1/cart/")),
+                ),
+                (
+                    "415",
+                    op["requestBody"]["content"]
+                        .get("application/json")
+                        .is_some(),
+                ),
+            ];
+            for (status, needed) in needs {
+                if needed && !has(status) {
+                    problems.push(format!("{at}: status {status} not documented"));
+                }
+            }
+            for (status, r) in responses {
+                if !status.starts_with('2') && r["content"]["application/json"].is_null() {
+                    problems.push(format!("{at}: {status} has no JSON error body"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The list filters are query parameters.
+    let q = &doc["paths"]["/v1/products"]["get"]["parameters"];
+    assert!(
+        q.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "q" && p["in"] == "query" && p["required"] != true),
+        "{q}"
+    );
 }
 
 #[tokio::test]

@@ -164,7 +164,7 @@ async fn main() -> Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
-                "demo data: {} products added, admin {} (password: see README)",
+                "demo data: {} products added, admin {} (password as documented in README.md)",
                 r.products,
                 suanpan_shop::demo::DEMO_ADMIN,
             );
@@ -205,6 +205,7 @@ async fn main() -> Result<()> {
                 suanpan_payments::wechatpay::simulator::SIM_PUBLIC_KEY_ID,
                 std::path::Path::new(&settings.core.data_dir)
                     .join("dev-wechatpay")
+                    .join("apiv3_key.txt")
                     .display()
             );
             sim.serve(l).await?;
@@ -237,8 +238,17 @@ fn dev_simulator(
     use suanpan_payments::wechatpay::simulator::{
         SIM_PUBLIC_KEY_ID, Simulator, SimulatorConfig, dev_keys,
     };
-    let keys = dev_keys(&std::path::Path::new(&settings.core.data_dir).join("dev-wechatpay"))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dir = std::path::Path::new(&settings.core.data_dir).join("dev-wechatpay");
+    let keys = dev_keys(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Keys written by older versions were world-readable.
+    for f in [
+        "merchant_key.pem",
+        "simulator_platform_key.pem",
+        "apiv3_key.txt",
+    ] {
+        suanpan_core::secrets::restrict(&dir.join(f))
+            .with_context(|| format!("cannot restrict {}", dir.join(f).display()))?;
+    }
     let fill = |v: &mut String, d: &str| {
         if v.is_empty() {
             *v = d.to_string();
@@ -277,6 +287,8 @@ fn dev_simulator(
 }
 
 async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
+    // Before any request, so that every request counts, not only those after the first scrape.
+    suanpan_core::http::layers::install_metrics();
     let addr: SocketAddr = settings
         .core
         .listen
@@ -311,7 +323,7 @@ async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
         tracing::info!(
             products = r.products,
             admin = suanpan_shop::demo::DEMO_ADMIN,
-            "demo data loaded (the demo admin's password is in the README)"
+            "demo data loaded; the demo admin's password is documented in README.md"
         );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -509,8 +509,11 @@ pub enum Arg {
     I(i64),
     /// A string.
     S(String),
-    /// SQL NULL.
+    /// SQL NULL of integer type.
     Null,
+    /// SQL NULL of text type. PostgreSQL fixes a prepared statement's parameter types on first
+    /// use, so a NULL must be bound with the type the column's non-NULL values have.
+    NullText,
 }
 
 impl From<i64> for Arg {
@@ -528,9 +531,19 @@ impl From<String> for Arg {
         Arg::S(v)
     }
 }
-impl<T: Into<Arg>> From<Option<T>> for Arg {
-    fn from(v: Option<T>) -> Arg {
-        v.map(Into::into).unwrap_or(Arg::Null)
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Arg {
+        v.map(Arg::I).unwrap_or(Arg::Null)
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Arg {
+        v.map(Arg::S).unwrap_or(Arg::NullText)
+    }
+}
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Arg {
+        v.map(Into::into).unwrap_or(Arg::NullText)
     }
 }
 
@@ -544,6 +557,7 @@ pub fn bind_all<'q>(
             Arg::I(v) => q.bind(*v),
             Arg::S(v) => q.bind(v.as_str()),
             Arg::Null => q.bind(None::<i64>),
+            Arg::NullText => q.bind(None::<String>),
         };
     }
     q
@@ -809,7 +823,7 @@ pub fn sqlite_literal(out: &mut String, a: &Arg) {
             }
             out.push_str("' AS TEXT)");
         }
-        Arg::Null => out.push_str("NULL"),
+        Arg::Null | Arg::NullText => out.push_str("NULL"),
     }
 }
 

@@ -16,19 +16,76 @@ use serde::de::DeserializeOwned;
 use crate::error::{AppError, ErrorKind};
 
 /// `Json<T>` whose rejections are API errors: `invalid_json` (400, syntax),
-/// `invalid_body` (400, wrong shape or types), `unsupported_media_type` (415),
-/// `payload_too_large` (413).
+/// `invalid_body` (400, wrong shape or types), `invalid_string` (400, a NUL character in a
+/// string), `unsupported_media_type` (415), `payload_too_large` (413).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(json_rejection(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| json_rejection(e.into()))?;
+        if json_has_nul(&bytes) {
+            return Err(invalid_string());
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(r) => Err(json_rejection(r)),
         }
     }
+}
+
+/// `invalid_string` (400): a string holds a character the databases cannot store (U+0000).
+fn invalid_string() -> AppError {
+    AppError::invalid(
+        "invalid_string",
+        "strings must not contain the NUL character (U+0000)",
+    )
+}
+
+/// `application/json` or `application/*+json`, as `axum::Json` accepts.
+fn json_content_type(headers: &http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    let Some((ty, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    let sub = sub.to_ascii_lowercase();
+    ty.eq_ignore_ascii_case("application") && (sub == "json" || sub.ends_with("+json"))
+}
+
+/// True when a JSON text holds a `\u0000` escape in a string (a raw NUL byte is a syntax
+/// error anyway). Backslashes occur only inside strings, so a scan of escapes is exact.
+fn json_has_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(&b"0000"[..]) {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// True when a percent-encoded URI component decodes to a string with a NUL character.
+fn uri_has_nul(s: &str) -> bool {
+    s.contains("%00")
 }
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
@@ -57,13 +114,17 @@ fn json_rejection(r: JsonRejection) -> AppError {
     }
 }
 
-/// `Path<T>` whose rejection is `invalid_path` (400).
+/// `Path<T>` whose rejection is `invalid_path` (400), or `invalid_string` (400) for a NUL
+/// character.
 #[derive(Debug)]
 pub struct ApiPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        if uri_has_nul(parts.uri.path()) {
+            return Err(invalid_string());
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
@@ -71,13 +132,17 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// `Query<T>` whose rejection is `invalid_query` (400).
+/// `Query<T>` whose rejection is `invalid_query` (400), or `invalid_string` (400) for a NUL
+/// character.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        if uri_has_nul(parts.uri.query().unwrap_or_default()) {
+            return Err(invalid_string());
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
@@ -101,6 +166,7 @@ pub async fn method_not_allowed() -> AppError {
 
 /// Page parameters shared by list endpoints.
 #[derive(Clone, Copy, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1-based page number (default 1).
     pub page: Option<i64>,

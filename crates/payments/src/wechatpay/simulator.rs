@@ -603,7 +603,8 @@ pub fn dev_keys(dir: &Path) -> Result<DevKeys, PayError> {
             return MerchantKey::from_pem(&pem);
         }
         let k = MerchantKey::generate()?;
-        std::fs::write(&p, k.to_pkcs8_pem()?).map_err(|e| PayError::Config(e.to_string()))?;
+        suanpan_core::secrets::write_private(&p, k.to_pkcs8_pem()?.as_bytes())
+            .map_err(|e| PayError::Config(e.to_string()))?;
         Ok(k)
     };
     let merchant_key = load_or_make("merchant_key.pem")?;
@@ -616,7 +617,8 @@ pub fn dev_keys(dir: &Path) -> Result<DevKeys, PayError> {
         Ok(k) if k.trim().len() == 32 => k.trim().to_string(),
         _ => {
             let k = suanpan_core::ids::random_alnum(32);
-            std::fs::write(&apiv3_path, &k).map_err(|e| PayError::Config(e.to_string()))?;
+            suanpan_core::secrets::write_private(&apiv3_path, k.as_bytes())
+                .map_err(|e| PayError::Config(e.to_string()))?;
             k
         }
     };

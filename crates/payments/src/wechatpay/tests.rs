@@ -231,3 +231,25 @@ fn generated_keys_round_trip_through_pem() {
     keys.verify("PUB_KEY_ID_TEST", "1", "n", body, &sig)
         .unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn dev_keys_are_written_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!(
+        "suanpan-devkeys-{}",
+        suanpan_core::ids::random_alnum(12)
+    ));
+    let keys = simulator::dev_keys(&dir).unwrap();
+    for f in [
+        "merchant_key.pem",
+        "simulator_platform_key.pem",
+        "apiv3_key.txt",
+    ] {
+        let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f} has mode {mode:o}");
+    }
+    // Loading them again keeps the same keys.
+    assert_eq!(simulator::dev_keys(&dir).unwrap().apiv3_key, keys.apiv3_key);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,7 @@ use crate::store::{self, DailyReport, OrderFilter, PaymentRow, RefundRow};
 
 /// Admin order filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderQuery {
     /// Status.
     pub status: Option<OrderStatus>,
@@ -100,7 +101,7 @@ pub async fn detail(
 
 /// Cancels an unpaid order. Audited.
 #[utoipa::path(post, path = "/v1/admin/orders/{id}/cancel", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
     State(s): State<ShopState>,
     admin: ShopAdmin,
@@ -123,7 +124,7 @@ pub struct ShipRequest {
 
 /// Marks a paid order shipped. Audited.
 #[utoipa::path(post, path = "/v1/admin/orders/{id}/ship", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = ShipRequest,
-    responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn ship(
     State(s): State<ShopState>,
     admin: ShopAdmin,
@@ -148,7 +149,7 @@ pub struct RefundRequestBody {
 /// Refunds a paid order in full or in part through WeChat Pay. Audited. Honours
 /// `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/admin/orders/{id}/refunds", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = RefundRequestBody,
-    responses((status = 201, body = RefundRow), (status = 409, body = ErrorBody, description = "illegal_transition, refund_exceeds_paid")))]
+    responses((status = 201, body = RefundRow), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "illegal_transition, refund_exceeds_paid")))]
 pub async fn refund(
     State(s): State<ShopState>,
     admin: ShopAdmin,
@@ -177,6 +178,34 @@ fn status_zh(s: OrderStatus) -> &'static str {
     }
 }
 
+/// One page of the export: up to 500 orders after `after` and their lines (one query each).
+async fn export_page(
+    db: &suanpan_core::db::Db,
+    filter: &OrderFilter,
+    after: i64,
+) -> Result<
+    (
+        Vec<store::OrderRow>,
+        std::collections::HashMap<i64, Vec<crate::domain::PricedLine>>,
+    ),
+    sqlx::Error,
+> {
+    let rows = store::orders_after(db.reader(), db.dialect, filter, after, 500).await?;
+    let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+    let items = store::items_of_orders(db.reader(), db.dialect, &ids).await?;
+    Ok((rows, items))
+}
+
+/// A cell as spreadsheet software will not run as a formula (OWASP "CSV injection"): text
+/// beginning with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`.
+fn csv_cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
 /// Exports orders as CSV, streamed page by page: UTF-8 with a byte-order mark so that Excel
 /// opens the Chinese text correctly; amounts in yuan with two decimals; times in UTC+08:00.
 #[utoipa::path(get, path = "/v1/admin/orders/export.csv", tag = "admin", security(("bearer" = [])), params(OrderQuery),
@@ -190,6 +219,9 @@ pub async fn export_csv(
     let filter = q.filter();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let db = s.core.db.clone();
+    // The first page is read before answering: a database error is a JSON 500, not a 200 with
+    // a truncated file. A later failure aborts the stream (the client sees a broken transfer).
+    let mut first = Some(export_page(&db, &filter, 0).await?);
     tokio::spawn(async move {
         let mut w = csv::Writer::from_writer(Vec::new());
         let _ = w.write_record([
@@ -216,9 +248,12 @@ pub async fn export_csv(
         }
         let mut after = 0;
         loop {
-            let rows = match store::orders_after(db.reader(), db.dialect, &filter, after, 500).await
-            {
-                Ok(r) => r,
+            let page = match first.take() {
+                Some(p) => Ok(p),
+                None => export_page(&db, &filter, after).await,
+            };
+            let (rows, mut items_by_order) = match page {
+                Ok(p) => p,
                 Err(e) => {
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                     return;
@@ -228,9 +263,7 @@ pub async fn export_csv(
             after = last.id;
             let mut w = csv::Writer::from_writer(Vec::new());
             for o in &rows {
-                let items = store::order_items(db.reader(), db.dialect, o.id)
-                    .await
-                    .unwrap_or_default();
+                let items = items_by_order.remove(&o.id).unwrap_or_default();
                 let goods = items
                     .iter()
                     .map(|i| format!("{}×{}", i.name, i.quantity))
@@ -242,17 +275,18 @@ pub async fn export_csv(
                     .as_deref()
                     .and_then(|a| serde_json::from_str(a).ok())
                     .unwrap_or_default();
-                let g = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+                let raw = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+                let g = |k: &str| csv_cell(&raw(k));
                 let addr = if a.is_null() {
                     String::new()
                 } else {
-                    format!(
+                    csv_cell(&format!(
                         "{}{}{}{}",
-                        g("province"),
-                        g("city"),
-                        g("district"),
-                        g("detail")
-                    )
+                        raw("province"),
+                        raw("city"),
+                        raw("district"),
+                        raw("detail")
+                    ))
                 };
                 let _ = w.write_record([
                     o.order_no.clone(),
@@ -260,7 +294,7 @@ pub async fn export_csv(
                     rfc3339(o.created_at),
                     o.paid_at.map(rfc3339).unwrap_or_default(),
                     o.user_id.to_string(),
-                    goods,
+                    csv_cell(&goods),
                     units.to_string(),
                     format_yuan(o.total_fen),
                     format_yuan(o.paid_fen),
@@ -268,8 +302,8 @@ pub async fn export_csv(
                     g("receiver"),
                     g("phone"),
                     addr,
-                    o.carrier.clone().unwrap_or_default(),
-                    o.tracking_no.clone().unwrap_or_default(),
+                    csv_cell(o.carrier.as_deref().unwrap_or_default()),
+                    csv_cell(o.tracking_no.as_deref().unwrap_or_default()),
                 ]);
             }
             if tx
@@ -300,6 +334,7 @@ pub async fn export_csv(
 
 /// Report parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Day (`YYYY-MM-DD`, UTC+08:00); today if absent.
     pub date: Option<chrono::NaiveDate>,

@@ -17,6 +17,7 @@ use crate::store::{self, Category, NewProduct, ProductFilter, ProductView};
 
 /// Public list filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProductQuery {
     /// Only this category.
     pub category_id: Option<i64>,
@@ -255,7 +256,7 @@ pub async fn update_product(
 
 /// Adjusts stock on hand through the ledger (never below what unpaid orders reserve). Audited.
 #[utoipa::path(post, path = "/v1/admin/products/{id}/stock", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = AdjustStock,
-    responses((status = 200, body = ProductView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ProductView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn adjust_stock(
     State(s): State<ShopState>,
     admin: ShopAdmin,

@@ -72,6 +72,7 @@ pub async fn create_order(
 
 /// "My orders" filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MyOrdersQuery {
     /// Only this status.
     pub status: Option<OrderStatus>,
@@ -129,7 +130,7 @@ pub async fn cancel_order(
 
 /// Confirms receipt of a shipped order.
 #[utoipa::path(post, path = "/v1/orders/{id}/confirm", tag = "orders", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, body = OrderView), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn confirm_order(
     State(s): State<ShopState>,
     user: AuthUser,
@@ -141,7 +142,7 @@ pub async fn confirm_order(
 /// Starts WeChat Pay for an unpaid order: returns the `wx.requestPayment` parameters. Calling
 /// it again reuses the prepay while it is valid.
 #[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "orders", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, body = PayResponse), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = PayResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn pay_order(
     State(s): State<ShopState>,
     user: AuthUser,

@@ -53,10 +53,10 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new() -> TestApp {
-        Self::with(|_| {}).await
+        Self::with(|_, _| {}).await
     }
 
-    pub async fn with(tweak: impl FnOnce(&mut ShopSettings)) -> TestApp {
+    pub async fn with(tweak: impl FnOnce(&mut Config, &mut ShopSettings)) -> TestApp {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let (merchant_pem, platform_pem) = keys();
         let dir = std::env::temp_dir().join("suanpan-tests").join(rand_name());
@@ -87,7 +87,7 @@ impl TestApp {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let mut settings = Settings::new(Config {
+        let mut core = Config {
             database_url: fresh_database().await,
             data_dir: dir.to_string_lossy().into_owned(),
             db_max_connections: 8,
@@ -95,7 +95,10 @@ impl TestApp {
             public_base_url: base_url.clone(),
             max_body_bytes: 64 * 1024,
             ..Config::default()
-        });
+        };
+        let mut shop = ShopSettings::default();
+        tweak(&mut core, &mut shop);
+        let mut settings = Settings::new(core);
         settings.set(&WechatLoginSettings {
             wechat_appid: APPID.into(),
             wechat_secret: "secret".into(),
@@ -111,8 +114,6 @@ impl TestApp {
             wechatpay_platform_public_key_id: SIM_PUBLIC_KEY_ID.into(),
             ..WechatPaySettings::default()
         });
-        let mut shop = ShopSettings::default();
-        tweak(&mut shop);
         settings.set(&shop);
         let state = suanpan_shop::app::open(settings).await.expect("state");
         let router = suanpan_shop::app::router(state.clone());
