@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "shop",
         sql: include_str!("../../../../migrations/0002_shop.sql"),
     },
+    Migration {
+        version: 3,
+        name: "ledger",
+        sql: include_str!("../../../../migrations/0003_ledger.sql"),
+    },
 ];
 
 /// Replaces the dialect tokens in a migration's SQL.
