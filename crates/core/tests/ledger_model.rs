@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use suanpan_core::db::migrate::{MIGRATIONS, migrate};
 use suanpan_core::db::{Db, DbOptions, is_retryable};
