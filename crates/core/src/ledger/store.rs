@@ -189,9 +189,12 @@ fn push_close(b: &mut Batch, d: Dialect, op: &Op, now: i64) -> Pushed {
         ),
     };
     let args = || -> Vec<Arg> { vec![amount.into(), p.into(), now.into(), p.into(), p.into()] };
-    let da = args();
+    // On SQLite every statement of a batch runs even after a failed guard, so this one must not
+    // break the CHECK constraint for an over-capture: it changes no row instead.
+    let mut da = args();
+    da.extend([amount.into(), p.into()]);
     let debit = b.guard(
-        sql!(d, "UPDATE ledger_accounts SET balance = balance - ?, pending_out = pending_out - (SELECT amount FROM ledger_transfers WHERE id = ? AND kind = 'pending'), updated_at = ? WHERE account = (SELECT debit_account FROM ledger_transfers WHERE id = ? AND kind = 'pending') AND pending_out >= (SELECT amount FROM ledger_transfers WHERE id = ? AND kind = 'pending')"),
+        sql!(d, "UPDATE ledger_accounts SET balance = balance - ?, pending_out = pending_out - (SELECT amount FROM ledger_transfers WHERE id = ? AND kind = 'pending'), updated_at = ? WHERE account = (SELECT debit_account FROM ledger_transfers WHERE id = ? AND kind = 'pending') AND pending_out >= (SELECT amount FROM ledger_transfers WHERE id = ? AND kind = 'pending') AND (non_negative = 0 OR balance - pending_out - ? + (SELECT amount FROM ledger_transfers WHERE id = ? AND kind = 'pending') >= 0)"),
         da,
     );
     let ca = args();
