@@ -42,7 +42,7 @@ impl Pushed {
 }
 
 const INSERT_ACCOUNT: &str = "{{INSERT_IGNORE}} INTO ledger_accounts (account, unit, non_negative, balance, pending_out, pending_in, created_at, updated_at) VALUES (?, ?, ?, 0, 0, 0, ?, ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}";
-const INSERT_TRANSFER: &str = "{{INSERT_IGNORE}} INTO ledger_transfers (id, kind, debit_account, credit_account, unit, amount, status, expires_at, ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}";
+const INSERT_TRANSFER: &str = "{{INSERT_IGNORE}} INTO ledger_transfers (id, kind, debit_account, credit_account, unit, amount, status, expires_at, ref, created_at) VALUES (?, ?, ?, ?, ?, ?, CASE WHEN ? = 'pending' THEN 'pending' END, ?, ?, ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}";
 const DEBIT_POSTED: &str = "UPDATE ledger_accounts SET balance = balance - ?, updated_at = ? WHERE account = ? AND unit = ? AND (non_negative = 0 OR balance - pending_out >= ?)";
 const DEBIT_PENDING: &str = "UPDATE ledger_accounts SET pending_out = pending_out + ?, updated_at = ? WHERE account = ? AND unit = ? AND (non_negative = 0 OR balance - pending_out >= ?)";
 const CREDIT_POSTED: &str =
@@ -100,7 +100,8 @@ fn push_transfer(b: &mut Batch, d: Dialect, op: &Op, now: i64) -> Pushed {
         t.credit.as_str().into(),
         t.unit.as_str().into(),
         t.amount.into(),
-        t.status.map(Status::as_str).into(),
+        // Bound as the kind, never as NULL: PostgreSQL caches the parameter types.
+        t.kind.as_str().into(),
         t.expires_at.into(),
         t.reference.as_str().into(),
         now.into(),
