@@ -85,7 +85,9 @@ async fn hold_guard_fails_without_stock_and_verify_stays_clean() {
     let db = db().await;
     let d = db.dialect;
     let mut tx = db.begin().await.unwrap();
-    ledger::open_stock_account(&mut tx, d, "a", 3, "t").await.unwrap();
+    ledger::open_stock_account(&mut tx, d, "a", 3, "t")
+        .await
+        .unwrap();
     let mut b = Batch::new();
     ledger::push(&mut b, d, &hold("r1", 2), 1).unwrap();
     let p2 = ledger::push(&mut b, d, &hold("r2", 2), 1).unwrap();
@@ -93,14 +95,24 @@ async fn hold_guard_fails_without_stock_and_verify_stays_clean() {
     assert_eq!(failed, p2.funds);
     tx.rollback().await.unwrap();
     let mut tx = db.begin().await.unwrap();
-    ledger::open_stock_account(&mut tx, d, "a", 3, "t").await.unwrap();
-    ledger::execute(&mut tx, d, &hold("r1", 2), 1).await.unwrap();
+    ledger::open_stock_account(&mut tx, d, "a", 3, "t")
+        .await
+        .unwrap();
+    ledger::execute(&mut tx, d, &hold("r1", 2), 1)
+        .await
+        .unwrap();
     assert!(matches!(
         ledger::execute(&mut tx, d, &hold("r2", 2), 1).await,
         Err(ledger::LedgerError::Insufficient { available: 1, .. })
     ));
-    assert_eq!(ledger::close_ref(&mut tx, d, "r1", true, 2).await.unwrap(), 1);
-    assert_eq!(ledger::close_ref(&mut tx, d, "r1", false, 2).await.unwrap(), 0);
+    assert_eq!(
+        ledger::close_ref(&mut tx, d, "r1", true, 2).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        ledger::close_ref(&mut tx, d, "r1", false, 2).await.unwrap(),
+        0
+    );
     let a = ledger::account(&mut tx, d, "a").await.unwrap();
     assert_eq!((a.balance, a.pending_out), (1, 0));
     let report = ledger::verify(&mut tx, d).await.unwrap();

@@ -101,13 +101,23 @@ struct Names(String);
 
 impl Names {
     fn account(&self, i: usize) -> String {
-        format!("{}{}:{}", self.0, UNITS[i / NAMES.len()], NAMES[i % NAMES.len()])
+        format!(
+            "{}{}:{}",
+            self.0,
+            UNITS[i / NAMES.len()],
+            NAMES[i % NAMES.len()]
+        )
     }
     fn id(&self, i: usize) -> String {
         format!("{}t{i}", self.0)
     }
     fn unit(&self, u: usize, debit: usize) -> String {
-        UNITS[if u == usize::MAX { debit / NAMES.len() } else { u }].to_string()
+        UNITS[if u == usize::MAX {
+            debit / NAMES.len()
+        } else {
+            u
+        }]
+        .to_string()
     }
     fn op(&self, s: &Step) -> Option<Op> {
         Some(match *s {
@@ -188,7 +198,10 @@ fn outcome(r: &Result<Applied, LedgerError>) -> String {
 async fn compare_accounts(db: &Db, m: &Model, prefix: &str) -> Result<(), TestCaseError> {
     let mut c = db.reader().acquire().await.map_err(fail)?;
     let all = ledger::accounts(&mut c, db.dialect).await.map_err(fail)?;
-    let mine: Vec<_> = all.into_iter().filter(|a| a.account.starts_with(prefix)).collect();
+    let mine: Vec<_> = all
+        .into_iter()
+        .filter(|a| a.account.starts_with(prefix))
+        .collect();
     let model: Vec<_> = m.accounts.values().cloned().collect();
     prop_assert_eq!(mine, model);
     Ok(())
@@ -342,7 +355,10 @@ async fn concurrent_operations_keep_every_invariant() {
     .fetch_one(&mut *c)
     .await
     .unwrap();
-    assert_eq!(rows as usize, n, "every applied operation left exactly one row");
+    assert_eq!(
+        rows as usize, n,
+        "every applied operation left exactly one row"
+    );
 }
 
 fn id_of(op: &Op) -> String {
@@ -376,15 +392,15 @@ async fn verify_reports_a_corrupted_database() {
     ledger::execute(&mut tx, d, &hold, 1).await.unwrap();
     tx.commit().await.unwrap();
     assert!(ledger::verify_db(&db).await.unwrap().ok());
-    sqlx::query(&d.prepare(
-        "UPDATE ledger_accounts SET balance = balance + 5 WHERE account = 'product:1'",
-    ))
+    sqlx::query(
+        &d.prepare("UPDATE ledger_accounts SET balance = balance + 5 WHERE account = 'product:1'"),
+    )
     .execute(db.writer())
     .await
     .unwrap();
-    sqlx::query(&d.prepare(
-        "UPDATE ledger_transfers SET status = 'voided' WHERE id = 'order:1:product:1'",
-    ))
+    sqlx::query(
+        &d.prepare("UPDATE ledger_transfers SET status = 'voided' WHERE id = 'order:1:product:1'"),
+    )
     .execute(db.writer())
     .await
     .unwrap();
@@ -396,9 +412,19 @@ async fn verify_reports_a_corrupted_database() {
         .collect();
     for want in [
         ("unit:pcs", "Σ balances of a unit = 0", 0, 5),
-        ("product:1", "balance = Σ posted credits − Σ posted debits", 10, 15),
+        (
+            "product:1",
+            "balance = Σ posted credits − Σ posted debits",
+            10,
+            15,
+        ),
         ("product:1", "pending_out = Σ open holds debiting it", 0, 3),
-        ("order:1:product:1", "a closed hold has exactly one closer", 1, 0),
+        (
+            "order:1:product:1",
+            "a closed hold has exactly one closer",
+            1,
+            0,
+        ),
     ] {
         assert!(found.contains(&want), "{want:?} missing from {report}");
     }
@@ -427,7 +453,12 @@ async fn migration_carries_old_stock_over() {
     assert_eq!((a.balance, a.pending_out, a.available()), (7, 2, 5));
     let sold = ledger::account(&mut tx, d, "product:1:sold").await.unwrap();
     assert_eq!((sold.balance, sold.pending_in), (3, 2));
-    assert_eq!(ledger::close_ref(&mut tx, d, "order:3", true, 9).await.unwrap(), 1);
+    assert_eq!(
+        ledger::close_ref(&mut tx, d, "order:3", true, 9)
+            .await
+            .unwrap(),
+        1
+    );
     tx.commit().await.unwrap();
     assert!(ledger::verify_db(&db).await.unwrap().ok());
 }

@@ -246,7 +246,9 @@ pub fn push_order_writes(
             reference: order_ref(id),
         };
         let pushed = ledger::push(b, d, &hold, now)?;
-        let funds = pushed.funds.ok_or_else(|| AppError::internal("hold without a funds guard"))?;
+        let funds = pushed
+            .funds
+            .ok_or_else(|| AppError::internal("hold without a funds guard"))?;
         guards.push((funds, account.clone(), line.quantity));
     }
     let ev = OrderCreated {

@@ -35,8 +35,8 @@ mod verify;
 
 pub use model::Model;
 pub use store::{
-    Pushed, STOCK_RECEIPTS, STOCK_UNIT, account, accounts, close_ref, execute, expire_due, insufficient,
-    open_stock_account, push, resolve, sold_account, transfer, transfers_of_ref,
+    Pushed, STOCK_RECEIPTS, STOCK_UNIT, account, accounts, close_ref, execute, expire_due,
+    insufficient, open_stock_account, push, resolve, sold_account, transfer, transfers_of_ref,
 };
 pub use verify::{VerifyReport, Violation, verify, verify_db};
 
@@ -124,8 +124,21 @@ macro_rules! names {
         }
     };
 }
-names!(Kind, Posted = "posted", Pending = "pending", Capture = "capture", Void = "void", Expire = "expire");
-names!(Status, Pending = "pending", Posted = "posted", Voided = "voided", Expired = "expired");
+names!(
+    Kind,
+    Posted = "posted",
+    Pending = "pending",
+    Capture = "capture",
+    Void = "void",
+    Expire = "expire"
+);
+names!(
+    Status,
+    Pending = "pending",
+    Posted = "posted",
+    Voided = "voided",
+    Expired = "expired"
+);
 
 /// A row of `ledger_transfers`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

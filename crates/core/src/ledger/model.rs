@@ -98,7 +98,15 @@ pub(crate) fn row_of(op: &Op, hold: Option<&Transfer>) -> Option<Transfer> {
             unit,
             amount,
             reference,
-        } => Some(plain(id, Kind::Posted, debit, credit, unit, *amount, reference)),
+        } => Some(plain(
+            id,
+            Kind::Posted,
+            debit,
+            credit,
+            unit,
+            *amount,
+            reference,
+        )),
         Op::Hold {
             id,
             debit,
@@ -369,8 +377,14 @@ mod tests {
         open(&mut m, "a", true);
         open(&mut m, "b", true);
         assert_eq!(m.apply(&xfer("t1", "in", "a", 10)).unwrap(), Applied::Now);
-        assert_eq!(m.apply(&xfer("t1", "in", "a", 10)).unwrap(), Applied::Already);
-        assert!(matches!(m.apply(&xfer("t1", "in", "a", 11)), Err(LedgerError::IdConflict(_))));
+        assert_eq!(
+            m.apply(&xfer("t1", "in", "a", 10)).unwrap(),
+            Applied::Already
+        );
+        assert!(matches!(
+            m.apply(&xfer("t1", "in", "a", 11)),
+            Err(LedgerError::IdConflict(_))
+        ));
         let hold = Op::Hold {
             id: "h1".into(),
             debit: "a".into(),
@@ -384,16 +398,37 @@ mod tests {
         assert_eq!(m.account("a").unwrap().available(), 3);
         assert!(matches!(
             m.apply(&xfer("t2", "a", "b", 4)),
-            Err(LedgerError::Insufficient { available: 3, requested: 4, .. })
+            Err(LedgerError::Insufficient {
+                available: 3,
+                requested: 4,
+                ..
+            })
         ));
-        let cap = |id: &str, amount| Op::Capture { id: id.into(), pending_id: "h1".into(), amount };
-        assert!(matches!(m.apply(&cap("c1", 8)), Err(LedgerError::OverCapture { held: 7, .. })));
-        let exp = Op::Expire { id: "e".into(), pending_id: "h1".into(), now: 99 };
+        let cap = |id: &str, amount| Op::Capture {
+            id: id.into(),
+            pending_id: "h1".into(),
+            amount,
+        };
+        assert!(matches!(
+            m.apply(&cap("c1", 8)),
+            Err(LedgerError::OverCapture { held: 7, .. })
+        ));
+        let exp = Op::Expire {
+            id: "e".into(),
+            pending_id: "h1".into(),
+            now: 99,
+        };
         assert!(matches!(m.apply(&exp), Err(LedgerError::NotDue(_))));
         assert_eq!(m.apply(&cap("c1", 5)).unwrap(), Applied::Now);
-        assert!(matches!(m.apply(&cap("c2", 1)), Err(LedgerError::PendingClosed { .. })));
+        assert!(matches!(
+            m.apply(&cap("c2", 1)),
+            Err(LedgerError::PendingClosed { .. })
+        ));
         let (a, b) = (m.account("a").unwrap(), m.account("b").unwrap());
-        assert_eq!((a.balance, a.pending_out, b.balance, b.pending_in), (5, 0, 5, 0));
+        assert_eq!(
+            (a.balance, a.pending_out, b.balance, b.pending_in),
+            (5, 0, 5, 0)
+        );
         let sum: i64 = m.accounts.values().map(|a| a.balance).sum();
         assert_eq!(sum, 0);
     }
@@ -419,7 +454,13 @@ mod tests {
         assert_eq!(m.expire_due(15), 1);
         assert_eq!(m.expire_due(15), 0);
         assert_eq!(m.account("a").unwrap().pending_out, 2);
-        assert!(matches!(m.apply(&xfer("x", "a", "a", 1)), Err(LedgerError::SameAccount(_))));
-        assert!(matches!(m.apply(&xfer("y", "a", "in", 0)), Err(LedgerError::Invalid(_))));
+        assert!(matches!(
+            m.apply(&xfer("x", "a", "a", 1)),
+            Err(LedgerError::SameAccount(_))
+        ));
+        assert!(matches!(
+            m.apply(&xfer("y", "a", "in", 0)),
+            Err(LedgerError::Invalid(_))
+        ));
     }
 }

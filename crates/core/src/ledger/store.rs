@@ -45,8 +45,7 @@ const INSERT_ACCOUNT: &str = "{{INSERT_IGNORE}} INTO ledger_accounts (account, u
 const INSERT_TRANSFER: &str = "{{INSERT_IGNORE}} INTO ledger_transfers (id, kind, debit_account, credit_account, unit, amount, status, expires_at, ref, created_at) VALUES (?, ?, ?, ?, ?, ?, CASE WHEN ? = 'pending' THEN 'pending' END, ?, ?, ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}";
 const DEBIT_POSTED: &str = "UPDATE ledger_accounts SET balance = balance - ?, updated_at = ? WHERE account = ? AND unit = ? AND (non_negative = 0 OR balance - pending_out >= ?)";
 const DEBIT_PENDING: &str = "UPDATE ledger_accounts SET pending_out = pending_out + ?, updated_at = ? WHERE account = ? AND unit = ? AND (non_negative = 0 OR balance - pending_out >= ?)";
-const CREDIT_POSTED: &str =
-    "UPDATE ledger_accounts SET balance = balance + ?, updated_at = ? WHERE account = ? AND unit = ?";
+const CREDIT_POSTED: &str = "UPDATE ledger_accounts SET balance = balance + ?, updated_at = ? WHERE account = ? AND unit = ?";
 const CREDIT_PENDING: &str = "UPDATE ledger_accounts SET pending_in = pending_in + ?, updated_at = ? WHERE account = ? AND unit = ?";
 
 /// Adds the statements of `op` to `b` (which the caller runs in its transaction with its own
@@ -254,7 +253,12 @@ pub async fn resolve(conn: &mut Conn, d: Dialect, op: &Op) -> Result<Applied, Le
 /// Applies one operation inside the caller's transaction, in a savepoint: the same [`push`]
 /// path as a batch, rolled back to the savepoint and explained by [`resolve`] when a guard
 /// fails. `now` stamps the rows (Unix ms).
-pub async fn execute(conn: &mut Conn, d: Dialect, op: &Op, now: i64) -> Result<Applied, LedgerError> {
+pub async fn execute(
+    conn: &mut Conn,
+    d: Dialect,
+    op: &Op,
+    now: i64,
+) -> Result<Applied, LedgerError> {
     let mut b = Batch::new();
     b.push("SAVEPOINT ledger_op", vec![]);
     push(&mut b, d, op, now)?;
@@ -331,7 +335,11 @@ fn transfer_of(r: &sqlx::any::AnyRow) -> Result<Transfer, sqlx::Error> {
 }
 
 /// The transfer `id`, if any.
-pub async fn transfer(conn: &mut Conn, d: Dialect, id: &str) -> Result<Option<Transfer>, LedgerError> {
+pub async fn transfer(
+    conn: &mut Conn,
+    d: Dialect,
+    id: &str,
+) -> Result<Option<Transfer>, LedgerError> {
     let row = sqlx::query(sql!(
         d,
         "SELECT id, kind, debit_account, credit_account, unit, amount, pending_id, status, captured, expires_at, ref FROM ledger_transfers WHERE id = ?"
@@ -412,7 +420,12 @@ pub async fn close_ref(
 
 /// Expires up to `limit` open holds whose `expires_at ≤ now` (ids `<hold>:expire`), oldest
 /// deadline first. Returns how many this call expired.
-pub async fn expire_due(conn: &mut Conn, d: Dialect, now: i64, limit: i64) -> Result<u32, LedgerError> {
+pub async fn expire_due(
+    conn: &mut Conn,
+    d: Dialect,
+    now: i64,
+    limit: i64,
+) -> Result<u32, LedgerError> {
     let rows = sqlx::query(sql!(
         d,
         "SELECT id FROM ledger_transfers WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"
@@ -457,7 +470,11 @@ pub async fn open_stock_account(
         unit: STOCK_UNIT.to_string(),
         non_negative,
     };
-    for op in [open(STOCK_RECEIPTS, false), open(key, true), open(&sold_account(key), true)] {
+    for op in [
+        open(STOCK_RECEIPTS, false),
+        open(key, true),
+        open(&sold_account(key), true),
+    ] {
         execute(conn, d, &op, now).await?;
     }
     if initial > 0 {

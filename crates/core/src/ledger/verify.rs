@@ -53,7 +53,12 @@ impl VerifyReport {
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "ledger: {} accounts in {} units", self.accounts, self.units.len())?;
+        writeln!(
+            f,
+            "ledger: {} accounts in {} units",
+            self.accounts,
+            self.units.len()
+        )?;
         for (u, n) in &self.units {
             writeln!(f, "  unit {u}: {n} accounts")?;
         }
@@ -62,7 +67,11 @@ impl fmt::Display for VerifyReport {
         }
         writeln!(f, "{} violations:", self.violations.len())?;
         for v in &self.violations {
-            writeln!(f, "  {}: {} (expected {}, found {})", v.subject, v.what, v.expected, v.found)?;
+            writeln!(
+                f,
+                "  {}: {} (expected {}, found {})",
+                v.subject, v.what, v.expected, v.found
+            )?;
         }
         Ok(())
     }
@@ -105,8 +114,16 @@ pub async fn verify(conn: &mut Conn, d: Dialect) -> Result<VerifyReport, LedgerE
     for a in &accounts {
         let e = expected.remove(&a.account).unwrap_or_default();
         let checks = [
-            ("balance = Σ posted credits − Σ posted debits", e[0], a.balance),
-            ("pending_out = Σ open holds debiting it", e[1], a.pending_out),
+            (
+                "balance = Σ posted credits − Σ posted debits",
+                e[0],
+                a.balance,
+            ),
+            (
+                "pending_out = Σ open holds debiting it",
+                e[1],
+                a.pending_out,
+            ),
             ("pending_in = Σ open holds crediting it", e[2], a.pending_in),
         ];
         for (what, want, found) in checks {
@@ -115,10 +132,20 @@ pub async fn verify(conn: &mut Conn, d: Dialect) -> Result<VerifyReport, LedgerE
             }
         }
         if a.non_negative && a.available() < 0 {
-            r.push(&a.account, "non-negative account: balance − pending_out ≥ 0", 0, a.available());
+            r.push(
+                &a.account,
+                "non-negative account: balance − pending_out ≥ 0",
+                0,
+                a.available(),
+            );
         }
         if a.pending_out < 0 || a.pending_in < 0 {
-            r.push(&a.account, "pending sums ≥ 0", 0, a.pending_out.min(a.pending_in));
+            r.push(
+                &a.account,
+                "pending sums ≥ 0",
+                0,
+                a.pending_out.min(a.pending_in),
+            );
         }
     }
     for (k, e) in expected {
@@ -128,7 +155,11 @@ pub async fn verify(conn: &mut Conn, d: Dialect) -> Result<VerifyReport, LedgerE
     Ok(r)
 }
 
-async fn conservation(conn: &mut Conn, d: Dialect, r: &mut VerifyReport) -> Result<(), LedgerError> {
+async fn conservation(
+    conn: &mut Conn,
+    d: Dialect,
+    r: &mut VerifyReport,
+) -> Result<(), LedgerError> {
     let rows = sqlx::query(sql!(
         d,
         "SELECT unit, COUNT(*), CAST(SUM(balance) AS {{INT}}), CAST(SUM(pending_out) AS {{INT}}), CAST(SUM(pending_in) AS {{INT}}) FROM ledger_accounts GROUP BY unit ORDER BY unit"
@@ -143,7 +174,12 @@ async fn conservation(conn: &mut Conn, d: Dialect, r: &mut VerifyReport) -> Resu
             r.push(format!("unit:{unit}"), "Σ balances of a unit = 0", 0, sum);
         }
         if out != inn {
-            r.push(format!("unit:{unit}"), "Σ pending_out = Σ pending_in", out, inn);
+            r.push(
+                format!("unit:{unit}"),
+                "Σ pending_out = Σ pending_in",
+                out,
+                inn,
+            );
         }
         r.units.insert(unit, usize::try_from(n).unwrap_or_default());
     }
@@ -153,18 +189,48 @@ async fn conservation(conn: &mut Conn, d: Dialect, r: &mut VerifyReport) -> Resu
 /// `(invariant, query)`: each query returns `(transfer id, expected, found)` per violation.
 fn transfer_checks(d: Dialect) -> [(&'static str, &'static str); 6] {
     [
-        ("transfer accounts exist and count its unit", sql!(d,
-            "SELECT t.id, CAST(0 AS {{INT}}), t.amount FROM ledger_transfers t LEFT JOIN ledger_accounts a ON a.account = t.debit_account LEFT JOIN ledger_accounts c ON c.account = t.credit_account WHERE a.account IS NULL OR c.account IS NULL OR a.unit <> t.unit OR c.unit <> t.unit OR t.debit_account = t.credit_account")),
-        ("known kind, positive amount, pending_id only on closers", sql!(d,
-            "SELECT id, CAST(0 AS {{INT}}), amount FROM ledger_transfers WHERE kind NOT IN ('posted', 'pending', 'capture', 'void', 'expire') OR amount <= 0 OR (kind IN ('posted', 'pending') AND pending_id IS NOT NULL) OR (kind IN ('capture', 'void', 'expire') AND pending_id IS NULL) OR (kind = 'pending' AND (status IS NULL OR status NOT IN ('pending', 'posted', 'voided', 'expired')))")),
-        ("a closed hold has exactly one closer", sql!(d,
-            "SELECT p.id, CAST(1 AS {{INT}}), CAST(0 AS {{INT}}) FROM ledger_transfers p WHERE p.kind = 'pending' AND p.status <> 'pending' AND NOT EXISTS (SELECT 1 FROM ledger_transfers c WHERE c.pending_id = p.id)")),
-        ("an open hold has no closer", sql!(d,
-            "SELECT p.id, CAST(0 AS {{INT}}), CAST(1 AS {{INT}}) FROM ledger_transfers p WHERE p.kind = 'pending' AND p.status = 'pending' AND EXISTS (SELECT 1 FROM ledger_transfers c WHERE c.pending_id = p.id)")),
-        ("a closer refers to a hold with its accounts, unit and amount", sql!(d,
-            "SELECT c.id, COALESCE(p.amount, 0), c.amount FROM ledger_transfers c LEFT JOIN ledger_transfers p ON p.id = c.pending_id WHERE c.kind IN ('capture', 'void', 'expire') AND (p.id IS NULL OR p.kind <> 'pending' OR p.debit_account <> c.debit_account OR p.credit_account <> c.credit_account OR p.unit <> c.unit OR c.amount > p.amount OR (c.kind <> 'capture' AND c.amount <> p.amount))")),
-        ("the hold's status and captured amount match its closer", sql!(d,
-            "SELECT c.id, c.amount, COALESCE(p.captured, 0) FROM ledger_transfers c JOIN ledger_transfers p ON p.id = c.pending_id WHERE (c.kind = 'capture' AND (p.status <> 'posted' OR p.captured IS NULL OR p.captured <> c.amount)) OR (c.kind = 'void' AND p.status <> 'voided') OR (c.kind = 'expire' AND p.status <> 'expired')")),
+        (
+            "transfer accounts exist and count its unit",
+            sql!(
+                d,
+                "SELECT t.id, CAST(0 AS {{INT}}), t.amount FROM ledger_transfers t LEFT JOIN ledger_accounts a ON a.account = t.debit_account LEFT JOIN ledger_accounts c ON c.account = t.credit_account WHERE a.account IS NULL OR c.account IS NULL OR a.unit <> t.unit OR c.unit <> t.unit OR t.debit_account = t.credit_account"
+            ),
+        ),
+        (
+            "known kind, positive amount, pending_id only on closers",
+            sql!(
+                d,
+                "SELECT id, CAST(0 AS {{INT}}), amount FROM ledger_transfers WHERE kind NOT IN ('posted', 'pending', 'capture', 'void', 'expire') OR amount <= 0 OR (kind IN ('posted', 'pending') AND pending_id IS NOT NULL) OR (kind IN ('capture', 'void', 'expire') AND pending_id IS NULL) OR (kind = 'pending' AND (status IS NULL OR status NOT IN ('pending', 'posted', 'voided', 'expired')))"
+            ),
+        ),
+        (
+            "a closed hold has exactly one closer",
+            sql!(
+                d,
+                "SELECT p.id, CAST(1 AS {{INT}}), CAST(0 AS {{INT}}) FROM ledger_transfers p WHERE p.kind = 'pending' AND p.status <> 'pending' AND NOT EXISTS (SELECT 1 FROM ledger_transfers c WHERE c.pending_id = p.id)"
+            ),
+        ),
+        (
+            "an open hold has no closer",
+            sql!(
+                d,
+                "SELECT p.id, CAST(0 AS {{INT}}), CAST(1 AS {{INT}}) FROM ledger_transfers p WHERE p.kind = 'pending' AND p.status = 'pending' AND EXISTS (SELECT 1 FROM ledger_transfers c WHERE c.pending_id = p.id)"
+            ),
+        ),
+        (
+            "a closer refers to a hold with its accounts, unit and amount",
+            sql!(
+                d,
+                "SELECT c.id, COALESCE(p.amount, 0), c.amount FROM ledger_transfers c LEFT JOIN ledger_transfers p ON p.id = c.pending_id WHERE c.kind IN ('capture', 'void', 'expire') AND (p.id IS NULL OR p.kind <> 'pending' OR p.debit_account <> c.debit_account OR p.credit_account <> c.credit_account OR p.unit <> c.unit OR c.amount > p.amount OR (c.kind <> 'capture' AND c.amount <> p.amount))"
+            ),
+        ),
+        (
+            "the hold's status and captured amount match its closer",
+            sql!(
+                d,
+                "SELECT c.id, c.amount, COALESCE(p.captured, 0) FROM ledger_transfers c JOIN ledger_transfers p ON p.id = c.pending_id WHERE (c.kind = 'capture' AND (p.status <> 'posted' OR p.captured IS NULL OR p.captured <> c.amount)) OR (c.kind = 'void' AND p.status <> 'voided') OR (c.kind = 'expire' AND p.status <> 'expired')"
+            ),
+        ),
     ]
 }
 
