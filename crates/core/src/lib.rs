@@ -9,7 +9,7 @@
 //! | [`error`] | the API error type and the one status mapping |
 //! | [`config`] | file + environment configuration |
 //! | [`db`] | SQLite / PostgreSQL / MySQL behind one handle; migrations |
-//! | [`ledger`] | scarce quantities: balances, reservations, journal |
+//! | [`ledger`] | double-entry ledger: accounts with units, transfers, holds, verify |
 //! | [`idempotency`] | `Idempotency-Key` claim / replay |
 //! | [`writer`] | the group-commit write path: units of work, savepoints, one commit per group |
 //! | [`outbox`] | transactional outbox and the NATS JetStream relay |

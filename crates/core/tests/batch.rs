@@ -40,28 +40,54 @@ async fn claim_guard_detects_a_taken_key_inside_a_batch() {
     }
 }
 
+fn hold(id: &str, amount: i64) -> ledger::Op {
+    ledger::Op::Hold {
+        id: id.into(),
+        debit: "a".into(),
+        credit: "a:sold".into(),
+        unit: ledger::STOCK_UNIT.into(),
+        amount,
+        expires_at: None,
+        reference: id.into(),
+    }
+}
+
 #[tokio::test]
-async fn reserve_guard_fails_without_stock_and_journal_balances() {
+async fn hold_guard_fails_without_stock_and_verify_stays_clean() {
     let db = db().await;
     let d = db.dialect;
     let mut tx = db.begin().await.unwrap();
-    ledger::open_account(&mut tx, d, "a", 3, "t").await.unwrap();
-    ledger::reserve(&mut tx, d, "a", 2, "r1").await.unwrap();
-    assert!(matches!(
-        ledger::reserve(&mut tx, d, "a", 2, "r2").await,
-        Err(ledger::LedgerError::Insufficient { available: 1, .. })
-    ));
+    ledger::open_stock_account(&mut tx, d, "a", 3, "t")
+        .await
+        .unwrap();
+    let mut b = Batch::new();
+    ledger::push(&mut b, d, &hold("r1", 2), 1).unwrap();
+    let p2 = ledger::push(&mut b, d, &hold("r2", 2), 1).unwrap();
+    let failed = b.execute(&mut tx, d).await.unwrap().failed_guard;
+    assert_eq!(failed, p2.funds);
     tx.rollback().await.unwrap();
     let mut tx = db.begin().await.unwrap();
-    ledger::open_account(&mut tx, d, "a", 3, "t").await.unwrap();
-    ledger::reserve(&mut tx, d, "a", 2, "r1").await.unwrap();
-    assert_eq!(ledger::settle_ref(&mut tx, d, "r1", true).await.unwrap(), 1);
+    ledger::open_stock_account(&mut tx, d, "a", 3, "t")
+        .await
+        .unwrap();
+    ledger::execute(&mut tx, d, &hold("r1", 2), 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        ledger::execute(&mut tx, d, &hold("r2", 2), 1).await,
+        Err(ledger::LedgerError::Insufficient { available: 1, .. })
+    ));
     assert_eq!(
-        ledger::settle_ref(&mut tx, d, "r1", false).await.unwrap(),
+        ledger::close_ref(&mut tx, d, "r1", true, 2).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        ledger::close_ref(&mut tx, d, "r1", false, 2).await.unwrap(),
         0
     );
-    let (b, j) = ledger::verify_account(&mut tx, d, "a").await.unwrap();
-    assert_eq!(b, j);
-    assert_eq!((b.on_hand, b.reserved), (1, 0));
+    let a = ledger::account(&mut tx, d, "a").await.unwrap();
+    assert_eq!((a.balance, a.pending_out), (1, 0));
+    let report = ledger::verify(&mut tx, d).await.unwrap();
+    assert!(report.ok(), "{report}");
     tx.commit().await.unwrap();
 }

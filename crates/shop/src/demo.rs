@@ -105,7 +105,7 @@ pub async fn load(s: &ShopState) -> AppResult<DemoReport> {
         for (name, desc, price, stock, cat) in PRODUCTS {
             let p = NewProduct { name: (*name).into(), description: (*desc).into(), images: vec![], price_fen: *price, category_id: Some(cats[*cat]), on_shelf: true };
             let (id, account) = store::insert_product(&mut *tx, d, &p).await?;
-            ledger::open_account(&mut *tx, d, &account, *stock, &format!("product:{id}:create")).await?;
+            ledger::open_stock_account(&mut *tx, d, &account, *stock, &format!("product:{id}:create")).await?;
             audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name, "price_fen": price, "stock": stock})) }).await?;
         }
         Ok(PRODUCTS.len())

@@ -197,18 +197,23 @@ pub fn push_order_writes(
 ) -> AppResult<OrderWrites> {
     let expires_at = now + p.timeout_secs * 1000;
     store::push_order_items(b, d, id, &p.priced);
-    let guards = p
-        .lines
-        .iter()
-        .zip(&p.accounts)
-        .map(|(line, account)| {
-            (
-                ledger::push_reserve(b, d, account, line.quantity, &order_ref(id), now),
-                account.clone(),
-                line.quantity,
-            )
-        })
-        .collect();
+    let mut guards = Vec::with_capacity(p.lines.len());
+    for (line, account) in p.lines.iter().zip(&p.accounts) {
+        let hold = ledger::Op::Hold {
+            id: format!("{}:{account}", order_ref(id)),
+            debit: account.clone(),
+            credit: ledger::sold_account(account),
+            unit: ledger::STOCK_UNIT.to_string(),
+            amount: line.quantity,
+            expires_at: Some(expires_at),
+            reference: order_ref(id),
+        };
+        let pushed = ledger::push(b, d, &hold, now)?;
+        let funds = pushed
+            .funds
+            .ok_or_else(|| AppError::internal("hold without a funds guard"))?;
+        guards.push((funds, account.clone(), line.quantity));
+    }
     let ev = OrderCreated {
         order_id: id,
         order_no: order_no.to_string(),
@@ -368,7 +373,7 @@ pub async fn create_order(
             let mut conn = db.reader().acquire().await?;
             Err(ledger::insufficient(&mut conn, d, &account, requested)
                 .await
-                .into())
+                .into_app("insufficient_stock"))
         }
     }
 }
@@ -606,7 +611,7 @@ pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<Paym
             if !store::cas_status(&mut *tx, d, o.id, OrderStatus::PendingPayment, OrderStatus::Paid, &fields).await? {
                 return Err(AppError::internal("order changed under a row lock"));
             }
-            ledger::settle_ref(&mut *tx, d, &order_ref(o.id), true).await?;
+            ledger::close_ref(&mut *tx, d, &order_ref(o.id), true, now_ms()).await?;
             let after = json!({"status": OrderStatus::Paid, "paid_fen": payment.amount_fen, "transaction_id": txid});
             audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "payment.succeeded", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
             Ok(PaymentOutcome::Paid)
@@ -704,7 +709,7 @@ pub async fn cancel_order(
         if !store::cas_status(&mut *tx, d, id, OrderStatus::PendingPayment, OrderStatus::Cancelled, &fields).await? {
             return Err(illegal(o.status, OrderAction::Cancel));
         }
-        ledger::settle_ref(&mut *tx, d, &order_ref(id), false).await?;
+        ledger::close_ref(&mut *tx, d, &order_ref(id), false, now_ms()).await?;
         outbox::enqueue(&mut *tx, d, &OrderCancelled { order_id: id, order_no: o.order_no.clone(), reason: reason.to_string() }).await?;
         let after = json!({"status": OrderStatus::Cancelled, "cancel_reason": reason});
         audit::record(&mut *tx, d, &audit::Entry { actor: actor, action: "order.cancel", entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;

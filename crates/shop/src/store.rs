@@ -48,7 +48,7 @@ pub struct ProductView {
 
 macro_rules! product_cols {
     () => {
-        "p.id, p.name, p.description, p.images, p.price_fen, p.category_id, p.on_shelf, COALESCE(b.on_hand, 0), COALESCE(b.reserved, 0), p.created_at, p.updated_at FROM products p LEFT JOIN ledger_balances b ON b.account = p.stock_account"
+        "p.id, p.name, p.description, p.images, p.price_fen, p.category_id, p.on_shelf, COALESCE(b.balance, 0), COALESCE(b.pending_out, 0), p.created_at, p.updated_at FROM products p LEFT JOIN ledger_accounts b ON b.account = p.stock_account"
     };
 }
 
@@ -363,7 +363,7 @@ pub struct CartLine {
 pub async fn cart(pool: &sqlx::AnyPool, d: Dialect, user_id: i64) -> R<Vec<CartLine>> {
     let rows = sqlx::query(sql!(
         d,
-        "SELECT c.product_id, p.name, p.images, p.price_fen, c.quantity, p.on_shelf, COALESCE(b.on_hand - b.reserved, 0) FROM cart_items c JOIN products p ON p.id = c.product_id LEFT JOIN ledger_balances b ON b.account = p.stock_account WHERE c.user_id = ? ORDER BY c.added_at, c.product_id"
+        "SELECT c.product_id, p.name, p.images, p.price_fen, c.quantity, p.on_shelf, COALESCE(b.balance - b.pending_out, 0) FROM cart_items c JOIN products p ON p.id = c.product_id LEFT JOIN ledger_accounts b ON b.account = p.stock_account WHERE c.user_id = ? ORDER BY c.added_at, c.product_id"
     ))
     .bind(user_id)
     .fetch_all(pool)

@@ -49,7 +49,7 @@ async fn thousand_concurrent_orders_for_stock_100_give_exactly_100_orders() {
     );
     assert_eq!(
         app.count(
-            "SELECT COUNT(*) FROM ledger_reservations WHERE id > ? AND status = 'held'",
+            "SELECT COUNT(*) FROM ledger_transfers WHERE created_at > ? AND kind = 'pending' AND status = 'pending'",
             0
         )
         .await,
@@ -105,7 +105,7 @@ async fn fifty_concurrent_copies_of_a_notification_pay_once() {
     );
     assert_eq!(
         app.count(
-            "SELECT COUNT(*) FROM ledger_journal WHERE kind = 'commit' AND reservation_id > ?",
+            "SELECT COUNT(*) FROM ledger_transfers WHERE kind = 'capture' AND created_at > ?",
             0
         )
         .await,
@@ -227,7 +227,7 @@ async fn payment_racing_cancellation_never_leaves_a_paid_order_cancelled() {
     );
     assert_eq!(
         app.count(
-            "SELECT COUNT(*) FROM ledger_reservations WHERE id > ? AND status = 'held'",
+            "SELECT COUNT(*) FROM ledger_transfers WHERE created_at > ? AND kind = 'pending' AND status = 'pending'",
             0
         )
         .await,
@@ -235,7 +235,7 @@ async fn payment_racing_cancellation_never_leaves_a_paid_order_cancelled() {
     );
     assert_eq!(
         app.count(
-            "SELECT COUNT(*) FROM ledger_journal WHERE kind IN ('commit', 'release') AND id > ?",
+            "SELECT COUNT(*) FROM ledger_transfers WHERE kind IN ('capture', 'void') AND created_at > ?",
             0
         )
         .await,

@@ -3,6 +3,7 @@
 //! ```text
 //! suanpan serve [--listen ADDR] [--database-url URL] [--demo]   run the server (migrates first)
 //! suanpan migrate                                                apply database migrations
+//! suanpan ledger verify                                          check every ledger invariant (exit 1 if broken)
 //! suanpan demo                                                   load demo data
 //! suanpan admin create USERNAME --password P [--role ROLE]       create an admin
 //! suanpan simulator --listen ADDR                                run the WeChat simulator alone (development)
@@ -62,6 +63,11 @@ enum Cmd {
     Migrate,
     /// Load demo data (idempotent).
     Demo,
+    /// Ledger tools.
+    Ledger {
+        #[command(subcommand)]
+        cmd: LedgerCmd,
+    },
     /// Manage admins.
     Admin {
         #[command(subcommand)]
@@ -84,6 +90,12 @@ enum Cmd {
     },
     /// Load-test a running server (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum LedgerCmd {
+    /// Check every invariant of the ledger (docs/ledger.md); print the report, exit 1 on a violation.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +168,20 @@ async fn main() -> Result<()> {
                 MIGRATIONS.iter().map(|m| m.len()).sum::<usize>()
             );
             s.core.db.close().await;
+            Ok(())
+        }
+        Cmd::Ledger {
+            cmd: LedgerCmd::Verify,
+        } => {
+            let s = open(settings).await?;
+            let report = suanpan_core::ledger::verify_db(&s.core.db)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            s.core.db.close().await;
+            print!("{report}");
+            if !report.ok() {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Cmd::Demo => {

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0001_core.sql"),
     },
     Migration {
+        version: 3,
+        name: "ledger",
+        sql: include_str!("../../migrations/0003_ledger.sql"),
+    },
+    Migration {
         version: 4,
         name: "identity",
         sql: include_str!("../../migrations/0004_identity.sql"),

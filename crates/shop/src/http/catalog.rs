@@ -210,7 +210,7 @@ pub async fn create_product(
     let actor = admin.actor();
     let id = suanpan_core::with_tx!(db, tx => {
         let (id, account) = store::insert_product(&mut *tx, d, &p).await?;
-        ledger::open_account(&mut *tx, d, &account, req.stock, &format!("product:{id}:create")).await?;
+        ledger::open_stock_account(&mut *tx, d, &account, req.stock, &format!("product:{id}:create")).await?;
         let after = serde_json::json!({"name": p.name, "price_fen": p.price_fen, "stock": req.stock, "on_shelf": p.on_shelf, "category_id": p.category_id});
         audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&after) }).await?;
         Ok(id)
@@ -269,14 +269,23 @@ pub async fn adjust_stock(
     let actor = admin.actor();
     suanpan_core::with_tx!(db, tx => {
         let account = store::stock_account(&mut *tx, d, id).await?.ok_or_else(|| AppError::not_found("product_not_found", "no such product"))?;
-        let before = ledger::balance(&mut *tx, d, &account).await?;
+        let before = ledger::account(&mut *tx, d, &account).await?;
         let delta = match (req.delta, req.on_hand) {
             (Some(x), None) if x != 0 && x.abs() <= 1_000_000_000 => x,
-            (None, Some(h)) if (0..=1_000_000_000).contains(&h) => h - before.on_hand,
+            (None, Some(h)) if (0..=1_000_000_000).contains(&h) => h - before.balance,
             _ => return Err(AppError::invalid("invalid_stock", "give exactly one of delta (non-zero) or on_hand (0-1000000000)")),
         };
-        let after = ledger::adjust(&mut *tx, d, &account, delta, &format!("product:{id}:adjust:{}", actor.id)).await?;
-        let (b, a) = (serde_json::to_value(before).map_err(AppError::internal)?, serde_json::to_value(after).map_err(AppError::internal)?);
+        // A receipt comes from the clearing account, a write-off goes back to it; a write-off
+        // must leave what unpaid orders hold.
+        let (debit, credit) = if delta > 0 { (ledger::STOCK_RECEIPTS, account.as_str()) } else { (account.as_str(), ledger::STOCK_RECEIPTS) };
+        let reference = format!("product:{id}:adjust:{}", actor.id);
+        let op = ledger::Op::Transfer { id: format!("{reference}:{}", suanpan_core::ids::random_alnum(12)), debit: debit.into(), credit: credit.into(), unit: ledger::STOCK_UNIT.into(), amount: delta.abs(), reference };
+        if delta != 0 {
+            ledger::execute(&mut *tx, d, &op, suanpan_core::time::now_ms()).await.map_err(|e| e.into_app("stock_below_reserved"))?;
+        }
+        let after = ledger::account(&mut *tx, d, &account).await?;
+        let stock = |a: &ledger::Account| serde_json::json!({"on_hand": a.balance, "reserved": a.pending_out});
+        let (b, a) = (stock(&before), stock(&after));
         audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.stock_adjust", entity_type: "product", entity_id: &id.to_string(), before: Some(&b), after: Some(&a) }).await?;
         Ok(())
     })?;
