@@ -60,7 +60,17 @@ mod tests {
         assert_eq!(yuan_to_fen("0.29").unwrap(), 29); // 0.29 * 100 is 28.999… in floats
         assert_eq!(yuan_to_fen("92233720368547758.07").unwrap(), i64::MAX);
         for bad in [
-            "", ".", "1.", ".5", "-1.00", "+1", "1.001", "1,00", "1e2", "abc", "92233720368547758.08",
+            "",
+            ".",
+            "1.",
+            ".5",
+            "-1.00",
+            "+1",
+            "1.001",
+            "1,00",
+            "1e2",
+            "abc",
+            "92233720368547758.08",
         ] {
             assert!(yuan_to_fen(bad).is_err(), "{bad:?} must be refused");
         }

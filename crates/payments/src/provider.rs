@@ -229,12 +229,14 @@ impl Provider {
 
 impl axum::response::IntoResponse for NotifyAnswer {
     fn into_response(self) -> axum::response::Response {
-        let status =
-            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let status = http::StatusCode::from_u16(self.status)
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (status, self.body).into_response();
         if let Some(ct) = self.content_type {
-            resp.headers_mut()
-                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(ct));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(ct),
+            );
         }
         resp
     }

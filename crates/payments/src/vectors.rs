@@ -89,7 +89,6 @@ pub mod aes_256_gcm {
 
     /// `ciphertext_b64`.
     pub const CIPHERTEXT_B64: &str = r#"ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI="#;
-
 }
 
 /// A 16-byte key ciphertext (wechatpay-java `AeadAesCipherTest`): must be refused.
@@ -109,7 +108,6 @@ pub mod aes_gcm_16_byte_key_must_be_rejected {
 
     /// `plaintext_if_aes128`.
     pub const PLAINTEXT_IF_AES128: &str = r#"Hello World"#;
-
 }
 
 /// Request `Authorization` header (derived with the wechatpay-go test key).
@@ -138,7 +136,6 @@ pub mod request_authorization {
 
     /// `authorization`.
     pub const AUTHORIZATION: &str = r#"WECHATPAY2-SHA256-RSA2048 mchid="1230000109",nonce_str="593BEC0C930BF1AFEB40B4A08C8FB242",signature="pZiQhrF522xeAq+RRHDJybp2Pa+UY+kdjK/7ttFy6n20wjQGCBWdMWasBFz0gS+hxH3ljSj6KXmwA2jtjZTsdZoWBf5SDw1OfgmXpI0onXKS08kt7+mnMkJFpuT3QtlDBtfOcW5DQjA2JezMtJLsVDfd1cja8EyDVkRAmVeI2ZK3/+OFZirZ9Qt10l7ojFZyc2nb8yOCi6w1W2UUEZenveeim5v9qFLZbTupUkzR8TwjSJXOKK4EA+OY6HACrFD8QeaKvezTwQbGqTiH3gZvajrbuK4iHIZKThBs413j4xRau+ZocaMYm18dgCX2DitoYqjpsmIiL69zeD8dWz4LuQ==",timestamp="1554208460",serial_no="F5765756002FDD77""#;
-
 }
 
 /// JSAPI `paySign` (derived with the wechatpay-go test key).
@@ -158,7 +155,6 @@ pub mod jsapi_pay_sign {
 
     /// `paySign`.
     pub const PAY_SIGN: &str = r#"UV+EKQ3OdnOkUbbKaVi53s/67T59JbHx9gc9MaWoQEOaiZH+uYMByfW2MWXTZW1gnOXl1CqwzHtx7QUxfatSdSxgBhbNhJx1QaxkP0zSXAgXIoWPAktOlj9n/phfOH95rNl8bHzRDUoNAMQmfQy8SHGooKtEU6/87nWXHhcYarv/nmtgAJcwsV+lGJQ4jLZhGl5BaAvpLW1Xg8yYg1DXNjik2SPK8d+4FRSkW671wIvxXQCYqG3mi3FvxP5XJ3OBVbPk4GRf/8wi2r2eiqXYd5e4mRMIAOGxqape9Cm46kxrjlHF0uM+wSir4Nychn2H5geUh2YvE8vJJMAqmkN2gg=="#;
-
 }
 
 /// Alipay async notification (alipay-sdk-nodejs-all `test/alipay.test.ts`): `SIGN_B64` verifies
@@ -173,7 +169,6 @@ pub mod alipay_notify_verify {
 
     /// `sign_b64`.
     pub const SIGN_B64: &str = r#"QfTb8tqE1BMhS5qAnXtvsF3/jBkEvu9q9en0pdbBUDDjvKycZhQb7h8GDs4FKfi049PynaNuatxSgLb/nLWZpXyyh0LEWdK2S6Ri7nPwrVgOs08zugLO20vOQz44y3ti2Ncm8/wZts1Fr2gZ7pShnVX3d1B50hbsXnObT1r/U8ONNQjWXd0HIul4TG+Q3fm3svmSvFEy0WnzuhcyHPX5Gm4ELNctL6Qd5YniGJFNcc7kopHYtI/XD9YCKCH6Ct02rzUs9i11C9CsadtZn+WhxF26Dqt9sGEFajkJ8cxUTLi8+VCpLHsgPE8P0y095uQcDdK0YjCh4x7wVSov+lrmOQ=="#;
-
 }
 
 /// Alipay RSA2 signing vectors, derived here (not upstream): RSA2 (SHA256withRSA, PKCS#1 v1.5)

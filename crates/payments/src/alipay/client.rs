@@ -43,7 +43,10 @@ pub struct AlipayClient {
 /// `time_expire` format.
 pub fn china_datetime(unix_secs: i64) -> String {
     use chrono::TimeZone;
-    match suanpan_core::time::china().timestamp_opt(unix_secs, 0).single() {
+    match suanpan_core::time::china()
+        .timestamp_opt(unix_secs, 0)
+        .single()
+    {
         Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
         None => String::new(),
     }
@@ -176,7 +179,8 @@ impl AlipayClient {
                 (None, _) => return Err(PayError::Malformed(format!("no {name} in answer"))),
             },
         };
-        let v: Value = serde_json::from_str(node).map_err(|e| PayError::Malformed(e.to_string()))?;
+        let v: Value =
+            serde_json::from_str(node).map_err(|e| PayError::Malformed(e.to_string()))?;
         let code = v["code"].as_str().unwrap_or_default();
         match sign {
             Some(sign) => verify_rsa2(node, &sign, &self.cfg.alipay_public_key_b64)?,
@@ -403,7 +407,11 @@ impl PaymentProvider for AlipayClient {
         out_trade_no: &'a str,
         out_refund_no: &'a str,
     ) -> PayFuture<'a, ProviderRefund> {
-        Box::pin(AlipayClient::query_refund(self, out_trade_no, out_refund_no))
+        Box::pin(AlipayClient::query_refund(
+            self,
+            out_trade_no,
+            out_refund_no,
+        ))
     }
 
     fn parse_notification(

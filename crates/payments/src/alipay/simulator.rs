@@ -73,12 +73,17 @@ pub struct AlipaySimulator {
 const BUYER_ID: &str = "2088000000000001";
 
 fn params_of(uri: &Uri, body: &[u8]) -> Vec<(String, String)> {
-    let mut p: Vec<(String, String)> = uri
+    // Body parameters win; the query may repeat one (`?charset=utf-8` on POSTs).
+    let mut p: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let query: Vec<(String, String)> = uri
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    p.retain(|(k, _)| k != "charset");
-    p.extend(form_urlencoded::parse(body).into_owned());
+    for (k, v) in query {
+        if !p.iter().any(|(n, _)| *n == k) {
+            p.push((k, v));
+        }
+    }
     p
 }
 
@@ -131,9 +136,7 @@ impl AlipaySimulator {
     }
 
     fn check_sign(&self, p: &[(String, String)]) -> Result<(), Value> {
-        let bad = || {
-            json!({"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-signature", "sub_msg": "验签出错"})
-        };
+        let bad = || json!({"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-signature", "sub_msg": "验签出错"});
         if get(p, "app_id") != self.cfg.app_id {
             return Err(
                 json!({"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-app-id", "sub_msg": "无效的AppID参数"}),
@@ -192,7 +195,9 @@ impl AlipaySimulator {
             },
             "alipay.trade.refund" => refund(&mut trades, &biz),
             "alipay.trade.fastpay.refund.query" => refund_query(&trades, &biz),
-            _ => json!({"code": "40004", "msg": "Business Failed", "sub_code": "isv.invalid-method", "sub_msg": "不存在的方法名"}),
+            _ => {
+                json!({"code": "40004", "msg": "Business Failed", "sub_code": "isv.invalid-method", "sub_msg": "不存在的方法名"})
+            }
         }
     }
 
@@ -230,7 +235,10 @@ impl AlipaySimulator {
             ("receipt_amount", total.clone()),
             ("buyer_pay_amount", total),
             ("subject", t.subject.clone()),
-            ("gmt_payment", t.paid_at_unix.map(china_datetime).unwrap_or_default()),
+            (
+                "gmt_payment",
+                t.paid_at_unix.map(china_datetime).unwrap_or_default(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -361,7 +369,9 @@ fn refund_query(trades: &HashMap<String, SimTrade>, biz: &Value) -> Value {
             "total_amount": fen_to_yuan(t.total_fen).unwrap_or_default(),
             "refund_amount": fen_to_yuan(*fen).unwrap_or_default()}),
         // Alipay answers success without refund data for a refund that did not happen.
-        None => json!({"code": "10000", "msg": "Success", "out_trade_no": no, "out_request_no": req_no}),
+        None => {
+            json!({"code": "10000", "msg": "Success", "out_trade_no": no, "out_request_no": req_no})
+        }
     }
 }
 
@@ -378,7 +388,11 @@ async fn gateway(State(sim): State<Arc<AlipaySimulator>>, uri: Uri, body: Bytes)
 async fn page(State(sim): State<Arc<AlipaySimulator>>, uri: Uri) -> Response {
     let p = params_of(&uri, b"");
     if get(&p, "method") != "alipay.trade.page.pay" {
-        return (StatusCode::BAD_REQUEST, "only alipay.trade.page.pay is served by GET").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "only alipay.trade.page.pay is served by GET",
+        )
+            .into_response();
     }
     if let Err(node) = sim.check_sign(&p) {
         return (StatusCode::BAD_REQUEST, node.to_string()).into_response();
@@ -403,7 +417,10 @@ async fn page(State(sim): State<Arc<AlipaySimulator>>, uri: Uri) -> Response {
     .into_response()
 }
 
-async fn sim_pay(State(sim): State<Arc<AlipaySimulator>>, UrlPath(no): UrlPath<String>) -> Response {
+async fn sim_pay(
+    State(sim): State<Arc<AlipaySimulator>>,
+    UrlPath(no): UrlPath<String>,
+) -> Response {
     let Some(t) = sim.mark_paid(&no) else {
         return (
             StatusCode::NOT_FOUND,

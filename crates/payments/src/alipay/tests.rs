@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 use super::simulator::{AlipaySimulator, AlipaySimulatorConfig};
 use super::*;
 use crate::provider::{
-    Notification, PaymentProvider, PrepayAnswer, PrepayRequest, RefundRequest, RefundStatus,
-    Scene, TradeStatus,
+    Notification, PaymentProvider, PrepayAnswer, PrepayRequest, RefundRequest, RefundStatus, Scene,
+    TradeStatus,
 };
 use crate::vectors::{TEST_RSA_PRIVATE_KEY_PKCS8_PEM, alipay_notify_verify, alipay_rsa2_signing};
 
@@ -74,7 +74,9 @@ fn response_node_is_cut_out_verbatim() {
     let (node, sign) = response_node(raw, "alipay_trade_query_response").unwrap();
     assert_eq!(
         node,
-        Some(r#"{"code":"10000","msg":"Success","total_amount":"10.00", "x":"\u4e2d \"},{", "l":[1,{"a":[]}]}"#)
+        Some(
+            r#"{"code":"10000","msg":"Success","total_amount":"10.00", "x":"\u4e2d \"},{", "l":[1,{"a":[]}]}"#
+        )
     );
     assert_eq!(sign.as_deref(), Some("c2ln"));
     let (node, _) = response_node(raw, "error_response").unwrap();
@@ -87,7 +89,10 @@ fn china_datetime_round_trips() {
     use client::{china_datetime, parse_china_datetime};
     // 2026-12-02 18:00:00 +08:00 is 10:00:00 UTC.
     assert_eq!(china_datetime(1_796_205_600), "2026-12-02 18:00:00");
-    assert_eq!(parse_china_datetime("2026-12-02 18:00:00"), Some(1_796_205_600));
+    assert_eq!(
+        parse_china_datetime("2026-12-02 18:00:00"),
+        Some(1_796_205_600)
+    );
     assert_eq!(parse_china_datetime("2026-12-02T18:00:00"), None);
 }
 
@@ -107,6 +112,7 @@ async fn listen() -> (tokio::net::TcpListener, String) {
 /// The simulator, a client pointed at it, and a notify endpoint that parses with the client
 /// and forwards what it got.
 async fn env() -> Env {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let merchant = MerchantKey::generate().unwrap();
     let sim = AlipaySimulator::new(AlipaySimulatorConfig {
         app_id: "2021000000000001".into(),
@@ -175,7 +181,10 @@ async fn precreate_pay_notify_query_refund_flow() {
         panic!("expected a QR code");
     };
     assert!(code_url.starts_with("https://qr.alipay.com/"));
-    assert_eq!(p.query("SPALI0001").await.unwrap().status, TradeStatus::NotPaid);
+    assert_eq!(
+        p.query("SPALI0001").await.unwrap().status,
+        TradeStatus::NotPaid
+    );
 
     // The payer pays; the simulator notifies our endpoint, which verifies and parses.
     let sim_url = e.client.config().gateway.replace("/gateway.do", "");
@@ -227,7 +236,10 @@ async fn close_query_unknown_and_page_pay() {
     let p: Arc<dyn PaymentProvider> = e.client.clone();
     p.prepay(&qr_request("SPALI0002", 100)).await.unwrap();
     p.close("SPALI0002").await.unwrap();
-    assert_eq!(p.query("SPALI0002").await.unwrap().status, TradeStatus::Closed);
+    assert_eq!(
+        p.query("SPALI0002").await.unwrap().status,
+        TradeStatus::Closed
+    );
     // Never created: closing is fine, querying says TRADE_NOT_EXIST.
     p.close("SPALI0404").await.unwrap();
     let err = p.query("SPALI0404").await.unwrap_err();
@@ -284,7 +296,10 @@ async fn forged_wrong_app_and_tampered_notifications_are_rejected() {
     // Forged: signed by a key that is not Alipay's.
     let forger = MerchantKey::generate().unwrap();
     let mut forged: Vec<_> = good.iter().filter(|(k, _)| k != "sign").cloned().collect();
-    forged.push(("sign".into(), sign_rsa2(&signing_content(&forged), &forger).unwrap()));
+    forged.push((
+        "sign".into(),
+        sign_rsa2(&signing_content(&forged), &forger).unwrap(),
+    ));
     assert!(matches!(
         p.parse_notification(&h, &form(&forged)),
         Err(PayError::BadSignature(_))

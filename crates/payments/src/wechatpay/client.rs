@@ -248,7 +248,11 @@ impl WechatPayClient {
 
     /// Verifies a signed message; on an unknown serial, in certificate mode, refreshes the
     /// certificates once (rate-limited) and tries again.
-    async fn verify_refreshing(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), PayError> {
+    async fn verify_refreshing(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(), PayError> {
         match self.verify_now(headers, body) {
             Err(PayError::UnknownSerial(serial))
                 if self.cert_download && self.certs.try_begin_forced_refresh() =>

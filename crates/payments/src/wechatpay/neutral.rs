@@ -1,7 +1,9 @@
 //! [`PaymentProvider`] for the WeChat Pay client: maps WeChat Pay API v3 shapes to the
 //! provider-neutral ones.
 
-use super::client::{NativePrepayRequest, PrepayRequest as JsapiRequest, RefundRequest as WxRefund};
+use super::client::{
+    NativePrepayRequest, PrepayRequest as JsapiRequest, RefundRequest as WxRefund,
+};
 use super::{Refund, Transaction, WechatPayClient};
 use crate::PayError;
 use crate::provider::{
@@ -110,7 +112,10 @@ impl WechatPayClient {
             let tx: Transaction =
                 serde_json::from_slice(&plain).map_err(|e| PayError::Malformed(e.to_string()))?;
             if &tx.mchid != mchid || tx.appid != self.config().appid {
-                return Err(PayError::WrongMerchant(format!("{}/{}", tx.mchid, tx.appid)));
+                return Err(PayError::WrongMerchant(format!(
+                    "{}/{}",
+                    tx.mchid, tx.appid
+                )));
             }
             return Ok(Notification::Payment(neutral_trade(&tx)));
         }

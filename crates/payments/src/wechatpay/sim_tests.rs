@@ -33,6 +33,7 @@ async fn listen() -> (tokio::net::TcpListener, String) {
 
 /// A simulator and a notify endpoint that records what it receives and answers 204.
 async fn env() -> Env {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let merchant = MerchantKey::generate().unwrap();
     let sim = Simulator::new(SimulatorConfig {
         appid: APPID.into(),
@@ -102,7 +103,10 @@ fn request(no: &str, scene: Scene) -> provider::PrepayRequest {
 async fn native_and_jsapi_prepay_through_the_provider_trait() {
     let e = env().await;
     let p: Arc<dyn PaymentProvider> = Arc::new(client(&e, e.sim.platform_keys()));
-    let PrepayAnswer::QrCode { code_url } = p.prepay(&request("SPWX000001", Scene::Native)).await.unwrap()
+    let PrepayAnswer::QrCode { code_url } = p
+        .prepay(&request("SPWX000001", Scene::Native))
+        .await
+        .unwrap()
     else {
         panic!("expected a QR code");
     };
@@ -114,12 +118,16 @@ async fn native_and_jsapi_prepay_through_the_provider_trait() {
     let jsapi = Scene::Jsapi {
         openid: "oSIMpayer".into(),
     };
-    let PrepayAnswer::JsapiParams(pp) = p.prepay(&request("SPWX000002", jsapi)).await.unwrap() else {
+    let PrepayAnswer::JsapiParams(pp) = p.prepay(&request("SPWX000002", jsapi)).await.unwrap()
+    else {
         panic!("expected wx.requestPayment parameters");
     };
     assert!(pp.package.starts_with("prepay_id=wx"));
     p.close("SPWX000002").await.unwrap();
-    assert_eq!(p.query("SPWX000002").await.unwrap().status, TradeStatus::Closed);
+    assert_eq!(
+        p.query("SPWX000002").await.unwrap().status,
+        TradeStatus::Closed
+    );
     assert!(matches!(
         p.prepay(&request("SPWX000003", Scene::AlipayQr)).await,
         Err(PayError::Unsupported(_))
@@ -131,7 +139,9 @@ async fn payment_and_refund_notifications_map_to_neutral_types() {
     let mut e = env().await;
     let c = Arc::new(client(&e, e.sim.platform_keys()));
     let p: Arc<dyn PaymentProvider> = c.clone();
-    p.prepay(&request("SPWX000010", Scene::Native)).await.unwrap();
+    p.prepay(&request("SPWX000010", Scene::Native))
+        .await
+        .unwrap();
     let r = reqwest::Client::new()
         .post(format!("{}/sim/pay/SPWX000010", e.sim_url))
         .send()
@@ -163,7 +173,10 @@ async fn payment_and_refund_notifications_map_to_neutral_types() {
         panic!("expected a refund");
     };
     assert_eq!(rf.status, RefundStatus::Succeeded);
-    assert_eq!((rf.out_refund_no.as_str(), rf.amount_fen), ("RFWX000010", 90));
+    assert_eq!(
+        (rf.out_refund_no.as_str(), rf.amount_fen),
+        ("RFWX000010", 90)
+    );
     let q = p.query_refund("SPWX000010", "RFWX000010").await.unwrap();
     assert_eq!(q.status, RefundStatus::Succeeded);
 
@@ -223,7 +236,10 @@ async fn certificates_download_verify_and_rotate() {
         other => panic!("expected UnknownSerial, got {other:?}"),
     }
     assert_eq!(c.refresh_certificates().await.unwrap(), 2);
-    assert!(matches!(c.parse_notification(&h, &body).unwrap(), Neutral::Payment(_)));
+    assert!(matches!(
+        c.parse_notification(&h, &body).unwrap(),
+        Neutral::Payment(_)
+    ));
     let mut ids = c.verification_keys().ids();
     ids.sort();
     let mut want = vec![first, second];
@@ -235,7 +251,8 @@ async fn certificates_download_verify_and_rotate() {
 async fn unknown_serial_triggers_one_rate_limited_refresh() {
     let e = env().await;
     e.sim.rotate_platform_certificate().unwrap();
-    let c = client(&e, PlatformKeys::default()).with_certificate_download(Duration::from_secs(3600));
+    let c =
+        client(&e, PlatformKeys::default()).with_certificate_download(Duration::from_secs(3600));
     c.refresh_certificates().await.unwrap();
     let third = e.sim.rotate_platform_certificate().unwrap();
     // A response signed by the unknown serial: the client refreshes once and goes on.
@@ -277,7 +294,11 @@ async fn certificate_list_is_refused_when_tampered_or_wrongly_keyed() {
     let now = chrono::Utc::now().timestamp();
     let m = CertificateManager::new(Duration::from_secs(60));
     let none = PlatformKeys::default();
-    assert_eq!(m.install(&h, &body, APIV3.as_bytes(), &none, now, 300).unwrap(), 1);
+    assert_eq!(
+        m.install(&h, &body, APIV3.as_bytes(), &none, now, 300)
+            .unwrap(),
+        1
+    );
     // Wrong APIv3 key: the certificate does not decrypt.
     let wrong = b"ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ";
     assert!(matches!(

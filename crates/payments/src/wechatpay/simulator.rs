@@ -161,7 +161,12 @@ impl Simulator {
 
     /// The current signer: the newest certificate, else the configured public key.
     fn signer(&self) -> (String, Option<Arc<MerchantKey>>) {
-        match self.certs.lock().ok().and_then(|c| c.last().map(|c| (c.serial.clone(), c.key.clone()))) {
+        match self
+            .certs
+            .lock()
+            .ok()
+            .and_then(|c| c.last().map(|c| (c.serial.clone(), c.key.clone())))
+        {
             Some((serial, key)) => (serial, Some(key)),
             None => (self.cfg.platform_key_id.clone(), None),
         }
@@ -435,10 +440,18 @@ fn create_order(sim: &Simulator, v: &Value, trade_type: &str) -> Result<(), Resp
     let openid = v["payer"]["openid"].as_str().map(str::to_string);
     if otn.len() < 6 || otn.len() > 32 || total <= 0 || (trade_type == "JSAPI" && openid.is_none())
     {
-        return Err(err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "invalid parameters"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "invalid parameters",
+        ));
     }
     let Ok(mut st) = sim.state.lock() else {
-        return Err(err(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "lock"));
+        return Err(err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SYSTEM_ERROR",
+            "lock",
+        ));
     };
     if let Some(t) = st.txs.get(&otn) {
         if t.tx.amount.as_ref().map(|a| a.total) != Some(total) {
@@ -449,7 +462,11 @@ fn create_order(sim: &Simulator, v: &Value, trade_type: &str) -> Result<(), Resp
             ));
         }
         if t.tx.trade_state == "SUCCESS" {
-            return Err(err(StatusCode::BAD_REQUEST, "ORDERPAID", "order already paid"));
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "ORDERPAID",
+                "order already paid",
+            ));
         }
         if t.tx.trade_state == "CLOSED" {
             return Err(err(StatusCode::BAD_REQUEST, "ORDERCLOSED", "order closed"));
@@ -548,7 +565,10 @@ fn make_certificate(
         .map_err(cfg_err)?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(cfg_err)?;
     let mut dn = rcgen::DistinguishedName::new();
-    dn.push(rcgen::DnType::CommonName, "Suanpan WeChat Pay simulator platform");
+    dn.push(
+        rcgen::DnType::CommonName,
+        "Suanpan WeChat Pay simulator platform",
+    );
     params.distinguished_name = dn;
     let serial = (0..serial_hex.len() / 2)
         .filter_map(|i| u8::from_str_radix(serial_hex.get(2 * i..2 * i + 2)?, 16).ok())

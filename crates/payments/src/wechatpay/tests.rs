@@ -150,8 +150,12 @@ fn alipay_notify_vector_verifies_and_sign_type_breaks_it() {
     let key = a::ALIPAY_PUBLIC_KEY_SPKI_B64;
     crate::alipay::verify_rsa2(a::SIGN_CONTENT, a::SIGN_B64, key).expect("vector verifies");
     assert!(
-        crate::alipay::verify_rsa2(&format!("{}&sign_type=RSA2", a::SIGN_CONTENT), a::SIGN_B64, key)
-            .is_err()
+        crate::alipay::verify_rsa2(
+            &format!("{}&sign_type=RSA2", a::SIGN_CONTENT),
+            a::SIGN_B64,
+            key
+        )
+        .is_err()
     );
 
     // Rebuilding the content from the notification's parameters (with sign and sign_type
