@@ -426,50 +426,54 @@ fn hex_lower(b: &[u8]) -> String {
 
 /// Checks a prepay body and records the order (`NOTPAY`); the same `out_trade_no` may be
 /// prepaid again with the same amount while unpaid.
-fn create_order(sim: &Simulator, v: &Value, trade_type: &str) -> Result<(), Response> {
+fn create_order(sim: &Simulator, v: &Value, trade_type: &str) -> Result<(), Box<Response>> {
     let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
     let total = v["amount"]["total"].as_i64().unwrap_or(0);
     let otn = s("out_trade_no");
     if s("appid") != sim.cfg.appid || s("mchid") != sim.cfg.mchid {
-        return Err(err(
+        return Err(Box::new(err(
             StatusCode::BAD_REQUEST,
             "APPID_MCHID_NOT_MATCH",
             "appid and mchid do not match",
-        ));
+        )));
     }
     let openid = v["payer"]["openid"].as_str().map(str::to_string);
     if otn.len() < 6 || otn.len() > 32 || total <= 0 || (trade_type == "JSAPI" && openid.is_none())
     {
-        return Err(err(
+        return Err(Box::new(err(
             StatusCode::BAD_REQUEST,
             "PARAM_ERROR",
             "invalid parameters",
-        ));
+        )));
     }
     let Ok(mut st) = sim.state.lock() else {
-        return Err(err(
+        return Err(Box::new(err(
             StatusCode::INTERNAL_SERVER_ERROR,
             "SYSTEM_ERROR",
             "lock",
-        ));
+        )));
     };
     if let Some(t) = st.txs.get(&otn) {
         if t.tx.amount.as_ref().map(|a| a.total) != Some(total) {
-            return Err(err(
+            return Err(Box::new(err(
                 StatusCode::BAD_REQUEST,
                 "INVALID_REQUEST",
                 "out_trade_no reused with different parameters",
-            ));
+            )));
         }
         if t.tx.trade_state == "SUCCESS" {
-            return Err(err(
+            return Err(Box::new(err(
                 StatusCode::BAD_REQUEST,
                 "ORDERPAID",
                 "order already paid",
-            ));
+            )));
         }
         if t.tx.trade_state == "CLOSED" {
-            return Err(err(StatusCode::BAD_REQUEST, "ORDERCLOSED", "order closed"));
+            return Err(Box::new(err(
+                StatusCode::BAD_REQUEST,
+                "ORDERCLOSED",
+                "order closed",
+            )));
         }
     }
     let tx = Transaction {
@@ -509,7 +513,7 @@ async fn prepay(
         return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "body is not JSON");
     };
     if let Err(r) = create_order(&sim, &v, trade_type) {
-        return r;
+        return *r;
     }
     let id = suanpan_core::ids::random_alnum(30).to_ascii_lowercase();
     let answer = if trade_type == "NATIVE" {

@@ -12,7 +12,7 @@ fn test_key() -> MerchantKey {
 #[test]
 fn test_rsa_private_key_pkcs8_pem_parses() {
     let k = test_key();
-    assert_eq!(k.public_key_der().len() > 256, true);
+    assert!(k.public_key_der().len() > 256);
     // Round trip through our own PEM encoder keeps the key.
     let again = MerchantKey::from_pem(&k.to_pkcs8_pem().unwrap()).unwrap();
     assert_eq!(again.public_key_der(), k.public_key_der());
