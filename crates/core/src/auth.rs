@@ -307,7 +307,7 @@ pub async fn create_staff(
     let created = crate::with_tx!(db, tx => {
         let mut b = Batch::new();
         push_create_staff(&mut b, d, username, &hash, system, role, now);
-        if b.execute(&mut *tx, d).await?.failed_guard.is_some() {
+        if b.execute(&mut tx, d).await?.failed_guard.is_some() {
             return Err(crate::db::rollback());
         }
         let id: i64 = sqlx::query(sql!(d, "SELECT id FROM admin_users WHERE username = ?"))
@@ -330,7 +330,7 @@ pub async fn create_staff(
                     after: Some(&after),
                 },
             );
-            b.execute(&mut *tx, d).await?;
+            b.execute(&mut tx, d).await?;
         }
         Ok(Staff {
             id,

@@ -75,7 +75,7 @@ async fn issue_in_family(
             );
         }
         push_issued(&mut b, d, &issued, now);
-        if b.execute(&mut *tx, d).await?.failed_guard.is_some() {
+        if b.execute(&mut tx, d).await?.failed_guard.is_some() {
             return Err(crate::db::rollback());
         }
         Ok(())

@@ -14,6 +14,21 @@ pub enum PayError {
     /// The signature does not verify, or names an unknown key.
     #[error("signature verification failed: {0}")]
     BadSignature(String),
+    /// The message is signed with a key id (`Wechatpay-Serial`) we do not hold. Stable: callers
+    /// may refresh platform certificates once and retry; a notification answered with an error
+    /// is redelivered by the provider.
+    #[error("unknown signing key serial {0}")]
+    UnknownSerial(String),
+    /// The notification was meant for another merchant application (Alipay `app_id`, WeChat
+    /// `mchid`/`appid` mismatch).
+    #[error("notification for another merchant: {0}")]
+    WrongMerchant(String),
+    /// A money amount is not a valid amount (negative, too many decimals, overflow).
+    #[error("invalid amount: {0}")]
+    Amount(String),
+    /// The provider does not support this operation or payment scene.
+    #[error("unsupported by this provider: {0}")]
+    Unsupported(String),
     /// The signed timestamp is too far from our clock.
     #[error("timestamp outside the accepted window")]
     StaleTimestamp,
@@ -55,13 +70,18 @@ impl From<PayError> for AppError {
             PayError::Config(_) => {
                 AppError::new(ErrorKind::Unavailable, "payment_not_configured", msg)
             }
-            PayError::MissingHeader(_) | PayError::BadSignature(_) => {
+            PayError::MissingHeader(_)
+            | PayError::BadSignature(_)
+            | PayError::UnknownSerial(_)
+            | PayError::WrongMerchant(_) => {
                 AppError::new(ErrorKind::Unauthenticated, "invalid_signature", msg)
             }
             PayError::StaleTimestamp => {
                 AppError::new(ErrorKind::Unauthenticated, "stale_timestamp", msg)
             }
             PayError::Decrypt => AppError::invalid("decrypt_failed", msg),
+            PayError::Amount(_) => AppError::invalid("invalid_amount", msg),
+            PayError::Unsupported(_) => AppError::invalid("unsupported_payment_scene", msg),
             PayError::Malformed(_) => AppError::invalid("invalid_notification", msg),
             PayError::Transport(_) => AppError::upstream("payment_provider_unavailable", msg),
             PayError::Api { .. } => AppError::upstream("payment_provider_error", msg),

@@ -2,18 +2,38 @@
 //!
 //! Payment protocols, merchant side, shared by every Suanpan system that takes money:
 //!
+//! - [`provider`]: the provider-neutral interface — [`provider::PaymentProvider`] (prepay,
+//!   query, close, refund, refund query, notification parsing), the neutral shapes
+//!   ([`provider::PrepayRequest`], [`provider::PrepayAnswer`], [`provider::ProviderTrade`],
+//!   [`provider::ProviderRefund`], [`provider::Notification`]) and what to answer a provider's
+//!   notification ([`provider::Provider::ack`] / [`provider::Provider::nack`]). Hold providers
+//!   as `Arc<dyn PaymentProvider>`.
 //! - [`wechatpay`]: WeChat Pay API v3 — request signing (`WECHATPAY2-SHA256-RSA2048`), response and
-//!   notification verification (platform public key id `PUB_KEY_ID_…` or platform certificate
-//!   serial), `AEAD_AES_256_GCM` resource decryption, JSAPI prepay and `wx.requestPayment`
-//!   parameters, order query/close, refunds; plus [`wechatpay::simulator`], a local fake WeChat
-//!   server for development and tests that speaks the same protocol.
-//! - [`alipay`]: Alipay asynchronous-notification signature verification (RSA2).
+//!   notification verification (platform public key id `PUB_KEY_ID_…`, or platform certificates
+//!   downloaded from `/v3/certificates`, decrypted, verified and rotated by
+//!   [`wechatpay::CertificateManager`]), `AEAD_AES_256_GCM` resource decryption, JSAPI and Native
+//!   prepay, `wx.requestPayment` parameters, order query/close, refunds and refund notifications;
+//!   plus [`wechatpay::simulator`], a local fake WeChat server for development and tests that
+//!   speaks the same protocol.
+//! - [`alipay`]: the Alipay open API with RSA2 signing — `alipay.trade.precreate` (QR code),
+//!   `alipay.trade.page.pay` (signed redirect URL), query, refund, refund query, close, and
+//!   asynchronous-notification verification; plus [`alipay::simulator`], a local fake Alipay
+//!   gateway for development and tests.
+//! - [`money`]: exact fen ↔ yuan-string conversions.
 //!
-//! Nothing here touches a database: systems decide what a verified notification means.
+//! Amounts are integer fen unless a name says otherwise. Nothing here touches a database:
+//! systems decide what a verified notification means. The simulators are development tools,
+//! never for production. See `docs/payments.md`.
 
 pub mod alipay;
 pub mod error;
+pub mod money;
+pub mod provider;
 pub mod settings;
 pub mod wechatpay;
 
 pub use error::PayError;
+pub use provider::{PaymentProvider, Provider};
+
+#[cfg(test)]
+mod vectors;

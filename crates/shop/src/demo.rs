@@ -99,14 +99,14 @@ pub async fn load(s: &ShopState) -> AppResult<DemoReport> {
     }
     let actor = Actor::system("demo-data");
     let n = suanpan_core::with_tx!(db, tx => {
-        let cat_rice = store::insert_category(&mut *tx, d, "大米", 1).await?;
-        let cat_grain = store::insert_category(&mut *tx, d, "杂粮", 2).await?;
+        let cat_rice = store::insert_category(&mut tx, d, "大米", 1).await?;
+        let cat_grain = store::insert_category(&mut tx, d, "杂粮", 2).await?;
         let cats = [cat_rice, cat_grain];
         for (name, desc, price, stock, cat) in PRODUCTS {
             let p = NewProduct { name: (*name).into(), description: (*desc).into(), images: vec![], price_fen: *price, category_id: Some(cats[*cat]), on_shelf: true };
-            let (id, account) = store::insert_product(&mut *tx, d, &p).await?;
-            ledger::open_stock_account(&mut *tx, d, &account, *stock, &format!("product:{id}:create")).await?;
-            audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name, "price_fen": price, "stock": stock})) }).await?;
+            let (id, account) = store::insert_product(&mut tx, d, &p).await?;
+            ledger::open_stock_account(&mut tx, d, &account, *stock, &format!("product:{id}:create")).await?;
+            audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name, "price_fen": price, "stock": stock})) }).await?;
         }
         Ok(PRODUCTS.len())
     })?;

@@ -599,29 +599,29 @@ pub async fn apply_transaction(s: &ShopState, t: &Transaction) -> AppResult<Paym
     let openid = t.payer.as_ref().and_then(|p| p.openid.clone());
     let actor = Actor::system("wechatpay");
     let outcome = suanpan_core::with_tx!(db, tx => {
-        let o = store::order_for_update(&mut *tx, d, payment.order_id).await?.ok_or_else(order_not_found)?;
+        let o = store::order_for_update(&mut tx, d, payment.order_id).await?.ok_or_else(order_not_found)?;
         let late = o.status != OrderStatus::PendingPayment;
-        if !store::mark_payment_succeeded(&mut *tx, d, payment.id, &txid, openid.as_deref(), late).await? {
+        if !store::mark_payment_succeeded(&mut tx, d, payment.id, &txid, openid.as_deref(), late).await? {
             return Ok(PaymentOutcome::Duplicate);
         }
         let ev = PaymentSucceeded { order_id: o.id, order_no: o.order_no.clone(), out_trade_no: payment.out_trade_no.clone(), transaction_id: txid.clone(), amount_fen: payment.amount_fen, late };
-        outbox::enqueue(&mut *tx, d, &ev).await?;
+        outbox::enqueue(&mut tx, d, &ev).await?;
         if !late {
             let fields = StatusFields { paid: Some(payment.amount_fen), ..Default::default() };
-            if !store::cas_status(&mut *tx, d, o.id, OrderStatus::PendingPayment, OrderStatus::Paid, &fields).await? {
+            if !store::cas_status(&mut tx, d, o.id, OrderStatus::PendingPayment, OrderStatus::Paid, &fields).await? {
                 return Err(AppError::internal("order changed under a row lock"));
             }
-            ledger::close_ref(&mut *tx, d, &order_ref(o.id), true, now_ms()).await?;
+            ledger::close_ref(&mut tx, d, &order_ref(o.id), true, now_ms()).await?;
             let after = json!({"status": OrderStatus::Paid, "paid_fen": payment.amount_fen, "transaction_id": txid});
-            audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "payment.succeeded", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
+            audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "payment.succeeded", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
             Ok(PaymentOutcome::Paid)
         } else {
-            store::add_late_paid(&mut *tx, d, o.id, payment.amount_fen).await?;
-            let n = store::refund_count(&mut *tx, d, o.id).await?;
+            store::add_late_paid(&mut tx, d, o.id, payment.amount_fen).await?;
+            let n = store::refund_count(&mut tx, d, o.id).await?;
             let out_refund_no = format!("{}R{}", o.order_no, n + 1);
-            store::insert_refund(&mut *tx, d, o.id, &out_refund_no, payment.amount_fen, "订单已取消，自动退款", o.status.as_str(), "system:late-payment").await?;
+            store::insert_refund(&mut tx, d, o.id, &out_refund_no, payment.amount_fen, "订单已取消，自动退款", o.status.as_str(), "system:late-payment").await?;
             let after = json!({"status": o.status, "late_payment_fen": payment.amount_fen, "transaction_id": txid, "auto_refund": out_refund_no});
-            audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "payment.late", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
+            audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "payment.late", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
             Ok(PaymentOutcome::Late(out_refund_no))
         }
     })?;
@@ -704,15 +704,15 @@ pub async fn cancel_order(
         }
     }
     suanpan_core::with_tx!(db, tx => {
-        let o = store::order_for_update(&mut *tx, d, id).await?.ok_or_else(order_not_found)?;
+        let o = store::order_for_update(&mut tx, d, id).await?.ok_or_else(order_not_found)?;
         let fields = StatusFields { cancel_reason: Some(reason.to_string()), ..Default::default() };
-        if !store::cas_status(&mut *tx, d, id, OrderStatus::PendingPayment, OrderStatus::Cancelled, &fields).await? {
+        if !store::cas_status(&mut tx, d, id, OrderStatus::PendingPayment, OrderStatus::Cancelled, &fields).await? {
             return Err(illegal(o.status, OrderAction::Cancel));
         }
-        ledger::close_ref(&mut *tx, d, &order_ref(id), false, now_ms()).await?;
-        outbox::enqueue(&mut *tx, d, &OrderCancelled { order_id: id, order_no: o.order_no.clone(), reason: reason.to_string() }).await?;
+        ledger::close_ref(&mut tx, d, &order_ref(id), false, now_ms()).await?;
+        outbox::enqueue(&mut tx, d, &OrderCancelled { order_id: id, order_no: o.order_no.clone(), reason: reason.to_string() }).await?;
         let after = json!({"status": OrderStatus::Cancelled, "cancel_reason": reason});
-        audit::record(&mut *tx, d, &audit::Entry { actor: actor, action: "order.cancel", entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
+        audit::record(&mut tx, d, &audit::Entry { actor, action: "order.cancel", entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         Ok(())
     })?;
     metrics::counter!("suanpan_shop_orders_cancelled_total", "reason" => reason.to_string())
@@ -779,13 +779,13 @@ async fn simple_transition(
     let db = &s.core.db;
     let d = db.dialect;
     suanpan_core::with_tx!(db, tx => {
-        let o = store::order_for_update(&mut *tx, d, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
+        let o = store::order_for_update(&mut tx, d, id).await?.filter(|o| owner.is_none_or(|u| o.user_id == u)).ok_or_else(order_not_found)?;
         let to = transition(o.status, action)?;
-        if !store::cas_status(&mut *tx, d, id, o.status, to, &fields).await? {
+        if !store::cas_status(&mut tx, d, id, o.status, to, &fields).await? {
             return Err(illegal(o.status, action));
         }
         let after = json!({"status": to});
-        audit::record(&mut *tx, d, &audit::Entry { actor: actor, action: &format!("order.{}", action.name()), entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
+        audit::record(&mut tx, d, &audit::Entry { actor, action: &format!("order.{}", action.name()), entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         Ok(())
     })?;
     get_order(s, id, None).await
@@ -822,29 +822,29 @@ pub async fn request_refund(
         if let Some(i) = &idem {
             let mut b = Batch::new();
             i.push_claim(&mut b, d);
-            if b.execute(&mut *tx, d).await?.failed_guard.is_some() {
+            if b.execute(&mut tx, d).await?.failed_guard.is_some() {
                 return Err(suanpan_core::db::rollback());
             }
         }
-        let o = store::order_for_update(&mut *tx, d, id).await?.ok_or_else(order_not_found)?;
+        let o = store::order_for_update(&mut tx, d, id).await?.ok_or_else(order_not_found)?;
         let to = transition(o.status, OrderAction::RequestRefund)?;
-        let committed = store::refunds_committed(&mut *tx, d, id).await?;
+        let committed = store::refunds_committed(&mut tx, d, id).await?;
         let amount = amount_fen.unwrap_or(o.paid_fen - committed);
         domain::check_refund(amount, o.paid_fen, committed)?;
-        let n = store::refund_count(&mut *tx, d, id).await?;
+        let n = store::refund_count(&mut tx, d, id).await?;
         let out_refund_no = format!("{}R{}", o.order_no, n + 1);
-        if !store::cas_status(&mut *tx, d, id, o.status, to, &StatusFields::default()).await? {
+        if !store::cas_status(&mut tx, d, id, o.status, to, &StatusFields::default()).await? {
             return Err(illegal(o.status, OrderAction::RequestRefund));
         }
-        store::insert_refund(&mut *tx, d, id, &out_refund_no, amount, reason.trim(), o.status.as_str(), &format!("{}:{}", actor.kind, actor.name)).await?;
+        store::insert_refund(&mut tx, d, id, &out_refund_no, amount, reason.trim(), o.status.as_str(), &format!("{}:{}", actor.kind, actor.name)).await?;
         let refund = store::refund_by_no(&mut *tx, d, &out_refund_no).await?.ok_or_else(|| AppError::internal("refund vanished"))?;
         let after = json!({"status": to, "refund": {"out_refund_no": out_refund_no, "amount_fen": amount, "reason": reason}});
-        audit::record(&mut *tx, d, &audit::Entry { actor: actor, action: "order.refund", entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
+        audit::record(&mut tx, d, &audit::Entry { actor, action: "order.refund", entity_type: "order", entity_id: &id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         let body = serde_json::to_string(&refund).map_err(AppError::internal)?;
         if let Some(i) = &idem {
             let mut b = Batch::new();
             i.push_complete(&mut b, d, 201, &body);
-            b.execute(&mut *tx, d).await?;
+            b.execute(&mut tx, d).await?;
         }
         Ok(Some((out_refund_no, body)))
     });
@@ -917,24 +917,24 @@ pub async fn apply_refund(s: &ShopState, answer: &Refund) -> AppResult<()> {
         "SUCCESS" => {
             let actor = Actor::system("wechatpay");
             suanpan_core::with_tx!(db, tx => {
-                if !store::refund_cas(&mut *tx, d, r.id, &[RefundStatus::Pending, RefundStatus::Processing], RefundStatus::Succeeded, answer.refund_id.as_deref(), None).await? {
+                if !store::refund_cas(&mut tx, d, r.id, &[RefundStatus::Pending, RefundStatus::Processing], RefundStatus::Succeeded, answer.refund_id.as_deref(), None).await? {
                     return Ok(());
                 }
-                let o = store::order_for_update(&mut *tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
+                let o = store::order_for_update(&mut tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
                 if r.prev_order_status == OrderStatus::Cancelled.as_str() {
-                    store::add_refunded(&mut *tx, d, o.id, r.amount_fen).await?;
+                    store::add_refunded(&mut tx, d, o.id, r.amount_fen).await?;
                 } else {
                     let to = transition(o.status, OrderAction::RefundSucceeded)?;
                     let fields = StatusFields { refunded_add: Some(r.amount_fen), ..Default::default() };
-                    if !store::cas_status(&mut *tx, d, o.id, o.status, to, &fields).await? {
+                    if !store::cas_status(&mut tx, d, o.id, o.status, to, &fields).await? {
                         return Err(illegal(o.status, OrderAction::RefundSucceeded));
                     }
                 }
                 let refunded_total = o.refunded_fen + r.amount_fen;
                 let ev = OrderRefunded { order_id: o.id, order_no: o.order_no.clone(), out_refund_no: r.out_refund_no.clone(), refund_fen: r.amount_fen, refunded_total_fen: refunded_total, full: refunded_total >= o.paid_fen };
-                outbox::enqueue(&mut *tx, d, &ev).await?;
+                outbox::enqueue(&mut tx, d, &ev).await?;
                 let after = json!({"refunded_fen": refunded_total, "out_refund_no": r.out_refund_no, "refund_id": answer.refund_id});
-                audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "refund.succeeded", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
+                audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "refund.succeeded", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
                 Ok(())
             })?;
             metrics::counter!("suanpan_shop_refunds_succeeded_total").increment(1);
@@ -972,16 +972,16 @@ async fn fail_refund(
     let d = db.dialect;
     let actor = Actor::system("wechatpay");
     suanpan_core::with_tx!(db, tx => {
-        if !store::refund_cas(&mut *tx, d, r.id, &[RefundStatus::Pending, RefundStatus::Processing], RefundStatus::Failed, refund_id, Some(error)).await? {
+        if !store::refund_cas(&mut tx, d, r.id, &[RefundStatus::Pending, RefundStatus::Processing], RefundStatus::Failed, refund_id, Some(error)).await? {
             return Ok(());
         }
-        let o = store::order_for_update(&mut *tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
+        let o = store::order_for_update(&mut tx, d, r.order_id).await?.ok_or_else(order_not_found)?;
         if let Some(prev) = OrderStatus::parse(&r.prev_order_status).filter(|p| *p != OrderStatus::Cancelled) {
             let to = transition(o.status, OrderAction::RefundFailed(prev))?;
-            store::cas_status(&mut *tx, d, o.id, o.status, to, &StatusFields::default()).await?;
+            store::cas_status(&mut tx, d, o.id, o.status, to, &StatusFields::default()).await?;
         }
         let after = json!({"out_refund_no": r.out_refund_no, "error": error});
-        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "refund.failed", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
+        audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "refund.failed", entity_type: "order", entity_id: &o.id.to_string(), before: Some(&summary(&o)), after: Some(&after) }).await?;
         Ok(())
     })?;
     metrics::counter!("suanpan_shop_refunds_failed_total").increment(1);

@@ -4,11 +4,13 @@
 //! protocol (the simulator, a test double, the real `https://api.mch.weixin.qq.com`) runs the
 //! same code.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::certificates::CertificateManager;
 use super::{
     MerchantKey, Notification, PlatformKeys, Refund, SignatureHeaders, Transaction, authorization,
     open_notification, pay_sign_message,
@@ -70,6 +72,19 @@ pub struct PrepayRequest {
     pub time_expire: Option<String>,
 }
 
+/// A Native (QR code) prepay request (Native下单).
+#[derive(Clone, Debug)]
+pub struct NativePrepayRequest {
+    /// Shown to the payer (≤127 characters).
+    pub description: String,
+    /// Our order number (6–32 characters).
+    pub out_trade_no: String,
+    /// Amount in fen.
+    pub amount_fen: i64,
+    /// RFC 3339 deadline after which WeChat refuses payment.
+    pub time_expire: Option<String>,
+}
+
 /// A refund request.
 #[derive(Clone, Debug)]
 pub struct RefundRequest {
@@ -85,11 +100,19 @@ pub struct RefundRequest {
     pub total_fen: i64,
 }
 
-/// The client.
+/// The client. Verification keys are the configured [`WechatPayConfig::platform_keys`]
+/// (public-key mode, `PUB_KEY_ID_…`, or pinned certificates) plus, once
+/// [`WechatPayClient::with_certificate_download`] is set, the platform certificates downloaded
+/// from `/v3/certificates`.
 pub struct WechatPayClient {
     http: reqwest::Client,
     cfg: WechatPayConfig,
+    certs: Arc<CertificateManager>,
+    cert_download: bool,
 }
+
+/// A raw answer: status, headers, body.
+type RawAnswer = (u16, http::HeaderMap, Vec<u8>);
 
 fn nonce() -> String {
     suanpan_core::ids::random_alnum(32)
@@ -114,7 +137,36 @@ impl WechatPayClient {
             .user_agent(concat!("suanpan/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| PayError::Config(e.to_string()))?;
-        Ok(WechatPayClient { http, cfg })
+        Ok(WechatPayClient {
+            http,
+            cfg,
+            certs: Arc::new(CertificateManager::new(Duration::from_secs(60))),
+            cert_download: false,
+        })
+    }
+
+    /// Turns on platform-certificate mode: responses and notifications may be signed by any
+    /// certificate downloaded from `/v3/certificates`, and a message naming an unknown serial
+    /// triggers at most one immediate refresh per `min_forced_interval`. Call
+    /// [`Self::refresh_certificates`] once at start and [`Self::spawn_certificate_refresh`]
+    /// for rotation. The configured public keys keep working alongside.
+    pub fn with_certificate_download(mut self, min_forced_interval: Duration) -> Self {
+        self.certs = Arc::new(CertificateManager::new(min_forced_interval));
+        self.cert_download = true;
+        self
+    }
+
+    /// The downloaded platform certificates.
+    pub fn certificates(&self) -> &Arc<CertificateManager> {
+        &self.certs
+    }
+
+    /// Every key a response or notification may be verified with now: the configured ones and
+    /// the valid downloaded certificates.
+    pub fn verification_keys(&self) -> PlatformKeys {
+        let mut keys = self.cfg.platform_keys.clone();
+        keys.extend(&self.certs.keys(chrono::Utc::now().timestamp()));
+        keys
     }
 
     /// The configuration.
@@ -122,12 +174,12 @@ impl WechatPayClient {
         &self.cfg
     }
 
-    async fn call(
+    async fn call_raw(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<serde_json::Value>,
-    ) -> Result<(u16, Vec<u8>), PayError> {
+    ) -> Result<RawAnswer, PayError> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let ts = chrono::Utc::now().timestamp().to_string();
         let nonce = nonce();
@@ -163,15 +215,10 @@ impl WechatPayClient {
             .await
             .map_err(|e| PayError::Transport(e.to_string()))?
             .to_vec();
-        if (200..300).contains(&status) {
-            SignatureHeaders::from_headers(&headers)?.verify(
-                &self.cfg.platform_keys,
-                &bytes,
-                chrono::Utc::now().timestamp(),
-                self.cfg.max_skew_secs,
-            )?;
-            return Ok((status, bytes));
-        }
+        Ok((status, headers, bytes))
+    }
+
+    fn api_error(status: u16, bytes: &[u8]) -> PayError {
         #[derive(Deserialize)]
         struct ApiErr {
             #[serde(default)]
@@ -179,14 +226,99 @@ impl WechatPayClient {
             #[serde(default)]
             message: String,
         }
-        let e: ApiErr = serde_json::from_slice(&bytes).unwrap_or(ApiErr {
+        let e: ApiErr = serde_json::from_slice(bytes).unwrap_or(ApiErr {
             code: "UNKNOWN".into(),
-            message: String::from_utf8_lossy(&bytes).into(),
+            message: String::from_utf8_lossy(bytes).into(),
         });
-        Err(PayError::Api {
+        PayError::Api {
             status,
             code: e.code,
             message: e.message,
+        }
+    }
+
+    fn verify_now(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), PayError> {
+        SignatureHeaders::from_headers(headers)?.verify(
+            &self.verification_keys(),
+            body,
+            chrono::Utc::now().timestamp(),
+            self.cfg.max_skew_secs,
+        )
+    }
+
+    /// Verifies a signed message; on an unknown serial, in certificate mode, refreshes the
+    /// certificates once (rate-limited) and tries again.
+    async fn verify_refreshing(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(), PayError> {
+        match self.verify_now(headers, body) {
+            Err(PayError::UnknownSerial(serial))
+                if self.cert_download && self.certs.try_begin_forced_refresh() =>
+            {
+                tracing::info!(%serial, "unknown WeChat Pay serial: refreshing platform certificates");
+                self.refresh_certificates().await?;
+                self.verify_now(headers, body)
+            }
+            r => r,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, Vec<u8>), PayError> {
+        let (status, headers, bytes) = self.call_raw(method, path, body).await?;
+        if (200..300).contains(&status) {
+            self.verify_refreshing(&headers, &bytes).await?;
+            return Ok((status, bytes));
+        }
+        Err(Self::api_error(status, &bytes))
+    }
+
+    /// `GET /v3/certificates` (获取平台证书列表): downloads, decrypts, verifies and installs
+    /// the platform certificates; expired ones are dropped. Returns how many are held.
+    /// Errors: [`PayError::Api`], [`PayError::Decrypt`], [`PayError::Malformed`],
+    /// [`PayError::UnknownSerial`] / [`PayError::BadSignature`] when the answer's signature
+    /// does not verify with a trusted or downloaded certificate.
+    pub async fn refresh_certificates(&self) -> Result<usize, PayError> {
+        let (status, headers, bytes) = self
+            .call_raw(reqwest::Method::GET, "/v3/certificates", None)
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(Self::api_error(status, &bytes));
+        }
+        self.certs.install(
+            &headers,
+            &bytes,
+            &self.cfg.apiv3_key,
+            &self.verification_keys(),
+            chrono::Utc::now().timestamp(),
+            self.cfg.max_skew_secs,
+        )
+    }
+
+    /// Spawns a task refreshing the platform certificates every `every` (12 h is a good
+    /// value; WeChat Pay overlaps old and new certificates for days). Failures are logged and
+    /// retried at the next tick. Abort the handle to stop it.
+    pub fn spawn_certificate_refresh(
+        self: &Arc<Self>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match me.refresh_certificates().await {
+                    Ok(n) => tracing::debug!(certificates = n, "WeChat Pay certificates refreshed"),
+                    Err(e) => tracing::warn!(error = %e, "WeChat Pay certificate refresh failed"),
+                }
+            }
         })
     }
 
@@ -220,6 +352,34 @@ impl WechatPayClient {
             prepay_id: String,
         }
         Ok(Self::parse::<Prepay>(&bytes)?.prepay_id)
+    }
+
+    /// `POST /v3/pay/transactions/native` (Native下单) → `code_url`, the text of the QR code the
+    /// payer scans.
+    pub async fn native_prepay(&self, r: &NativePrepayRequest) -> Result<String, PayError> {
+        let mut body = json!({
+            "appid": self.cfg.appid,
+            "mchid": self.cfg.mchid,
+            "description": r.description,
+            "out_trade_no": r.out_trade_no,
+            "notify_url": self.cfg.notify_url,
+            "amount": {"total": r.amount_fen, "currency": "CNY"},
+        });
+        if let Some(t) = &r.time_expire {
+            body["time_expire"] = json!(t);
+        }
+        let (_, bytes) = self
+            .call(
+                reqwest::Method::POST,
+                "/v3/pay/transactions/native",
+                Some(body),
+            )
+            .await?;
+        #[derive(Deserialize)]
+        struct Native {
+            code_url: String,
+        }
+        Ok(Self::parse::<Native>(&bytes)?.code_url)
     }
 
     /// The `wx.requestPayment` parameters for a prepay id, signed with the merchant key.
@@ -305,11 +465,30 @@ impl WechatPayClient {
         open_notification(
             headers,
             body,
-            &self.cfg.platform_keys,
+            &self.verification_keys(),
             &self.cfg.apiv3_key,
             chrono::Utc::now().timestamp(),
             self.cfg.max_skew_secs,
         )
+    }
+
+    /// Like [`Self::open_notification`], but an unknown `Wechatpay-Serial` in certificate mode
+    /// first refreshes the certificates once (rate-limited; this makes an outbound call).
+    pub async fn open_notification_refreshing(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(Notification, Vec<u8>), PayError> {
+        match self.open_notification(headers, body) {
+            Err(PayError::UnknownSerial(serial))
+                if self.cert_download && self.certs.try_begin_forced_refresh() =>
+            {
+                tracing::info!(%serial, "unknown WeChat Pay serial: refreshing platform certificates");
+                self.refresh_certificates().await?;
+                self.open_notification(headers, body)
+            }
+            r => r,
+        }
     }
 }
 

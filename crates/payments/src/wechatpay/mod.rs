@@ -12,7 +12,9 @@
 //! - Notification resources are AEAD_AES_256_GCM with the 32-byte APIv3 key, 12-byte nonce and
 //!   the given associated data ([`decrypt_resource`]).
 
+pub mod certificates;
 pub mod client;
+pub mod neutral;
 pub mod simulator;
 
 use std::collections::HashMap;
@@ -29,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::PayError;
 
+pub use certificates::{CertificateManager, PlatformCertificate};
 pub use client::{WechatPayClient, WechatPayConfig};
 
 /// The merchant's API private key (`apiclient_key.pem`), which signs requests and `paySign`.
@@ -86,6 +89,15 @@ impl MerchantKey {
             .map_err(|_| PayError::Config("cannot encode public key".into()))?;
         pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, der.as_ref())
             .map_err(|e| PayError::Config(e.to_string()))
+    }
+
+    /// The public key, SPKI DER (`PUBLIC KEY`; base64 of it is the form Alipay's console shows).
+    pub fn public_key_spki_der(&self) -> Result<Vec<u8>, PayError> {
+        self.key
+            .public_key()
+            .as_der()
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|_| PayError::Config("cannot encode public key".into()))
     }
 
     /// The public key, PKCS#1 DER.
@@ -203,6 +215,25 @@ impl PlatformKeys {
         self.keys.insert(id.into(), der);
     }
 
+    /// Adds every key of `other` (same ids are replaced).
+    pub fn extend(&mut self, other: &PlatformKeys) {
+        for (k, v) in &other.keys {
+            self.keys.insert(k.clone(), v.clone());
+        }
+    }
+
+    /// Whether a key named `id` is held.
+    pub fn contains(&self, id: &str) -> bool {
+        self.keys.contains_key(id)
+    }
+
+    /// The ids held, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.keys.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
     /// Verifies `signature_b64` over `TIMESTAMP\nNONCE\nBODY\n` with the key named `serial`.
     pub fn verify(
         &self,
@@ -215,7 +246,7 @@ impl PlatformKeys {
         let key = self
             .keys
             .get(serial)
-            .ok_or_else(|| PayError::BadSignature(format!("unknown Wechatpay-Serial {serial}")))?;
+            .ok_or_else(|| PayError::UnknownSerial(serial.to_string()))?;
         let sig = B64
             .decode(signature_b64.trim())
             .map_err(|_| PayError::BadSignature("signature is not base64".into()))?;
@@ -470,5 +501,7 @@ pub struct Refund {
     pub amount: RefundAmount,
 }
 
+#[cfg(test)]
+mod sim_tests;
 #[cfg(test)]
 mod tests;

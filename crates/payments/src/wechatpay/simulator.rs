@@ -9,10 +9,18 @@
 //!
 //! Routes: `GET /sns/jscode2session` (codes starting with `invalid` are refused with 40029;
 //! every other code maps to a stable openid), `POST /v3/pay/transactions/jsapi`,
+//! `POST /v3/pay/transactions/native` (answers a `code_url`), `GET /v3/certificates` (its
+//! platform certificates, encrypted with the APIv3 key; empty until
+//! [`Simulator::rotate_platform_certificate`] made one),
 //! `GET /v3/pay/transactions/out-trade-no/{no}`, `POST /v3/pay/transactions/out-trade-no/{no}/close`,
 //! `POST /v3/refund/domestic/refunds` (answers `PROCESSING`, then notifies `REFUND.SUCCESS`),
 //! `GET /v3/refund/domestic/refunds/{no}`, and the control route `POST /sim/pay/{out_trade_no}`
 //! that plays the payer: it marks the order paid and sends `TRANSACTION.SUCCESS`.
+//!
+//! Signing key: the configured public key (`PUB_KEY_ID_…` mode) until
+//! [`Simulator::rotate_platform_certificate`] is called; from then on the newest platform
+//! certificate signs (its serial in `Wechatpay-Serial`), and `/v3/certificates` lists every
+//! certificate made so far, as WeChat Pay lists old and new during a rotation.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,6 +65,15 @@ struct SimTx {
     notify_url: String,
 }
 
+/// A platform certificate the simulator made.
+struct SimCert {
+    serial: String,
+    pem: String,
+    key: Arc<MerchantKey>,
+    effective_unix: i64,
+    expire_unix: i64,
+}
+
 #[derive(Default)]
 struct SimState {
     txs: HashMap<String, SimTx>,
@@ -68,6 +85,7 @@ pub struct Simulator {
     cfg: SimulatorConfig,
     http: reqwest::Client,
     state: Mutex<SimState>,
+    certs: Mutex<Vec<SimCert>>,
 }
 
 fn err(status: StatusCode, code: &str, message: &str) -> Response {
@@ -89,28 +107,105 @@ impl Simulator {
             cfg,
             http,
             state: Mutex::new(SimState::default()),
+            certs: Mutex::new(Vec::new()),
         })
     }
 
-    /// The platform keys a client must trust to talk to this simulator.
+    /// The platform keys a client must trust to talk to this simulator: the configured public
+    /// key and every certificate made so far.
     pub fn platform_keys(&self) -> PlatformKeys {
         let mut k = PlatformKeys::default();
         k.insert(
             self.cfg.platform_key_id.clone(),
             self.cfg.platform_key.public_key_der(),
         );
+        if let Ok(certs) = self.certs.lock() {
+            for c in certs.iter() {
+                k.insert(c.serial.clone(), c.key.public_key_der());
+            }
+        }
         k
+    }
+
+    /// Makes a new platform certificate (fresh RSA 2048 key, random serial, valid from a day
+    /// ago for five years) and signs everything from now on with it. Returns its serial.
+    /// The old certificates stay listed by `/v3/certificates`.
+    pub fn rotate_platform_certificate(&self) -> Result<String, PayError> {
+        let key = MerchantKey::generate()?;
+        let now = chrono::Utc::now().timestamp();
+        let (effective_unix, expire_unix) = (now - 86_400, now + 5 * 365 * 86_400);
+        let serial = hex_lower(&rand::random::<[u8; 20]>()).to_ascii_uppercase();
+        let serial = format!("5{}", &serial[1..]);
+        let pem = make_certificate(&key, &serial, effective_unix, expire_unix)?;
+        let mut certs = self
+            .certs
+            .lock()
+            .map_err(|_| PayError::Config("simulator lock poisoned".into()))?;
+        certs.push(SimCert {
+            serial: serial.clone(),
+            pem,
+            key: Arc::new(key),
+            effective_unix,
+            expire_unix,
+        });
+        Ok(serial)
+    }
+
+    /// The serials of the platform certificates made so far, oldest first.
+    pub fn certificate_serials(&self) -> Vec<String> {
+        self.certs
+            .lock()
+            .map(|c| c.iter().map(|c| c.serial.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The current signer: the newest certificate, else the configured public key.
+    fn signer(&self) -> (String, Option<Arc<MerchantKey>>) {
+        match self
+            .certs
+            .lock()
+            .ok()
+            .and_then(|c| c.last().map(|c| (c.serial.clone(), c.key.clone())))
+        {
+            Some((serial, key)) => (serial, Some(key)),
+            None => (self.cfg.platform_key_id.clone(), None),
+        }
+    }
+
+    fn sign_as_platform(&self, message: &[u8]) -> (String, String) {
+        let (id, key) = self.signer();
+        let key = key.as_deref().unwrap_or(&self.cfg.platform_key);
+        (id, key.sign_b64(message).unwrap_or_default())
+    }
+
+    /// The `/v3/certificates` answer body: every certificate, encrypted with the APIv3 key.
+    pub fn certificates_body(&self) -> Vec<u8> {
+        let Ok(certs) = self.certs.lock() else {
+            return b"{\"data\":[]}".to_vec();
+        };
+        let data: Vec<Value> = certs
+            .iter()
+            .map(|c| {
+                let nonce = suanpan_core::ids::random_alnum(12);
+                let ad = "certificate";
+                let ct = encrypt_resource(&self.cfg.apiv3_key, &nonce, ad, c.pem.as_bytes())
+                    .unwrap_or_default();
+                json!({
+                    "serial_no": c.serial,
+                    "effective_time": suanpan_core::time::rfc3339(c.effective_unix * 1000),
+                    "expire_time": suanpan_core::time::rfc3339(c.expire_unix * 1000),
+                    "encrypt_certificate": {"algorithm": "AEAD_AES_256_GCM", "nonce": nonce, "associated_data": ad, "ciphertext": ct},
+                })
+            })
+            .collect();
+        json!({ "data": data }).to_string().into_bytes()
     }
 
     /// Signature headers for `body` as WeChat Pay sends them, at Unix time `ts`.
     pub fn signed_headers_at(&self, body: &[u8], ts: i64) -> HeaderMap {
         let ts = ts.to_string();
         let nonce = suanpan_core::ids::random_alnum(32);
-        let sig = self
-            .cfg
-            .platform_key
-            .sign_b64(&super::response_message(&ts, &nonce, body))
-            .unwrap_or_default();
+        let (serial, sig) = self.sign_as_platform(&super::response_message(&ts, &nonce, body));
         let mut h = HeaderMap::new();
         let mut put = |k: &'static str, v: &str| {
             if let Ok(v) = HeaderValue::from_str(v) {
@@ -119,7 +214,7 @@ impl Simulator {
         };
         put("Wechatpay-Timestamp", &ts);
         put("Wechatpay-Nonce", &nonce);
-        put("Wechatpay-Serial", &self.cfg.platform_key_id);
+        put("Wechatpay-Serial", &serial);
         put("Wechatpay-Signature", &sig);
         put("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048");
         put("Content-Type", "application/json");
@@ -175,6 +270,16 @@ impl Simulator {
             "TRANSACTION.SUCCESS",
             "transaction",
             &serde_json::to_value(tx).unwrap_or_default(),
+        )
+    }
+
+    /// A refund notification body (`REFUND.SUCCESS`, `REFUND.ABNORMAL`, `REFUND.CLOSED`) for
+    /// `refund`.
+    pub fn refund_notification(&self, event_type: &str, refund: &Refund) -> Vec<u8> {
+        self.notification_body(
+            event_type,
+            "refund",
+            &serde_json::to_value(refund).unwrap_or_default(),
         )
     }
 
@@ -276,6 +381,8 @@ impl Simulator {
         Router::new()
             .route("/sns/jscode2session", get(jscode2session))
             .route("/v3/pay/transactions/jsapi", post(jsapi))
+            .route("/v3/pay/transactions/native", post(native))
+            .route("/v3/certificates", get(certificates))
             .route("/v3/pay/transactions/out-trade-no/{no}", get(query_tx))
             .route(
                 "/v3/pay/transactions/out-trade-no/{no}/close",
@@ -317,12 +424,87 @@ fn hex_lower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-async fn jsapi(
-    State(sim): State<Arc<Simulator>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+/// Checks a prepay body and records the order (`NOTPAY`); the same `out_trade_no` may be
+/// prepaid again with the same amount while unpaid.
+fn create_order(sim: &Simulator, v: &Value, trade_type: &str) -> Result<(), Box<Response>> {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let total = v["amount"]["total"].as_i64().unwrap_or(0);
+    let otn = s("out_trade_no");
+    if s("appid") != sim.cfg.appid || s("mchid") != sim.cfg.mchid {
+        return Err(Box::new(err(
+            StatusCode::BAD_REQUEST,
+            "APPID_MCHID_NOT_MATCH",
+            "appid and mchid do not match",
+        )));
+    }
+    let openid = v["payer"]["openid"].as_str().map(str::to_string);
+    if otn.len() < 6 || otn.len() > 32 || total <= 0 || (trade_type == "JSAPI" && openid.is_none())
+    {
+        return Err(Box::new(err(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "invalid parameters",
+        )));
+    }
+    let Ok(mut st) = sim.state.lock() else {
+        return Err(Box::new(err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SYSTEM_ERROR",
+            "lock",
+        )));
+    };
+    if let Some(t) = st.txs.get(&otn) {
+        if t.tx.amount.as_ref().map(|a| a.total) != Some(total) {
+            return Err(Box::new(err(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "out_trade_no reused with different parameters",
+            )));
+        }
+        if t.tx.trade_state == "SUCCESS" {
+            return Err(Box::new(err(
+                StatusCode::BAD_REQUEST,
+                "ORDERPAID",
+                "order already paid",
+            )));
+        }
+        if t.tx.trade_state == "CLOSED" {
+            return Err(Box::new(err(
+                StatusCode::BAD_REQUEST,
+                "ORDERCLOSED",
+                "order closed",
+            )));
+        }
+    }
+    let tx = Transaction {
+        appid: sim.cfg.appid.clone(),
+        mchid: sim.cfg.mchid.clone(),
+        out_trade_no: otn.clone(),
+        trade_type: Some(trade_type.into()),
+        trade_state: "NOTPAY".into(),
+        trade_state_desc: Some("未支付".into()),
+        // Native payers are known once they scan and pay; the simulator names a stable one.
+        payer: Some(super::Payer {
+            openid: openid.or_else(|| Some("oSIMnativepayer".into())),
+        }),
+        amount: Some(TransactionAmount {
+            total,
+            payer_total: None,
+            currency: Some("CNY".into()),
+        }),
+        ..Transaction::default()
+    };
+    st.txs.entry(otn).or_insert(SimTx {
+        tx,
+        notify_url: s("notify_url"),
+    });
+    Ok(())
+}
+
+async fn prepay(
+    sim: Arc<Simulator>,
+    (method, uri, headers, body): (Method, Uri, HeaderMap, Bytes),
+    trade_type: &str,
 ) -> Response {
     if let Err(m) = sim.check_auth(&method, &uri, &headers, &body) {
         return err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &m);
@@ -330,68 +512,83 @@ async fn jsapi(
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "body is not JSON");
     };
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-    let total = v["amount"]["total"].as_i64().unwrap_or(0);
-    let otn = s("out_trade_no");
-    if s("appid") != sim.cfg.appid || s("mchid") != sim.cfg.mchid {
-        return err(
-            StatusCode::BAD_REQUEST,
-            "APPID_MCHID_NOT_MATCH",
-            "appid and mchid do not match",
-        );
+    if let Err(r) = create_order(&sim, &v, trade_type) {
+        return *r;
     }
-    if otn.len() < 6 || otn.len() > 32 || total <= 0 || v["payer"]["openid"].as_str().is_none() {
-        return err(StatusCode::BAD_REQUEST, "PARAM_ERROR", "invalid parameters");
-    }
-    let Ok(mut st) = sim.state.lock() else {
-        return err(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "lock");
+    let id = suanpan_core::ids::random_alnum(30).to_ascii_lowercase();
+    let answer = if trade_type == "NATIVE" {
+        json!({"code_url": format!("weixin://wxpay/bizpayurl?pr={}", &id[..10])})
+    } else {
+        json!({"prepay_id": format!("wx{id}")})
     };
-    if let Some(t) = st.txs.get(&otn) {
-        if t.tx.amount.as_ref().map(|a| a.total) != Some(total) {
-            return err(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST",
-                "out_trade_no reused with different parameters",
-            );
-        }
-        if t.tx.trade_state == "SUCCESS" {
-            return err(StatusCode::BAD_REQUEST, "ORDERPAID", "order already paid");
-        }
-        if t.tx.trade_state == "CLOSED" {
-            return err(StatusCode::BAD_REQUEST, "ORDERCLOSED", "order closed");
-        }
+    sim.signed(StatusCode::OK, answer.to_string().into_bytes())
+}
+
+async fn jsapi(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    prepay(sim, (method, uri, headers, body), "JSAPI").await
+}
+
+async fn native(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    prepay(sim, (method, uri, headers, body), "NATIVE").await
+}
+
+async fn certificates(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(m) = sim.check_auth(&method, &uri, &headers, b"") {
+        return err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &m);
     }
-    let tx = Transaction {
-        appid: sim.cfg.appid.clone(),
-        mchid: sim.cfg.mchid.clone(),
-        out_trade_no: otn.clone(),
-        transaction_id: None,
-        trade_type: Some("JSAPI".into()),
-        trade_state: "NOTPAY".into(),
-        trade_state_desc: Some("未支付".into()),
-        success_time: None,
-        payer: Some(super::Payer {
-            openid: v["payer"]["openid"].as_str().map(str::to_string),
-        }),
-        amount: Some(TransactionAmount {
-            total,
-            payer_total: None,
-            currency: Some("CNY".into()),
-        }),
-    };
-    st.txs.entry(otn.clone()).or_insert(SimTx {
-        tx,
-        notify_url: s("notify_url"),
-    });
-    drop(st);
-    let prepay_id = format!(
-        "wx{}",
-        suanpan_core::ids::random_alnum(30).to_ascii_lowercase()
+    sim.signed(StatusCode::OK, sim.certificates_body())
+}
+
+/// A self-signed X.509 certificate (PEM) for `key` with `serial_hex`, valid over the given
+/// Unix-second range. Development only.
+fn make_certificate(
+    key: &MerchantKey,
+    serial_hex: &str,
+    not_before_unix: i64,
+    not_after_unix: i64,
+) -> Result<String, PayError> {
+    let cfg_err = |e: rcgen::Error| PayError::Config(format!("certificate: {e}"));
+    let kp = rcgen::KeyPair::from_pem_and_sign_algo(&key.to_pkcs8_pem()?, &rcgen::PKCS_RSA_SHA256)
+        .map_err(cfg_err)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(cfg_err)?;
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(
+        rcgen::DnType::CommonName,
+        "Suanpan WeChat Pay simulator platform",
     );
-    sim.signed(
-        StatusCode::OK,
-        json!({"prepay_id": prepay_id}).to_string().into_bytes(),
-    )
+    params.distinguished_name = dn;
+    let serial = (0..serial_hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(serial_hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Vec<u8>>();
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+    let at = |unix: i64| {
+        chrono::DateTime::from_timestamp(unix, 0)
+            .map(|t| {
+                use chrono::Datelike;
+                rcgen::date_time_ymd(t.year(), t.month() as u8, t.day() as u8)
+            })
+            .ok_or_else(|| PayError::Config("certificate time out of range".into()))
+    };
+    params.not_before = at(not_before_unix)?;
+    params.not_after = at(not_after_unix)?;
+    Ok(params.self_signed(&kp).map_err(cfg_err)?.pem())
 }
 
 async fn query_tx(

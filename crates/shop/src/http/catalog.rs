@@ -209,10 +209,10 @@ pub async fn create_product(
     let d = db.dialect;
     let actor = admin.actor();
     let id = suanpan_core::with_tx!(db, tx => {
-        let (id, account) = store::insert_product(&mut *tx, d, &p).await?;
-        ledger::open_stock_account(&mut *tx, d, &account, req.stock, &format!("product:{id}:create")).await?;
+        let (id, account) = store::insert_product(&mut tx, d, &p).await?;
+        ledger::open_stock_account(&mut tx, d, &account, req.stock, &format!("product:{id}:create")).await?;
         let after = serde_json::json!({"name": p.name, "price_fen": p.price_fen, "stock": req.stock, "on_shelf": p.on_shelf, "category_id": p.category_id});
-        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&after) }).await?;
+        audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&after) }).await?;
         Ok(id)
     })?;
     Ok(created(admin_product(&s, id).await?))
@@ -246,9 +246,9 @@ pub async fn update_product(
     let actor = admin.actor();
     let b = serde_json::to_value(&before).map_err(AppError::internal)?;
     suanpan_core::with_tx!(db, tx => {
-        store::update_product(&mut *tx, d, id, &p).await?;
+        store::update_product(&mut tx, d, id, &p).await?;
         let after = serde_json::json!({"name": p.name, "price_fen": p.price_fen, "on_shelf": p.on_shelf, "category_id": p.category_id, "images": p.images});
-        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.update", entity_type: "product", entity_id: &id.to_string(), before: Some(&b), after: Some(&after) }).await?;
+        audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "product.update", entity_type: "product", entity_id: &id.to_string(), before: Some(&b), after: Some(&after) }).await?;
         Ok(())
     })?;
     Ok(ApiJson(admin_product(&s, id).await?))
@@ -268,8 +268,8 @@ pub async fn adjust_stock(
     let d = db.dialect;
     let actor = admin.actor();
     suanpan_core::with_tx!(db, tx => {
-        let account = store::stock_account(&mut *tx, d, id).await?.ok_or_else(|| AppError::not_found("product_not_found", "no such product"))?;
-        let before = ledger::account(&mut *tx, d, &account).await?;
+        let account = store::stock_account(&mut tx, d, id).await?.ok_or_else(|| AppError::not_found("product_not_found", "no such product"))?;
+        let before = ledger::account(&mut tx, d, &account).await?;
         let delta = match (req.delta, req.on_hand) {
             (Some(x), None) if x != 0 && x.abs() <= 1_000_000_000 => x,
             (None, Some(h)) if (0..=1_000_000_000).contains(&h) => h - before.balance,
@@ -281,12 +281,12 @@ pub async fn adjust_stock(
         let reference = format!("product:{id}:adjust:{}", actor.id);
         let op = ledger::Op::Transfer { id: format!("{reference}:{}", suanpan_core::ids::random_alnum(12)), debit: debit.into(), credit: credit.into(), unit: ledger::STOCK_UNIT.into(), amount: delta.abs(), reference };
         if delta != 0 {
-            ledger::execute(&mut *tx, d, &op, suanpan_core::time::now_ms()).await.map_err(|e| e.into_app("stock_below_reserved"))?;
+            ledger::execute(&mut tx, d, &op, suanpan_core::time::now_ms()).await.map_err(|e| e.into_app("stock_below_reserved"))?;
         }
-        let after = ledger::account(&mut *tx, d, &account).await?;
+        let after = ledger::account(&mut tx, d, &account).await?;
         let stock = |a: &ledger::Account| serde_json::json!({"on_hand": a.balance, "reserved": a.pending_out});
         let (b, a) = (stock(&before), stock(&after));
-        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "product.stock_adjust", entity_type: "product", entity_id: &id.to_string(), before: Some(&b), after: Some(&a) }).await?;
+        audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "product.stock_adjust", entity_type: "product", entity_id: &id.to_string(), before: Some(&b), after: Some(&a) }).await?;
         Ok(())
     })?;
     Ok(ApiJson(admin_product(&s, id).await?))
@@ -334,8 +334,8 @@ pub async fn create_category(
     let d = db.dialect;
     let actor = admin.actor();
     let id = suanpan_core::with_tx!(db, tx => {
-        let id = store::insert_category(&mut *tx, d, &name, req.sort).await?;
-        audit::record(&mut *tx, d, &audit::Entry { actor: &actor, action: "category.create", entity_type: "category", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name})) }).await?;
+        let id = store::insert_category(&mut tx, d, &name, req.sort).await?;
+        audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "category.create", entity_type: "category", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name})) }).await?;
         Ok(id)
     })?;
     Ok(created(Category {

@@ -208,14 +208,14 @@ async fn save(
     suanpan_core::with_tx!(db, tx => {
         let mut addr = input.clone();
         if id.is_none() {
-            if store::address_count(&mut *tx, d, user.user_id).await? >= 50 {
+            if store::address_count(&mut tx, d, user.user_id).await? >= 50 {
                 return Err(AppError::conflict("too_many_addresses", "at most 50 addresses"));
             }
-            if store::address(&mut *tx, d, user.user_id, None).await?.is_none() {
+            if store::address(&mut tx, d, user.user_id, None).await?.is_none() {
                 addr.is_default = true;
             }
         }
-        let saved = store::save_address(&mut *tx, d, user.user_id, id, &addr).await?.ok_or_else(|| AppError::not_found("address_not_found", "no such address"))?;
+        let saved = store::save_address(&mut tx, d, user.user_id, id, &addr).await?.ok_or_else(|| AppError::not_found("address_not_found", "no such address"))?;
         addr.id = saved;
         Ok(addr)
     })
