@@ -51,6 +51,37 @@ pub struct Entry<'a> {
     pub after: Option<&'a Value>,
 }
 
+impl<'a> Entry<'a> {
+    /// An entry without before/after images; add them with [`Entry::before`] and [`Entry::after`].
+    pub fn new(
+        actor: &'a Actor,
+        action: &'a str,
+        entity_type: &'a str,
+        entity_id: &'a str,
+    ) -> Self {
+        Entry {
+            actor,
+            action,
+            entity_type,
+            entity_id,
+            before: None,
+            after: None,
+        }
+    }
+
+    /// With the entity as it was.
+    pub fn before(mut self, v: &'a Value) -> Self {
+        self.before = Some(v);
+        self
+    }
+
+    /// With the entity as it is now.
+    pub fn after(mut self, v: &'a Value) -> Self {
+        self.after = Some(v);
+        self
+    }
+}
+
 /// Adds one audit row to `b`, to commit with the change it records.
 pub fn push_record(b: &mut Batch, d: Dialect, e: &Entry<'_>) {
     b.push(

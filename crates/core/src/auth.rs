@@ -304,15 +304,16 @@ pub async fn create_staff(
     let hash = hash_password(password.to_string()).await?;
     let d = db.dialect;
     let now = crate::time::now_ms();
-    let created = crate::with_tx!(db, tx => {
+    let cx = (username, hash.as_str(), system, role, by);
+    let created = db.transaction(&cx, |tx, &(username, hash, system, role, by)| Box::pin(async move {
         let mut b = Batch::new();
-        push_create_staff(&mut b, d, username, &hash, system, role, now);
-        if b.execute(&mut tx, d).await?.failed_guard.is_some() {
+        push_create_staff(&mut b, d, username, hash, system, role, now);
+        if b.execute(tx, d).await?.failed_guard.is_some() {
             return Err(crate::db::rollback());
         }
         let id: i64 = sqlx::query(sql!(d, "SELECT id FROM admin_users WHERE username = ?"))
             .bind(username)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?
             .try_get(0)?;
         if let Some(actor) = by {
@@ -330,14 +331,14 @@ pub async fn create_staff(
                     after: Some(&after),
                 },
             );
-            b.execute(&mut tx, d).await?;
+            b.execute(tx, d).await?;
         }
         Ok(Staff {
             id,
             username: username.to_string(),
             disabled: false,
         })
-    });
+    })).await;
     match created {
         Err(e) if crate::db::is_rollback(&e) => Err(AppError::conflict(
             "admin_exists",

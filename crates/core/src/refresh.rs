@@ -65,7 +65,7 @@ async fn issue_in_family(
         kind: kind.to_string(),
         expires_at_ms: expires_at * 1000,
     };
-    crate::with_tx!(db, tx => {
+    db.transaction(&(&issued, used_jti), |tx, &(issued, used_jti)| Box::pin(async move {
         let now = crate::time::now_ms();
         let mut b = Batch::new();
         if let Some(used) = used_jti {
@@ -74,12 +74,12 @@ async fn issue_in_family(
                 vec![now.into(), used.into(), now.into()],
             );
         }
-        push_issued(&mut b, d, &issued, now);
-        if b.execute(&mut tx, d).await?.failed_guard.is_some() {
+        push_issued(&mut b, d, issued, now);
+        if b.execute(tx, d).await?.failed_guard.is_some() {
             return Err(crate::db::rollback());
         }
         Ok(())
-    })?;
+    })).await?;
     Ok(pair)
 }
 

@@ -70,12 +70,11 @@ impl From<PayError> for AppError {
             PayError::Config(_) => {
                 AppError::new(ErrorKind::Unavailable, "payment_not_configured", msg)
             }
-            PayError::MissingHeader(_)
-            | PayError::BadSignature(_)
-            | PayError::UnknownSerial(_)
-            | PayError::WrongMerchant(_) => {
+            PayError::MissingHeader(_) | PayError::BadSignature(_) | PayError::UnknownSerial(_) => {
                 AppError::new(ErrorKind::Unauthenticated, "invalid_signature", msg)
             }
+            // Correctly signed, but for another merchant or app.
+            PayError::WrongMerchant(_) => AppError::invalid("merchant_mismatch", msg),
             PayError::StaleTimestamp => {
                 AppError::new(ErrorKind::Unauthenticated, "stale_timestamp", msg)
             }

@@ -20,19 +20,33 @@
 //!   asynchronous-notification verification; plus [`alipay::simulator`], a local fake Alipay
 //!   gateway for development and tests.
 //! - [`money`]: exact fen ↔ yuan-string conversions.
+//! - [`flow`]: the payment flow of every system — trades and refunds in the database, applied
+//!   exactly once, one reconciliation job; a system plugs in with [`flow::PaymentOwner`].
 //!
-//! Amounts are integer fen unless a name says otherwise. Nothing here touches a database:
-//! systems decide what a verified notification means. The simulators are development tools,
+//! Amounts are integer fen unless a name says otherwise. Only [`flow`] touches a database (its
+//! migration is [`MIGRATIONS`]); owners decide what a payment means to them. The simulators are development tools,
 //! never for production. See `docs/payments.md`.
 
 pub mod alipay;
 pub mod error;
+pub mod flow;
 pub mod money;
 pub mod provider;
 pub mod settings;
 pub mod wechatpay;
 
 pub use error::PayError;
+pub use flow::Payments;
+
+use suanpan_core::db::migrate::Migration;
+
+/// The payment flow's migrations (tables `pay_trades`, `pay_refunds`), run by the binary with
+/// every system's.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 5,
+    name: "payment_flow",
+    sql: include_str!("../migrations/0005_payment_flow.sql"),
+}];
 pub use provider::{PaymentProvider, Provider};
 
 #[cfg(test)]

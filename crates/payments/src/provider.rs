@@ -190,6 +190,23 @@ pub struct NotifyAnswer {
 }
 
 impl Provider {
+    /// The stored name (`wechat`, `alipay`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Wechat => "wechat",
+            Provider::Alipay => "alipay",
+        }
+    }
+
+    /// The provider of a stored name.
+    pub fn parse(s: &str) -> Option<Provider> {
+        match s {
+            "wechat" => Some(Provider::Wechat),
+            "alipay" => Some(Provider::Alipay),
+            _ => None,
+        }
+    }
+
     /// "Received and handled": WeChat Pay `204 No Content` (支付通知 应答); Alipay the text
     /// `success` (异步通知 应答).
     pub fn ack(self) -> NotifyAnswer {
@@ -280,6 +297,15 @@ pub trait PaymentProvider: Send + Sync {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<Notification, PayError>;
+
+    /// The `wx.requestPayment` parameters of an open JSAPI prepay, signed anew (to show a
+    /// payer the same prepay again). Providers without JSAPI answer [`PayError::Unsupported`].
+    fn jsapi_params(&self, prepay_id: &str) -> Result<PayParams, PayError> {
+        Err(PayError::Unsupported(format!(
+            "JSAPI prepay {prepay_id} at {}",
+            self.provider().as_str()
+        )))
+    }
 
     /// The answer for a handled notification.
     fn ack(&self) -> NotifyAnswer {

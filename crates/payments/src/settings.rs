@@ -3,7 +3,18 @@
 //! `docs/configuration.md`.
 
 use serde::{Deserialize, Serialize};
-use suanpan_core::config::{Section, lenient_string};
+use std::sync::Arc;
+
+use suanpan_core::CoreState;
+use suanpan_core::config::{Config, Section, lenient_string};
+use suanpan_core::wechat_login::WechatLoginSettings;
+
+use crate::flow::Payments;
+use crate::provider::PaymentProvider;
+use crate::wechatpay::client::apiv3_key_bytes;
+use crate::wechatpay::{
+    MerchantKey, PlatformKeys, WechatPayClient, WechatPayConfig, public_key_from_pem,
+};
 
 /// WeChat Pay API v3 merchant settings (the mini-program AppID is the WeChat login section's
 /// `wechat_appid`).
@@ -89,4 +100,61 @@ mod tests {
             Ok(())
         });
     }
+}
+
+/// Builds the WeChat Pay client from the merchant settings (the AppID is the WeChat login
+/// section's; the notification URL defaults to `{public_base_url}/v1/payments/wechat/notify`,
+/// which applies the payments and refunds of every system). Errors are messages for the
+/// operator.
+pub fn wechatpay_client(
+    core: &Config,
+    login: &WechatLoginSettings,
+    cfg: &WechatPaySettings,
+) -> Result<WechatPayClient, String> {
+    let read = |p: &str, what: &str| {
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {what} {p}: {e}"))
+    };
+    let merchant_key = MerchantKey::from_pem(&read(&cfg.wechatpay_merchant_key, "merchant key")?)
+        .map_err(|e| e.to_string())?;
+    let mut keys = PlatformKeys::default();
+    keys.insert(
+        cfg.wechatpay_platform_public_key_id.clone(),
+        public_key_from_pem(&read(
+            &cfg.wechatpay_platform_public_key,
+            "platform public key",
+        )?)
+        .map_err(|e| e.to_string())?,
+    );
+    let notify_url = if cfg.wechatpay_notify_url.is_empty() {
+        format!(
+            "{}/v1/payments/wechat/notify",
+            core.public_base_url.trim_end_matches('/')
+        )
+    } else {
+        cfg.wechatpay_notify_url.clone()
+    };
+    WechatPayClient::new(WechatPayConfig {
+        api_base: cfg.wechatpay_api_base.clone(),
+        appid: login.wechat_appid.clone(),
+        mchid: cfg.wechatpay_mchid.clone(),
+        merchant_serial: cfg.wechatpay_merchant_serial.clone(),
+        merchant_key,
+        apiv3_key: apiv3_key_bytes(&cfg.wechatpay_apiv3_key).map_err(|e| e.to_string())?,
+        platform_keys: keys,
+        notify_url,
+        max_skew_secs: cfg.wechatpay_max_clock_skew_secs,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// The payment flow with every provider configured in `core`'s settings (WeChat Pay when its
+/// merchant settings are given). Errors are messages for the operator.
+pub fn payments_from_settings(core: &CoreState) -> Result<Payments, String> {
+    let login: WechatLoginSettings = core.settings.section()?;
+    let wechat: WechatPaySettings = core.settings.section()?;
+    let mut providers: Vec<Arc<dyn PaymentProvider>> = Vec::new();
+    if wechat.configured() {
+        providers.push(Arc::new(wechatpay_client(&core.config, &login, &wechat)?));
+    }
+    Ok(Payments::new(core.db.clone(), providers))
 }

@@ -4,14 +4,10 @@
 use std::sync::Arc;
 
 use axum::Router;
-use suanpan_core::config::{Config, Settings};
+use suanpan_core::config::Settings;
 use suanpan_core::wechat_login::{WechatLogin, WechatLoginSettings};
 use suanpan_core::{CoreState, http as core_http};
-use suanpan_payments::settings::WechatPaySettings;
-use suanpan_payments::wechatpay::client::apiv3_key_bytes;
-use suanpan_payments::wechatpay::{
-    MerchantKey, PlatformKeys, WechatPayClient, WechatPayConfig, public_key_from_pem,
-};
+use suanpan_payments::Payments;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -129,20 +125,16 @@ pub fn router(state: ShopState) -> Router {
 }
 
 /// Builds the shop's state on an opened core (see [`suanpan_core::CoreState::open`], which
-/// must have run [`crate::MIGRATIONS`]). Errors are messages for the operator.
-pub async fn build_state(core: CoreState) -> Result<ShopState, String> {
+/// must have run [`crate::MIGRATIONS`] and the payment flow's), registering the shop's payment
+/// owner with `payments`. Errors are messages for the operator.
+pub async fn build_state(core: CoreState, payments: Payments) -> Result<ShopState, String> {
     let settings: ShopSettings = core.settings.section()?;
     let login: WechatLoginSettings = core.settings.section()?;
-    let paycfg: WechatPaySettings = core.settings.section()?;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;
-    let pay = if paycfg.configured() {
-        Some(Arc::new(wechatpay_client(&core.config, &login, &paycfg)?))
-    } else {
-        None
-    };
+    payments.register(Arc::new(crate::service::ShopPayments::new(core.db.clone())));
     let orders = suanpan_core::writer::GroupWriter::spawn(
         core.db.clone(),
         core.config.writer_lanes,
@@ -152,60 +144,22 @@ pub async fn build_state(core: CoreState) -> Result<ShopState, String> {
         wechat: Arc::new(WechatLogin::from_settings(http, &login)),
         settings: Arc::new(settings),
         core,
-        pay,
+        payments,
         orders,
     })
 }
 
+/// The migrations the shop needs: the core's, the payment flow's, its own.
+pub const MIGRATIONS: [&[suanpan_core::db::migrate::Migration]; 3] = [
+    suanpan_core::db::migrate::MIGRATIONS,
+    suanpan_payments::MIGRATIONS,
+    crate::MIGRATIONS,
+];
+
 /// Opens the core with the shop's migrations and builds the shop (the shop alone: tests and
 /// tools; the binary opens the core once for every system).
 pub async fn open(settings: Settings) -> Result<ShopState, String> {
-    let core = CoreState::open(
-        settings,
-        &[suanpan_core::db::migrate::MIGRATIONS, crate::MIGRATIONS],
-    )
-    .await?;
-    build_state(core).await
-}
-
-/// Builds the WeChat Pay client from the merchant settings.
-pub fn wechatpay_client(
-    core: &Config,
-    login: &WechatLoginSettings,
-    cfg: &WechatPaySettings,
-) -> Result<WechatPayClient, String> {
-    let read = |p: &str, what: &str| {
-        std::fs::read_to_string(p).map_err(|e| format!("cannot read {what} {p}: {e}"))
-    };
-    let merchant_key = MerchantKey::from_pem(&read(&cfg.wechatpay_merchant_key, "merchant key")?)
-        .map_err(|e| e.to_string())?;
-    let mut keys = PlatformKeys::default();
-    keys.insert(
-        cfg.wechatpay_platform_public_key_id.clone(),
-        public_key_from_pem(&read(
-            &cfg.wechatpay_platform_public_key,
-            "platform public key",
-        )?)
-        .map_err(|e| e.to_string())?,
-    );
-    let notify_url = if cfg.wechatpay_notify_url.is_empty() {
-        format!(
-            "{}/v1/payments/wechat/notify",
-            core.public_base_url.trim_end_matches('/')
-        )
-    } else {
-        cfg.wechatpay_notify_url.clone()
-    };
-    WechatPayClient::new(WechatPayConfig {
-        api_base: cfg.wechatpay_api_base.clone(),
-        appid: login.wechat_appid.clone(),
-        mchid: cfg.wechatpay_mchid.clone(),
-        merchant_serial: cfg.wechatpay_merchant_serial.clone(),
-        merchant_key,
-        apiv3_key: apiv3_key_bytes(&cfg.wechatpay_apiv3_key).map_err(|e| e.to_string())?,
-        platform_keys: keys,
-        notify_url,
-        max_skew_secs: cfg.wechatpay_max_clock_skew_secs,
-    })
-    .map_err(|e| e.to_string())
+    let core = CoreState::open(settings, &MIGRATIONS).await?;
+    let payments = suanpan_payments::settings::payments_from_settings(&core)?;
+    build_state(core, payments).await
 }

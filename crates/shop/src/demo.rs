@@ -98,18 +98,36 @@ pub async fn load(s: &ShopState) -> AppResult<DemoReport> {
         return Ok(report);
     }
     let actor = Actor::system("demo-data");
-    let n = suanpan_core::with_tx!(db, tx => {
-        let cat_rice = store::insert_category(&mut tx, d, "大米", 1).await?;
-        let cat_grain = store::insert_category(&mut tx, d, "杂粮", 2).await?;
-        let cats = [cat_rice, cat_grain];
-        for (name, desc, price, stock, cat) in PRODUCTS {
-            let p = NewProduct { name: (*name).into(), description: (*desc).into(), images: vec![], price_fen: *price, category_id: Some(cats[*cat]), on_shelf: true };
-            let (id, account) = store::insert_product(&mut tx, d, &p).await?;
-            ledger::open_stock_account(&mut tx, d, &account, *stock, &format!("product:{id}:create")).await?;
-            audit::record(&mut tx, d, &audit::Entry { actor: &actor, action: "product.create", entity_type: "product", entity_id: &id.to_string(), before: None, after: Some(&serde_json::json!({"name": name, "price_fen": price, "stock": stock})) }).await?;
-        }
-        Ok(PRODUCTS.len())
-    })?;
+    let n = db
+        .transaction(&actor, move |tx, actor| {
+            Box::pin(async move {
+                let cat_rice = store::insert_category(tx, d, "大米", 1).await?;
+                let cat_grain = store::insert_category(tx, d, "杂粮", 2).await?;
+                let cats = [cat_rice, cat_grain];
+                for (name, desc, price, stock, cat) in PRODUCTS {
+                    let p = NewProduct {
+                        name: (*name).into(),
+                        description: (*desc).into(),
+                        images: vec![],
+                        price_fen: *price,
+                        category_id: Some(cats[*cat]),
+                        on_shelf: true,
+                    };
+                    let (id, account) = store::insert_product(tx, d, &p).await?;
+                    let reference = format!("product:{id}:create");
+                    ledger::open_stock_account(tx, d, &account, *stock, &reference).await?;
+                    let (id_str, after) = (
+                        id.to_string(),
+                        serde_json::json!({"name": name, "price_fen": price, "stock": stock}),
+                    );
+                    let entry = audit::Entry::new(actor, "product.create", "product", &id_str)
+                        .after(&after);
+                    audit::record(tx, d, &entry).await?;
+                }
+                Ok(PRODUCTS.len())
+            })
+        })
+        .await?;
     report.products = n;
     Ok(report)
 }

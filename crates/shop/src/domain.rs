@@ -61,59 +61,7 @@ impl OrderStatus {
     }
 }
 
-/// A payment's state (table `payments`; machine in `docs/state-machines.md`): `prepaid` when the
-/// provider holds a prepay for it, `succeeded` once a verified notification or query says paid
-/// (applied once), `closed` when the trade was closed unpaid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentStatus {
-    /// Prepay created; waiting for the shopper.
-    Prepaid,
-    /// Paid; applied to its order once.
-    Succeeded,
-    /// Closed unpaid (order cancelled or timed out).
-    Closed,
-}
-
-/// A refund's state (table `refunds`): `pending` (not yet accepted by the provider),
-/// `processing` (accepted, not final), then `succeeded` or `failed`, each applied once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundStatus {
-    /// Recorded; to be submitted (or resubmitted) to the provider.
-    Pending,
-    /// Accepted by the provider; waiting for its result.
-    Processing,
-    /// Money returned.
-    Succeeded,
-    /// Refused or closed by the provider; the order went back to its previous status.
-    Failed,
-}
-
-macro_rules! stored_names {
-    ($t:ty { $($v:ident => $s:literal),+ $(,)? }) => {
-        impl $t {
-            /// The stored name.
-            pub fn as_str(self) -> &'static str {
-                match self { $(<$t>::$v => $s),+ }
-            }
-            /// Parses a stored name.
-            pub fn parse(s: &str) -> Option<$t> {
-                match s { $($s => Some(<$t>::$v),)+ _ => None }
-            }
-        }
-    };
-}
-
-stored_names!(PaymentStatus { Prepaid => "prepaid", Succeeded => "succeeded", Closed => "closed" });
-stored_names!(RefundStatus { Pending => "pending", Processing => "processing", Succeeded => "succeeded", Failed => "failed" });
-
-impl RefundStatus {
-    /// True for `succeeded` and `failed`, which are final.
-    pub fn is_final(self) -> bool {
-        matches!(self, RefundStatus::Succeeded | RefundStatus::Failed)
-    }
-}
+pub use suanpan_payments::flow::{PaymentStatus, RefundStatus};
 
 /// What can happen to an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -323,51 +271,125 @@ pub fn price(
     Ok((out, total))
 }
 
-/// Checks a refund of `amount` against what was paid and what is already refunded or in flight:
-/// `invalid_amount` (400) unless positive, `refund_exceeds_paid` (409) past the paid amount.
-pub fn check_refund(amount: Fen, paid: Fen, refunded_or_pending: Fen) -> Result<(), AppError> {
-    if amount <= 0 {
+/// The back office's product rules (seed 001, 商品管理): name 1–200 characters
+/// (`invalid_name`), price 1 – 10,000,000,000 fen (`invalid_price`), description at most 5,000
+/// characters (`invalid_description`), at most 9 image URLs of 1–500 characters
+/// (`invalid_images`); all 400.
+pub fn check_product(
+    name: &str,
+    price_fen: Fen,
+    description: &str,
+    images: &[String],
+) -> Result<(), AppError> {
+    let n = name.trim().chars().count();
+    if n == 0 || n > 200 {
         return Err(AppError::invalid(
-            "invalid_amount",
-            "refund amount must be positive",
+            "invalid_name",
+            "name must be 1-200 characters",
         ));
     }
-    match refunded_or_pending.checked_add(amount) {
-        Some(t) if t <= paid => Ok(()),
-        _ => Err(AppError::conflict(
-            "refund_exceeds_paid",
-            format!(
-                "refund would exceed the paid amount ({} fen left)",
-                paid - refunded_or_pending
-            ),
+    if price_fen <= 0 || price_fen > 10_000_000_000 {
+        return Err(AppError::invalid(
+            "invalid_price",
+            "price_fen must be 1-10000000000",
+        ));
+    }
+    if description.chars().count() > 5000 {
+        return Err(AppError::invalid(
+            "invalid_description",
+            "description must be at most 5000 characters",
+        ));
+    }
+    if images.len() > 9 || images.iter().any(|u| u.is_empty() || u.len() > 500) {
+        return Err(AppError::invalid(
+            "invalid_images",
+            "at most 9 image URLs of at most 500 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The largest stock on hand a product may have, and the largest single adjustment.
+pub const MAX_STOCK: i64 = 1_000_000_000;
+
+/// A stock level (initial stock, a count) must be 0 – [`MAX_STOCK`]: else `invalid_stock` (400).
+pub fn check_stock_level(stock: i64) -> Result<(), AppError> {
+    if (0..=MAX_STOCK).contains(&stock) {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "invalid_stock",
+            "stock must be 0-1000000000",
+        ))
+    }
+}
+
+/// A stock adjustment: change on hand by `Delta` (receipt > 0, write-off < 0) or set it to
+/// `OnHand` (a stock count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StockChange {
+    /// Change on hand by this, non-zero, |x| ≤ [`MAX_STOCK`].
+    Delta(i64),
+    /// Set on hand to this, 0 – [`MAX_STOCK`].
+    OnHand(i64),
+}
+
+/// The ledger movement of a stock adjustment given on hand now: a non-zero `Delta` of at most
+/// [`MAX_STOCK`] either way, or the difference to an `OnHand` count of 0 – [`MAX_STOCK`] (which
+/// may be 0: a count that matches moves nothing). Else `invalid_stock` (400).
+pub fn stock_delta(change: StockChange, on_hand: i64) -> Result<i64, AppError> {
+    match change {
+        StockChange::Delta(x) if x != 0 && x.abs() <= MAX_STOCK => Ok(x),
+        StockChange::OnHand(h) if (0..=MAX_STOCK).contains(&h) => Ok(h - on_hand),
+        _ => Err(AppError::invalid(
+            "invalid_stock",
+            "give exactly one of delta (non-zero) or on_hand (0-1000000000)",
         )),
     }
 }
 
-/// What a verified `TRANSACTION.SUCCESS` must match before it counts (WeChat Pay 支付通知:
-/// 商户系统对于支付结果通知的内容一定要做签名验证，并校验返回的订单金额是否与商户侧的订单金额一致).
-/// Errors: `merchant_mismatch` (400) for another mchid/appid, `amount_mismatch` (400).
-pub fn check_transaction(
-    expected_mchid: &str,
-    expected_appid: &str,
-    order_total: Fen,
-    mchid: &str,
-    appid: &str,
-    amount_total: Option<Fen>,
-) -> Result<(), AppError> {
-    if mchid != expected_mchid || appid != expected_appid {
+/// A category name: 1–64 characters after trimming, else `invalid_name` (400).
+pub fn check_category_name(name: &str) -> Result<(), AppError> {
+    let n = name.trim().chars().count();
+    if n == 0 || n > 64 {
         return Err(AppError::invalid(
-            "merchant_mismatch",
-            "notification is for another merchant or app",
-        ));
-    }
-    if amount_total != Some(order_total) {
-        return Err(AppError::invalid(
-            "amount_mismatch",
-            format!("paid amount {amount_total:?} does not equal the order total {order_total}"),
+            "invalid_name",
+            "name must be 1-64 characters",
         ));
     }
     Ok(())
+}
+
+/// An address as the shop keeps it (seed 001, 收货地址): receiver, province, city and district
+/// 1–32 characters and detail 1–120 after trimming; phone 7–20 digits or `-` (a mobile number
+/// or a landline with area code). Returns the trimmed address, or `invalid_address` (400).
+pub fn check_address(a: &crate::store::Address) -> Result<crate::store::Address, AppError> {
+    let bad = |m: &str| AppError::invalid("invalid_address", m.to_string());
+    let len = |s: &str, max: usize| !s.trim().is_empty() && s.trim().chars().count() <= max;
+    if !len(&a.receiver, 32)
+        || !len(&a.province, 32)
+        || !len(&a.city, 32)
+        || !len(&a.district, 32)
+        || !len(&a.detail, 120)
+    {
+        return Err(bad(
+            "receiver, province, city, district and detail are required and short",
+        ));
+    }
+    let p = a.phone.trim();
+    if p.len() < 7 || p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return Err(bad("phone must be 7-20 digits or '-'"));
+    }
+    Ok(crate::store::Address {
+        id: a.id,
+        receiver: a.receiver.trim().into(),
+        phone: p.into(),
+        province: a.province.trim().into(),
+        city: a.city.trim().into(),
+        district: a.district.trim().into(),
+        detail: a.detail.trim().into(),
+        is_default: a.is_default,
+    })
 }
 
 #[cfg(test)]
@@ -503,45 +525,56 @@ mod tests {
     }
 
     #[test]
-    fn refunds_never_exceed_paid() {
-        assert!(check_refund(100, 100, 0).is_ok());
+    fn product_rules_name_each_bad_field() {
+        let ok = check_product("米", 1, "", &[]);
+        assert!(ok.is_ok());
+        let code = |r: Result<(), AppError>| r.err().map(|e| e.code);
         assert_eq!(
-            check_refund(1, 100, 100).unwrap_err().code,
-            "refund_exceeds_paid"
+            code(check_product("  ", 100, "", &[])),
+            Some("invalid_name")
         );
-        assert_eq!(check_refund(0, 100, 0).unwrap_err().code, "invalid_amount");
         assert_eq!(
-            check_refund(i64::MAX, 100, 1).unwrap_err().code,
-            "refund_exceeds_paid"
+            code(check_product(&"x".repeat(201), 100, "", &[])),
+            Some("invalid_name")
+        );
+        assert_eq!(code(check_product("a", 0, "", &[])), Some("invalid_price"));
+        assert_eq!(
+            code(check_product("a", 10_000_000_001, "", &[])),
+            Some("invalid_price")
+        );
+        assert_eq!(
+            code(check_product("a", 1, &"字".repeat(5001), &[])),
+            Some("invalid_description")
+        );
+        let ten = vec!["u".to_string(); 10];
+        assert_eq!(
+            code(check_product("a", 1, "", &ten)),
+            Some("invalid_images")
+        );
+        assert_eq!(
+            code(check_product("a", 1, "", &[String::new()])),
+            Some("invalid_images")
         );
     }
 
     #[test]
-    fn payments_must_match_merchant_and_amount() {
-        assert!(check_transaction("m", "a", 100, "m", "a", Some(100)).is_ok());
-        assert_eq!(
-            check_transaction("m", "a", 100, "m", "a", Some(99))
-                .unwrap_err()
-                .code,
-            "amount_mismatch"
-        );
-        assert_eq!(
-            check_transaction("m", "a", 100, "m", "a", None)
-                .unwrap_err()
-                .code,
-            "amount_mismatch"
-        );
-        assert_eq!(
-            check_transaction("m", "a", 100, "x", "a", Some(100))
-                .unwrap_err()
-                .code,
-            "merchant_mismatch"
-        );
-        assert_eq!(
-            check_transaction("m", "a", 100, "m", "x", Some(100))
-                .unwrap_err()
-                .code,
-            "merchant_mismatch"
-        );
+    fn stock_changes_are_bounded_and_counts_give_the_difference() {
+        assert_eq!(stock_delta(StockChange::Delta(-5), 10).ok(), Some(-5));
+        assert_eq!(stock_delta(StockChange::OnHand(3), 10).ok(), Some(-7));
+        assert_eq!(stock_delta(StockChange::OnHand(10), 10).ok(), Some(0));
+        for bad in [
+            StockChange::Delta(0),
+            StockChange::Delta(MAX_STOCK + 1),
+            StockChange::OnHand(-1),
+        ] {
+            assert_eq!(
+                stock_delta(bad, 0).err().map(|e| e.code),
+                Some("invalid_stock")
+            );
+        }
+        assert!(check_stock_level(MAX_STOCK).is_ok());
+        assert!(check_stock_level(-1).is_err());
+        assert!(check_category_name(" 杂粮 ").is_ok());
+        assert!(check_category_name(&"类".repeat(65)).is_err());
     }
 }

@@ -6,7 +6,8 @@
 //! - [`store`]: all SQL;
 //! - [`service`]: the workflows that combine them in transactions (place order, pay, apply a
 //!   payment notification, cancel, ship, refund);
-//! - [`jobs`]: background work (payment timeouts, reconciliation with WeChat Pay);
+//! - [`jobs`]: background work (unpaid orders time out; payments are reconciled by the payment
+//!   flow's job);
 //! - [`http`]: the HTTP handlers and the OpenAPI description;
 //! - [`events`]: the domain events written to the outbox.
 
@@ -27,14 +28,20 @@ use axum::extract::FromRef;
 use suanpan_core::CoreState;
 use suanpan_core::db::migrate::Migration;
 use suanpan_core::wechat_login::WechatLogin;
-use suanpan_payments::wechatpay::WechatPayClient;
 
 /// The shop's migrations (run with the core's and every other system's by the binary).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 2,
-    name: "shop",
-    sql: include_str!("../migrations/0002_shop.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 2,
+        name: "shop",
+        sql: include_str!("../migrations/0002_shop.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "shop_payments_to_flow",
+        sql: include_str!("../migrations/0006_shop_payments_to_flow.sql"),
+    },
+];
 
 /// The shop's handler state.
 #[derive(Clone)]
@@ -45,8 +52,10 @@ pub struct ShopState {
     pub settings: Arc<settings::ShopSettings>,
     /// Mini-program login (`jscode2session`).
     pub wechat: Arc<WechatLogin>,
-    /// WeChat Pay, when configured (else payment routes answer `payment_not_configured`).
-    pub pay: Option<Arc<WechatPayClient>>,
+    /// The payment flow shared by every system (the shop's trades are owned by
+    /// [`service::ShopPayments`]); without WeChat Pay configured, payment routes answer
+    /// `payment_not_configured`.
+    pub payments: suanpan_payments::Payments,
     /// Orders go through the core's group-commit write path.
     pub orders: suanpan_core::writer::GroupWriter<service::PlaceOrder>,
 }

@@ -28,6 +28,7 @@ use suanpan_shop::ShopState;
 /// Every system's migrations, with the core's: the binary opens one database for all systems.
 const MIGRATIONS: &[&[Migration]] = &[
     suanpan_core::db::migrate::MIGRATIONS,
+    suanpan_payments::MIGRATIONS,
     suanpan_shop::MIGRATIONS,
 ];
 
@@ -130,7 +131,9 @@ async fn open(settings: Settings) -> Result<ShopState> {
     let core = CoreState::open(settings, MIGRATIONS)
         .await
         .map_err(anyhow::Error::msg)?;
-    suanpan_shop::app::build_state(core)
+    let payments =
+        suanpan_payments::settings::payments_from_settings(&core).map_err(anyhow::Error::msg)?;
+    suanpan_shop::app::build_state(core, payments)
         .await
         .map_err(anyhow::Error::msg)
 }
@@ -364,10 +367,16 @@ async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
     ));
     let housekeeping = {
         let (core, stop) = (state.core.clone(), stopped(stop_rx.clone()));
+        let payments = state.payments.clone();
         tokio::spawn(async move {
             tokio::pin!(stop);
             loop {
                 core.housekeeping().await;
+                // The one reconciliation job of every system's payments: unpaid trades older
+                // than a minute are queried, pending refunds older than 5 s (re)submitted.
+                if let Err(e) = payments.reconcile(60_000, 5_000).await {
+                    tracing::warn!(error = %e, "payment reconciliation failed");
+                }
                 tokio::select! {
                     _ = &mut stop => break,
                     _ = tokio::time::sleep(interval) => {}

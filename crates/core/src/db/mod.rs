@@ -357,50 +357,61 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
-/// Runs a write transaction, retrying it (up to 5 attempts, with a short backoff) when the
-/// database reports a deadlock or serialization failure. (A macro rather than a function taking
-/// an async closure: rustc cannot yet prove such a closure's future `Send` for every lifetime,
-/// which axum handlers need.) Return [`rollback()`] from the body to roll back on purpose and
-/// tell it apart with [`is_rollback`]. The body is an expression of type
-/// `Result<T, AppError>` that may use `$tx` (a `&mut Tx` via the binding) and `?`.
-///
-/// ```ignore
-/// let order = with_tx!(db, tx => { create_order(&mut tx, …).await });
-/// ```
-#[macro_export]
-macro_rules! with_tx {
-    ($db:expr, $tx:ident => $body:expr) => {{
-        let mut __attempt = 0u32;
+/// The body of a [`Db::transaction`]: given the open transaction and the caller's context, the
+/// boxed future of its work. Write it as `|tx, cx| Box::pin(async move { … })`.
+pub type TxBody<'t, T> = futures::future::BoxFuture<'t, Result<T, crate::error::AppError>>;
+
+impl Db {
+    /// Runs `body` in a write transaction and commits it, retrying the whole body (up to 5
+    /// attempts, with a short backoff) when the database reports a deadlock or serialization
+    /// failure ([`TX_CONFLICT`], 503 after the last attempt). Return [`rollback()`] from the body
+    /// to roll back on purpose and tell it apart with [`is_rollback`]; any other error rolls
+    /// back too and is returned as is.
+    ///
+    /// `cx` carries what the body borrows from the caller (a reference, a tuple of references):
+    /// the body gets it back with the transaction's lifetime, which a closure's own captures
+    /// cannot have. Owned `Copy` values may be captured with `move`.
+    ///
+    /// ```ignore
+    /// let id = db.transaction(&(&product, &actor), |tx, (p, a)| Box::pin(async move {
+    ///     let id = store::insert_product(tx, d, p).await?;
+    ///     audit::record(tx, d, &entry(a, id)).await?;
+    ///     Ok(id)
+    /// })).await?;
+    /// ```
+    pub async fn transaction<C, T, F>(
+        &self,
+        cx: &C,
+        mut body: F,
+    ) -> Result<T, crate::error::AppError>
+    where
+        C: Sync + ?Sized,
+        T: Send,
+        F: for<'t> FnMut(&'t mut Tx, &'t C) -> TxBody<'t, T> + Send,
+    {
+        let mut attempt = 0u32;
         loop {
-            __attempt += 1;
-            let mut $tx = match $db.begin().await {
-                Ok(t) => t,
-                Err(e) => break Err($crate::error::AppError::from(e)),
-            };
-            let __r: Result<_, $crate::error::AppError> = async { $body }.await;
-            let __r = match __r {
-                Ok(v) => match $tx.commit().await {
-                    Ok(()) => Ok(v),
-                    Err(e) => Err($crate::db::tx_error(e)),
-                },
+            attempt += 1;
+            let mut tx = self.begin().await?;
+            let result = match body(&mut tx, cx).await {
+                Ok(v) => tx.commit().await.map(|()| v).map_err(tx_error),
                 Err(e) => {
-                    drop($tx);
+                    drop(tx);
                     Err(e)
                 }
             };
-            match __r {
-                Err(e) if e.code == $crate::db::TX_CONFLICT && __attempt < 5 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(__attempt)))
+            match result {
+                Err(e) if e.code == TX_CONFLICT && attempt < 5 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt)))
                         .await;
-                    continue;
                 }
-                other => break other,
+                other => return other,
             }
         }
-    }};
+    }
 }
 
-/// The error code of a transaction that lost a deadlock or serialization race; [`with_tx!`]
+/// The error code of a transaction that lost a deadlock or serialization race; [`Db::transaction`]
 /// retries it, and it reaches a client (503) only after five failures.
 pub const TX_CONFLICT: &str = "transaction_conflict";
 

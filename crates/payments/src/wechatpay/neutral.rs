@@ -139,6 +139,13 @@ impl PaymentProvider for WechatPayClient {
         Provider::Wechat
     }
 
+    fn jsapi_params(
+        &self,
+        prepay_id: &str,
+    ) -> Result<crate::wechatpay::client::PayParams, PayError> {
+        self.pay_params(prepay_id)
+    }
+
     fn prepay<'a>(&'a self, req: &'a PrepayRequest) -> PayFuture<'a, PrepayAnswer> {
         Box::pin(self.neutral_prepay(req))
     }

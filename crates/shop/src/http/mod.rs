@@ -1,12 +1,17 @@
-//! The shop's HTTP API. Handlers are thin: parse, authorise, call [`crate::service`] or
-//! [`crate::store`], shape the answer. Every route is described in the OpenAPI document
+//! The shop's HTTP API, one file per path prefix (`products.rs` serves `/v1/products`,
+//! `admin/orders.rs` serves `/v1/admin/orders`). Handlers are thin: parse, authorise, call
+//! [`crate::service`] (writes) or [`crate::store`] (reads), shape the answer; no transaction is
+//! opened here. Every route is described in the OpenAPI document
 //! (`/openapi.json`, `docs/openapi.json`).
 
+pub mod addresses;
 pub mod admin;
 pub mod auth;
-pub mod catalog;
+pub mod cart;
+pub mod categories;
 pub mod orders;
-pub mod shopper;
+pub mod payments;
+pub mod products;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,11 +24,14 @@ use crate::ShopState;
 /// All shop routes.
 pub fn routes() -> OpenApiRouter<ShopState> {
     OpenApiRouter::new()
-        .merge(catalog::routes())
-        .merge(shopper::routes())
-        .merge(orders::routes())
-        .merge(admin::routes())
         .merge(auth::routes())
+        .merge(products::routes())
+        .merge(categories::routes())
+        .merge(cart::routes())
+        .merge(addresses::routes())
+        .merge(orders::routes())
+        .merge(payments::routes())
+        .merge(admin::routes())
 }
 
 /// Reads an optional `Idempotency-Key` header into a [`Key`] for `scope`, hashing the typed

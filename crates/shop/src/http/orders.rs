@@ -1,8 +1,7 @@
-//! The shopper's orders, payment, and the WeChat Pay notification endpoint.
+//! `/v1/orders`: the shopper's orders and their payment.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use suanpan_core::auth::AuthUser;
@@ -13,9 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::idem;
 use crate::ShopState;
 use crate::domain::{LineRequest, OrderStatus};
+use crate::http::idem;
 use crate::service::{self, CreateOrder, OrderView, PayResponse};
 use crate::store::OrderFilter;
 
@@ -151,21 +150,7 @@ pub async fn pay_order(
     Ok(ApiJson(service::pay_order(&s, &user, id).await?))
 }
 
-/// WeChat Pay notification endpoint (payments and refunds). Verifies the signature and
-/// timestamp, decrypts, checks the merchant and amount, applies exactly once, and answers 204.
-/// Anything rejected answers 4xx with `{code, message}` and changes nothing.
-#[utoipa::path(post, path = "/v1/payments/wechat/notify", tag = "payments", request_body(content = String, content_type = "application/json", description = "WeChat Pay notification (signed, encrypted resource)"),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "invalid_signature, stale_timestamp")))]
-pub async fn wechat_notify(
-    State(s): State<ShopState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> AppResult<Response> {
-    service::handle_notification(&s, &headers, &body).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Order and payment routes.
+/// `/v1/orders` routes.
 pub fn routes() -> OpenApiRouter<ShopState> {
     OpenApiRouter::new()
         .routes(routes!(create_order, my_orders))
@@ -173,5 +158,4 @@ pub fn routes() -> OpenApiRouter<ShopState> {
         .routes(routes!(cancel_order))
         .routes(routes!(confirm_order))
         .routes(routes!(pay_order))
-        .routes(routes!(wechat_notify))
 }

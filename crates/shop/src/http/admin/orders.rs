@@ -1,4 +1,4 @@
-//! Admin order management: search, detail, cancel, ship, refund, CSV export, daily report.
+//! `/v1/admin/orders`: search, detail, cancel, ship, refund, CSV export.
 
 use crate::auth::{Permission, ShopAdmin};
 use axum::body::{Body, Bytes};
@@ -15,11 +15,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::idem;
 use crate::ShopState;
 use crate::domain::OrderStatus;
+use crate::http::idem;
 use crate::service::{self, OrderView};
-use crate::store::{self, DailyReport, OrderFilter, PaymentRow, RefundRow};
+use crate::service::{PaymentRow, RefundRow};
+use crate::store::{self, OrderFilter};
 
 /// Admin order filters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -91,11 +92,11 @@ pub async fn detail(
 ) -> AppResult<ApiJson<AdminOrderDetail>> {
     admin.require(Permission::ViewOrders)?;
     let order = service::get_order(&s, id, None).await?;
-    let db = &s.core.db;
+    let (payment, refunds) = service::payments::payment_of(&s, id).await?;
     Ok(ApiJson(AdminOrderDetail {
         order,
-        payment: store::payment_by(db.reader(), db.dialect, store::PaymentKey::Order(id)).await?,
-        refunds: store::refunds_of(db.reader(), db.dialect, id).await?,
+        payment,
+        refunds,
     }))
 }
 
@@ -332,44 +333,11 @@ pub async fn export_csv(
         .into_response())
 }
 
-/// Report parameters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReportQuery {
-    /// Day (`YYYY-MM-DD`, UTC+08:00); today if absent.
-    pub date: Option<chrono::NaiveDate>,
-}
-
-/// Daily report: orders, GMV, refunds and payment success rate for one day.
-#[utoipa::path(get, path = "/v1/admin/reports/daily", tag = "admin", security(("bearer" = [])), params(ReportQuery),
-    responses((status = 200, body = DailyReport), (status = 403, body = ErrorBody)))]
-pub async fn daily(
-    State(s): State<ShopState>,
-    admin: ShopAdmin,
-    ApiQuery(q): ApiQuery<ReportQuery>,
-) -> AppResult<ApiJson<DailyReport>> {
-    admin.require(Permission::ViewReports)?;
-    let day = q.date.unwrap_or_else(suanpan_core::time::china_today);
-    let (start, end) = china_day_range(day);
-    let db = &s.core.db;
-    Ok(ApiJson(
-        store::daily_report(
-            db.reader(),
-            db.dialect,
-            &day.format("%Y-%m-%d").to_string(),
-            start,
-            end,
-        )
-        .await?,
-    ))
-}
-
-/// Admin order routes.
+/// `/v1/admin/orders` routes.
 pub fn routes() -> OpenApiRouter<ShopState> {
     OpenApiRouter::new()
         .routes(routes!(search))
         .routes(routes!(export_csv))
-        .routes(routes!(daily))
         .routes(routes!(detail))
         .routes(routes!(cancel))
         .routes(routes!(ship))
