@@ -91,3 +91,55 @@ async fn hold_guard_fails_without_stock_and_verify_stays_clean() {
     assert!(report.ok(), "{report}");
     tx.commit().await.unwrap();
 }
+
+/// Text that a careless literal would break: quotes, backslashes, placeholders, comments, SQL,
+/// Chinese, emoji, and the empty string. Written through a one-round-trip batch (arguments as
+/// literals) and read back with bound parameters, it must be byte for byte the same.
+#[tokio::test]
+async fn batch_literals_round_trip_any_text() {
+    use sqlx::Row;
+    let db = db().await;
+    let d = db.dialect;
+    let texts = [
+        "",
+        "it's",
+        "''; DROP TABLE audit_log; --",
+        "back\\slash \\x00 \\' $1 ? ?? $$ $tag$",
+        "五常大米 5kg 🍚",
+        "/* comment */ -- line",
+        "\t\r\n tab and newlines",
+    ];
+    let mut tx = db.begin().await.unwrap();
+    let mut b = Batch::new();
+    for (i, t) in texts.iter().enumerate() {
+        b.push(
+            sql!(d, "INSERT INTO audit_log (actor_type, actor_id, actor_name, action, entity_type, entity_id, ip, before_json, after_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            vec![
+                "system".into(),
+                (*t).into(),
+                "n".into(),
+                "batch.literal".into(),
+                "t".into(),
+                i.to_string().into(),
+                suanpan_core::db::Arg::NullText,
+                suanpan_core::db::Arg::NullText,
+                suanpan_core::db::Arg::NullText,
+                (i as i64).into(),
+            ],
+        );
+    }
+    let r = b.execute(&mut tx, d).await.unwrap();
+    assert_eq!(r.rows_affected, vec![1; texts.len()]);
+    tx.commit().await.unwrap();
+    for (i, t) in texts.iter().enumerate() {
+        let row = sqlx::query(sql!(
+            d,
+            "SELECT actor_id FROM audit_log WHERE action = 'batch.literal' AND entity_id = ?"
+        ))
+        .bind(i.to_string())
+        .fetch_one(db.reader())
+        .await
+        .unwrap();
+        assert_eq!(row.try_get::<String, _>(0).unwrap(), *t, "text {i}");
+    }
+}

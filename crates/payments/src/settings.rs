@@ -82,26 +82,6 @@ impl WechatPaySettings {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    #[allow(clippy::result_large_err)]
-    fn numeric_looking_env_values_load_as_strings() {
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("SUANPAN_WECHATPAY_MCHID", "1230000109");
-            jail.set_env(
-                "SUANPAN_WECHATPAY_APIV3_KEY",
-                "12345678901234567890123456789012",
-            );
-            let s = suanpan_core::config::Settings::load(None).map_err(figment::Error::from)?;
-            let w: super::WechatPaySettings = s.section().map_err(figment::Error::from)?;
-            assert_eq!(w.wechatpay_mchid, "1230000109");
-            assert_eq!(w.wechatpay_apiv3_key, "12345678901234567890123456789012");
-            Ok(())
-        });
-    }
-}
-
 /// Builds the WeChat Pay client from the merchant settings (the AppID is the WeChat login
 /// section's; the notification URL defaults to `{public_base_url}/v1/payments/wechat/notify`,
 /// which applies the payments and refunds of every system). Errors are messages for the
@@ -157,4 +137,24 @@ pub fn payments_from_settings(core: &CoreState) -> Result<Payments, String> {
         providers.push(Arc::new(wechatpay_client(&core.config, &login, &wechat)?));
     }
     Ok(Payments::new(core.db.clone(), providers))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn numeric_looking_env_values_load_as_strings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SUANPAN_WECHATPAY_MCHID", "1230000109");
+            jail.set_env(
+                "SUANPAN_WECHATPAY_APIV3_KEY",
+                "12345678901234567890123456789012",
+            );
+            let s = suanpan_core::config::Settings::load(None).map_err(figment::Error::from)?;
+            let w: super::WechatPaySettings = s.section().map_err(figment::Error::from)?;
+            assert_eq!(w.wechatpay_mchid, "1230000109");
+            assert_eq!(w.wechatpay_apiv3_key, "12345678901234567890123456789012");
+            Ok(())
+        });
+    }
 }

@@ -4,9 +4,6 @@
 //! the flow's transaction, so a count of its rows is what was committed: "exactly once" is
 //! checked against the database, not against attempts. The owner can be told that an owner id
 //! was cancelled, and then answers `Settlement::Late` and `abandoned = true`.
-//!
-//! Tests marked `#[ignore = "defect: …"]` state what the flow should do and does not yet; run
-//! them with `cargo test -p suanpan-payments --test flow -- --ignored`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -751,7 +748,7 @@ async fn an_expiring_prepay_is_opened_again() {
 /// 7. Alipay refuses a refund (here: the money was already refunded from the merchant console,
 ///    outside our books): the refund fails and its owner is told, once.
 #[tokio::test]
-#[ignore = "defect: flow/refunds.rs:143 fails a refund only on HTTP 4xx; Alipay refuses with HTTP 200 + code 40004 (ACQ.*), so the refund stays pending and is resubmitted forever"]
+
 async fn a_refund_alipay_refuses_fails_and_its_owner_is_told() {
     let e = env().await;
     let (owner, no, fen) = (7, "FTALI0008", 800);
@@ -804,7 +801,7 @@ async fn a_refund_alipay_refuses_fails_and_its_owner_is_told() {
 ///    change nothing, instead of being refused as `amount_mismatch` (which makes Alipay resend
 ///    them for a day).
 #[tokio::test]
-#[ignore = "defect: flow/refunds.rs:172 compares the notification's amount with the refund's, but Alipay's refund_fee (alipay/client.rs:348) is the total refunded so far: amount_mismatch"]
+
 async fn alipay_refund_notifications_with_the_total_refunded_are_acknowledged() {
     let e = env().await;
     let (owner, no, fen) = (8, "FTALI0009", 1234);
@@ -831,7 +828,7 @@ async fn alipay_refund_notifications_with_the_total_refunded_are_acknowledged() 
 /// 9. One paid trade the pass cannot settle (its owner's `on_paid` fails) does not stop
 ///    reconciliation of the others, nor the refund half of the job.
 #[tokio::test]
-#[ignore = "defect: flow/refunds.rs:254 (and :262) return the first trade's error with `?`, ending the pass (and reconcile's refund half) at the oldest trade it cannot settle"]
+
 async fn one_trade_that_cannot_be_settled_does_not_stop_reconciliation() {
     let e = env().await;
     let (stuck, ok) = (91, 92);
@@ -859,7 +856,7 @@ async fn one_trade_that_cannot_be_settled_does_not_stop_reconciliation() {
 ///     up, reconciliation closes it in our books instead of querying it every pass forever
 ///     (stuck `prepaid` trades fill the oldest-first window of the pass).
 #[tokio::test]
-#[ignore = "defect: flow/refunds.rs:247-251 skip a trade whose query fails; Alipay's ACQ.TRADE_NOT_EXIST (QR never scanned) keeps an abandoned trade prepaid forever"]
+
 async fn an_abandoned_never_scanned_qr_is_closed() {
     let e = env().await;
     let (owner, no) = (10, "FTNOSCAN01");

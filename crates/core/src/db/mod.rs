@@ -252,6 +252,16 @@ impl Db {
                 let pool = AnyPoolOptions::new()
                     .max_connections(opts.max_connections.max(2))
                     .acquire_timeout(opts.acquire_timeout)
+                    .after_connect(move |c, _| {
+                        Box::pin(async move {
+                            // Batches render text as quoted literals escaped with backslashes
+                            // ([`literal`]): make sure the server reads them so.
+                            if dialect == Dialect::MySql {
+                                c.execute("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')").await?;
+                            }
+                            Ok(())
+                        })
+                    })
                     .connect(url)
                     .await?;
                 Ok(Db {
@@ -447,6 +457,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn renders_arguments_as_literals_per_dialect() {
+        let args = vec![Arg::I(-7), Arg::S("a'b".into()), Arg::Null];
+        let mut out = String::new();
+        render(&mut out, Dialect::MySql, "SELECT ?, '?', ?, ?", &args).unwrap();
+        assert_eq!(out, "SELECT -7, '?', 'a\\'b', NULL");
+        let mut out = String::new();
+        literal(&mut out, Dialect::MySql, &Arg::S("\\'x\0".into()));
+        assert_eq!(out, "'\\\\\\'x\\0'");
+        let mut out = String::new();
+        render(
+            &mut out,
+            Dialect::Postgres,
+            "SELECT $2, '$1', $1, $3, $10x",
+            &[
+                Arg::I(1),
+                Arg::S("é".into()),
+                Arg::NullText,
+                Arg::I(4),
+                Arg::I(5),
+                Arg::I(6),
+                Arg::I(7),
+                Arg::I(8),
+                Arg::I(9),
+                Arg::I(10),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "SELECT convert_from(decode('c3a9','hex'),'UTF8'), '$1', 1, CAST(NULL AS TEXT), 10x"
+        );
+        let mut out = String::new();
+        render(
+            &mut out,
+            Dialect::Sqlite,
+            "SELECT ?",
+            &[Arg::S(String::new())],
+        )
+        .unwrap();
+        assert_eq!(out, "SELECT CAST(X'' AS TEXT)");
+        assert!(
+            render(
+                &mut String::new(),
+                Dialect::Sqlite,
+                "SELECT ?, ?",
+                &args[..1]
+            )
+            .is_err()
+        );
+        assert!(render(&mut String::new(), Dialect::Sqlite, "SELECT ?", &args).is_err());
+    }
+
+    #[test]
     fn rewrites_placeholders_for_postgres_only() {
         let q = "SELECT a FROM t WHERE a = ? AND b = '?' AND c = ?";
         assert_eq!(
@@ -612,10 +675,10 @@ pub fn opt_text(row: &sqlx::any::AnyRow, idx: usize) -> Result<Option<String>, s
     }
 }
 
-/// Several statements that belong together, sent in as few round trips as the engine allows:
-/// on SQLite as one multi-statement query (one round trip instead of one per statement); on
-/// PostgreSQL and MySQL one after another, stopping at the first failed guard. Run it inside a
-/// transaction and roll back when [`BatchResult::failed_guard`] is set.
+/// Several statements that belong together, sent in one round trip: one multi-statement query
+/// whose arguments are rendered as literals that cannot inject ([`literal`]), instead of one
+/// round trip per statement. Every statement runs; run the batch inside a transaction (or a
+/// savepoint) and roll back when [`BatchResult::failed_guard`] is set.
 ///
 /// A *guard* is a statement that must change exactly one row (a compare-and-set or a guarded
 /// `UPDATE … WHERE on_hand - reserved >= ?`); when it changes none the batch's work is void.
@@ -686,8 +749,8 @@ impl Batch {
             return Ok(out);
         }
         let skip = self.skip;
-        if d == Dialect::Sqlite && self.stmts.len() > 1 {
-            self.execute_sqlite(conn, &mut out).await?;
+        if self.stmts.len() > 1 {
+            self.execute_rendered(conn, d, &mut out).await?;
         } else {
             self.execute_each(conn, &mut out).await?;
         }
@@ -713,18 +776,19 @@ impl Batch {
         self
     }
 
-    /// SQLite: every statement in one call to the connection's worker thread (one round trip).
-    /// Arguments are rendered into the text by [`sqlite_literal`], which cannot inject: integers
-    /// as decimal, text as a hex blob cast to TEXT.
-    async fn execute_sqlite(
+    /// Every statement in one multi-statement query: one call to SQLite's worker thread, one
+    /// simple-query message to PostgreSQL, one `COM_QUERY` to MySQL. Arguments are rendered into
+    /// the text by [`literal`], which cannot inject: integers as decimal, text as hex bytes.
+    async fn execute_rendered(
         &self,
         conn: &mut Conn,
+        d: Dialect,
         out: &mut BatchResult,
     ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
-        let mut sql = String::with_capacity(self.stmts.len() * 96);
+        let mut sql = String::with_capacity(self.stmts.len() * 128);
         for (stmt, args, _) in &self.stmts {
-            render_sqlite(&mut sql, stmt, args)?;
+            render(&mut sql, d, stmt, args)?;
             sql.push_str(";\n");
         }
         let mut stream = conn.fetch_many(sqlx::raw_sql(&sql));
@@ -741,9 +805,10 @@ impl Batch {
         }
         drop(stream);
         // A statement with RETURNING counts the rows it returned: SQLite's change counter is
-        // not reset by an `INSERT … ON CONFLICT DO NOTHING` that inserted nothing.
+        // not reset by an `INSERT … ON CONFLICT DO NOTHING` that inserted nothing. A SELECT
+        // counts its rows too, as in `execute_each`.
         for (i, (sql, _, _)) in self.stmts.iter().enumerate() {
-            if sql.contains(" RETURNING ")
+            if (sql.contains(" RETURNING ") || sql.starts_with("SELECT"))
                 && let (Some(n), Some(rows)) = (out.rows_affected.get_mut(i), out.rows.get(i))
             {
                 *n = rows.len() as u64;
@@ -758,7 +823,7 @@ impl Batch {
         Ok(())
     }
 
-    /// PostgreSQL and MySQL: one statement after another, stopping at the first failed guard.
+    /// A single statement, with bound arguments (prepared and cached by the driver).
     async fn execute_each(
         &self,
         conn: &mut Conn,
@@ -791,49 +856,91 @@ impl Batch {
     }
 }
 
-/// Appends `stmt` to `out` with each `?` placeholder (outside quoted literals) replaced by the
-/// SQLite literal of the next argument. Errors when the counts differ.
-fn render_sqlite(out: &mut String, stmt: &str, args: &[Arg]) -> Result<(), sqlx::Error> {
-    let mut next = args.iter();
+/// Appends `stmt` to `out` with each placeholder outside quoted literals (`?`, or `$n` on
+/// PostgreSQL) replaced by the [`literal`] of its argument. Errors when the counts differ.
+fn render(out: &mut String, d: Dialect, stmt: &str, args: &[Arg]) -> Result<(), sqlx::Error> {
+    let mut chars = stmt.char_indices().peekable();
+    let mut next = 0usize;
+    let mut used = 0usize;
     let mut in_str = false;
-    for c in stmt.chars() {
+    let arg = |i: usize| {
+        args.get(i)
+            .ok_or_else(|| sqlx::Error::Protocol(format!("too few arguments for {stmt}")))
+    };
+    while let Some((_, c)) = chars.next() {
         match c {
             '\'' => {
                 in_str = !in_str;
                 out.push(c);
             }
-            '?' if !in_str => {
-                let a = next.next().ok_or_else(|| {
-                    sqlx::Error::Protocol(format!("too few arguments for {stmt}"))
-                })?;
-                sqlite_literal(out, a);
+            '?' if !in_str && d != Dialect::Postgres => {
+                literal(out, d, arg(next)?);
+                next += 1;
+                used = used.max(next);
+            }
+            '$' if !in_str
+                && d == Dialect::Postgres
+                && chars.peek().is_some_and(|(_, n)| n.is_ascii_digit()) =>
+            {
+                let mut n = 0usize;
+                while let Some((_, digit)) =
+                    chars.peek().copied().filter(|(_, c)| c.is_ascii_digit())
+                {
+                    n = n * 10 + digit.to_digit(10).unwrap_or(0) as usize;
+                    chars.next();
+                }
+                literal(out, d, arg(n.saturating_sub(1))?);
+                used = used.max(n);
             }
             _ => out.push(c),
         }
     }
-    if next.next().is_some() {
+    if used != args.len() {
         return Err(sqlx::Error::Protocol(format!(
-            "too many arguments for {stmt}"
+            "{} arguments for {used} placeholders in {stmt}",
+            args.len()
         )));
     }
     Ok(())
 }
 
-/// The SQLite literal of `a`: an integer in decimal, text as `CAST(X'…' AS TEXT)` (the UTF-8
-/// bytes in hex: no quoting to get wrong, any character allowed), `NULL`.
-pub fn sqlite_literal(out: &mut String, a: &Arg) {
+/// The literal of `a` in dialect `d`, safe to splice into SQL text whatever `a` holds: an
+/// integer in decimal; text on SQLite and PostgreSQL as its UTF-8 bytes in hex, so there is no
+/// quoting to get wrong (`CAST(X'…' AS TEXT)`, `convert_from(decode('…','hex'),'UTF8')`); on
+/// MySQL a quoted string with `\` and `'` escaped (the connection keeps backslash escapes on,
+/// see [`Db::connect`]), because only a plain literal has the connection's collation and the
+/// coercibility of a bound parameter (a hex or `_utf8mb4` literal would clash with the other
+/// literals of a statement); `NULL` (typed text on PostgreSQL for [`Arg::NullText`]).
+pub fn literal(out: &mut String, d: Dialect, a: &Arg) {
     use std::fmt::Write;
     match a {
         Arg::I(v) => {
             let _ = write!(out, "{v}");
         }
+        Arg::S(v) if d == Dialect::MySql => {
+            out.push('\'');
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\'' => out.push_str("\\'"),
+                    '\0' => out.push_str("\\0"),
+                    c => out.push(c),
+                }
+            }
+            out.push('\'');
+        }
         Arg::S(v) => {
-            out.push_str("CAST(X'");
+            let (open, close) = match d {
+                Dialect::Postgres => ("convert_from(decode('", "','hex'),'UTF8')"),
+                _ => ("CAST(X'", "' AS TEXT)"),
+            };
+            out.push_str(open);
             for b in v.as_bytes() {
                 let _ = write!(out, "{b:02x}");
             }
-            out.push_str("' AS TEXT)");
+            out.push_str(close);
         }
+        Arg::NullText if d == Dialect::Postgres => out.push_str("CAST(NULL AS TEXT)"),
         Arg::Null | Arg::NullText => out.push_str("NULL"),
     }
 }

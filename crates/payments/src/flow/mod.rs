@@ -319,7 +319,8 @@ impl Payments {
     /// provider; otherwise the provider is asked (with the same `out_trade_no`, which providers
     /// accept for the same amount) and the new handle kept until `show_until` (ms). Errors:
     /// `payment_not_configured` (503), `payment_provider_*` (502),
-    /// `payment_provider_mismatch` (409) when the owner's trade is open at another provider.
+    /// `payment_provider_mismatch` (409) when the owner's trade is open at another provider,
+    /// and those of `check_reopen` (`already_paid`, `payment_closed`, `out_trade_no_mismatch`).
     pub async fn prepay(
         &self,
         system: &'static str,
@@ -331,6 +332,7 @@ impl Payments {
         let client = self.provider(provider)?;
         let now = suanpan_core::time::now_ms();
         if let Some(t) = self.trade_of(system, owner_id).await? {
+            check_reopen(&t, &req.out_trade_no)?;
             if t.provider != provider && t.status == PaymentStatus::Prepaid {
                 return Err(AppError::conflict(
                     "payment_provider_mismatch",
@@ -471,6 +473,24 @@ impl Payments {
                 Ok(CloseOutcome::Unreachable)
             }
         }
+    }
+}
+
+/// An owner's trade may be opened again only while unpaid, with the same `out_trade_no`
+/// (providers tie the payment to it): `already_paid` (409) after it succeeded,
+/// `payment_closed` (409) after it was closed, `out_trade_no_mismatch` (409) for another number.
+fn check_reopen(t: &Trade, out_trade_no: &str) -> Result<(), AppError> {
+    match t.status {
+        PaymentStatus::Succeeded => Err(AppError::conflict("already_paid", "this is paid already")),
+        PaymentStatus::Closed => Err(AppError::conflict(
+            "payment_closed",
+            "this payment was closed; start a new one",
+        )),
+        PaymentStatus::Prepaid if t.out_trade_no != out_trade_no => Err(AppError::conflict(
+            "out_trade_no_mismatch",
+            format!("the open payment is {}", t.out_trade_no),
+        )),
+        PaymentStatus::Prepaid => Ok(()),
     }
 }
 

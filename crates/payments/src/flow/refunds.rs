@@ -12,7 +12,9 @@ use suanpan_core::time::now_ms;
 use super::store::{self, NewRefund, TradeKey};
 use super::{PaymentOwner, PaymentStatus, Payments, Refund, RefundStatus, Trade, unknown_trade};
 use crate::PayError;
-use crate::provider::{ProviderRefund, RefundRequest, RefundStatus as Reported, TradeStatus};
+use crate::provider::{
+    Provider, ProviderRefund, RefundRequest, RefundStatus as Reported, TradeStatus,
+};
 
 /// How a refund ended, as its owner hears it ([`PaymentOwner::on_refund`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,19 +138,13 @@ impl Payments {
         };
         match client.refund(&req).await {
             Ok(answer) => self.apply_refund(&answer).await,
-            Err(PayError::Api {
-                status,
-                code,
-                message,
-            }) if (400..500).contains(&status) => {
-                self.settle_refund(
-                    &r,
-                    None,
-                    RefundOutcome::Failed(format!("{code}: {message}")),
-                )
-                .await
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => match refusal(&e) {
+                Some(why) => {
+                    self.settle_refund(&r, None, RefundOutcome::Failed(why))
+                        .await
+                }
+                None => Err(e.into()),
+            },
         }
     }
 
@@ -169,7 +165,7 @@ impl Payments {
             .ok_or_else(|| {
                 AppError::not_found("unknown_out_refund_no", "no refund with this out_refund_no")
             })?;
-        if answer.amount_fen != r.amount_fen {
+        if !amount_matches(answer, r.amount_fen) {
             tracing::error!(out_refund_no = %r.out_refund_no, "refund amount mismatch");
             return Err(AppError::invalid(
                 "amount_mismatch",
@@ -235,39 +231,49 @@ impl Payments {
         Ok(n)
     }
 
-    /// The trade half of [`Self::reconcile`].
+    /// The trade half of [`Self::reconcile`]. A trade that cannot be settled now (provider
+    /// down, owner failing) is logged and left for the next pass; it never stops the others.
     pub async fn reconcile_trades(&self, age_ms: i64) -> Result<usize, AppError> {
         let db = &self.db;
         let mut n = 0;
         for t in store::stale_prepaid(db.reader(), db.dialect, now_ms() - age_ms, 200).await? {
-            let Ok(client) = self.provider(t.provider) else {
-                continue;
-            };
-            let pt = match client.query(&t.out_trade_no).await {
-                Ok(pt) => pt,
+            match self.reconcile_trade(&t).await {
+                Ok(settled) => n += usize::from(settled),
                 Err(e) => {
-                    tracing::warn!(out_trade_no = %t.out_trade_no, error = %e, "trade query failed");
-                    continue;
+                    tracing::warn!(out_trade_no = %t.out_trade_no, error = %e, "trade not reconciled; retried next pass")
                 }
-            };
-            if pt.status == TradeStatus::Paid {
-                self.apply_trade(&pt).await?;
-                n += 1;
-                continue;
-            }
-            let closable = matches!(
-                pt.status,
-                TradeStatus::Closed | TradeStatus::PayError | TradeStatus::NotPaid
-            );
-            if closable && self.owner(&t.system)?.abandoned(t.owner_id).await? {
-                if pt.status == TradeStatus::NotPaid && client.close(&t.out_trade_no).await.is_err()
-                {
-                    continue;
-                }
-                store::close_trade(db.writer(), db.dialect, t.id).await?;
             }
         }
         Ok(n)
+    }
+
+    /// One unpaid trade: applied if the provider says paid (returns true), closed if its owner
+    /// gave up and the provider says it is not (or no longer, or never was) payable.
+    async fn reconcile_trade(&self, t: &Trade) -> Result<bool, AppError> {
+        let Ok(client) = self.provider(t.provider) else {
+            return Ok(false);
+        };
+        let status = match client.query(&t.out_trade_no).await {
+            Ok(pt) if pt.status == TradeStatus::Paid => {
+                self.apply_trade(&pt).await?;
+                return Ok(true);
+            }
+            Ok(pt) => pt.status,
+            // An Alipay QR code nobody scanned: Alipay never created the trade.
+            Err(e) if e.api_code() == Some("ACQ.TRADE_NOT_EXIST") => TradeStatus::Closed,
+            Err(e) => return Err(e.into()),
+        };
+        let closable = matches!(
+            status,
+            TradeStatus::Closed | TradeStatus::PayError | TradeStatus::NotPaid
+        );
+        if closable && self.owner(&t.system)?.abandoned(t.owner_id).await? {
+            if status == TradeStatus::NotPaid {
+                client.close(&t.out_trade_no).await?;
+            }
+            store::close_trade(self.db.writer(), self.db.dialect, t.id).await?;
+        }
+        Ok(false)
     }
 
     /// The refund half of [`Self::reconcile`].
@@ -294,22 +300,59 @@ impl Payments {
             100,
         );
         for r in processing.await? {
-            let trade = self.trade_by_id(&r).await?;
-            let Ok(client) = self.provider(trade.provider) else {
-                continue;
-            };
-            match client
-                .query_refund(&trade.out_trade_no, &r.out_refund_no)
-                .await
-            {
-                Ok(answer) => self.apply_refund(&answer).await?,
-                Err(e) => {
-                    tracing::warn!(out_refund_no = %r.out_refund_no, error = %e, "refund query failed")
-                }
+            if let Err(e) = self.query_refund(&r).await {
+                tracing::warn!(out_refund_no = %r.out_refund_no, error = %e, "refund query failed; retried next pass");
             }
         }
         Ok(())
     }
+
+    /// Asks the provider about a `processing` refund and applies the answer.
+    async fn query_refund(&self, r: &Refund) -> Result<(), AppError> {
+        let trade = self.trade_by_id(r).await?;
+        let client = self.provider(trade.provider)?;
+        let answer = client
+            .query_refund(&trade.out_trade_no, &r.out_refund_no)
+            .await?;
+        self.apply_refund(&answer).await
+    }
+}
+
+/// Whether a provider's refund answer is about refund amount `ours`: WeChat Pay reports the
+/// refund's own amount; Alipay's `refund_fee` is the trade's total refunded so far, which
+/// includes this refund.
+fn amount_matches(answer: &ProviderRefund, ours: i64) -> bool {
+    match answer.provider {
+        Provider::Wechat => answer.amount_fen == ours,
+        Provider::Alipay => answer.amount_fen >= ours,
+    }
+}
+
+/// The reason when `e` is the provider's final "no" to a refund, so the refund fails (and its
+/// owner is told) instead of being resubmitted forever: WeChat Pay answers 4xx (but 429 and
+/// `SYSTEM_ERROR`/`FREQUENCY_LIMITED` are worth retrying); Alipay answers HTTP 200 with a
+/// business error code (`ACQ.…`), except `ACQ.SYSTEM_ERROR`. `None`: try again later.
+pub fn refusal(e: &PayError) -> Option<String> {
+    let PayError::Api {
+        status,
+        code,
+        message,
+    } = e
+    else {
+        return None;
+    };
+    let retry = [
+        "SYSTEM_ERROR",
+        "FREQUENCY_LIMITED",
+        "ACQ.SYSTEM_ERROR",
+        "aop.ACQ.SYSTEM_ERROR",
+    ];
+    let refused = match *status {
+        200 => code.starts_with("ACQ.") || code.starts_with("aop.ACQ."),
+        429 => false,
+        s => (400..500).contains(&s),
+    };
+    (refused && !retry.contains(&code.as_str())).then(|| format!("{code}: {message}"))
 }
 
 fn refund_result(o: &RefundOutcome) -> &'static str {
@@ -350,6 +393,26 @@ async fn settle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn final_refusals_fail_a_refund_and_outages_retry_it() {
+        let api = |status, code: &str| PayError::Api {
+            status,
+            code: code.into(),
+            message: "m".into(),
+        };
+        assert!(refusal(&api(400, "NOT_ENOUGH")).is_some());
+        assert!(refusal(&api(200, "ACQ.TRADE_STATUS_ERROR")).is_some());
+        for retry in [
+            api(500, "SYSTEM_ERROR"),
+            api(429, "FREQUENCY_LIMITED"),
+            api(400, "SYSTEM_ERROR"),
+            api(200, "ACQ.SYSTEM_ERROR"),
+            PayError::Transport("reset".into()),
+        ] {
+            assert_eq!(refusal(&retry), None, "{retry}");
+        }
+    }
 
     #[test]
     fn refunds_never_exceed_what_was_paid() {
