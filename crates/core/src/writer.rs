@@ -11,7 +11,17 @@
 //!
 //! - SQLite has one writer: one lane, one fsync per group, and ids may be assigned by the
 //!   writer ([`UnitCtx::next_id`]) so that a unit needs a single round trip.
-//! - PostgreSQL and MySQL run several lanes (connections) at once; ids come from the database.
+//! - PostgreSQL and MySQL run several lanes (connections) at once. On PostgreSQL the writer
+//!   assigns ids too, drawn in blocks from the table's own sequence; on MySQL they come from
+//!   the database.
+//!
+//! **One round trip per group.** Where the writer assigns ids (SQLite, PostgreSQL), a lane
+//! first writes the group *optimistically*: every unit's statements go in one batch, without
+//! savepoints, as if every guard held, and one round trip writes them all. If every guard held
+//! (the usual case), the group commits and each unit gets the answer it computed. If one failed,
+//! or a unit needs to read or roll back, the optimistic attempt is rolled back whole and the
+//! group is written again unit by unit as described above, so the answers are the same either
+//! way; only the number of round trips differs.
 //!
 //! If a group fails for any other reason (a deadlock between lanes, a driver error), it is
 //! rolled back whole and each of its units runs alone in its own transaction
@@ -59,30 +69,56 @@ pub struct UnitCtx<'a> {
     pub dialect: Dialect,
     prefix: Vec<&'static str>,
     ids: Option<&'a mut IdAlloc>,
+    /// The optimistic group's batch: statements are collected here instead of being sent.
+    deferred: Option<&'a mut Batch>,
 }
+
+/// Why an optimistic group gives up (it is then written unit by unit).
+const NOT_OPTIMISTIC: &str = "unit cannot be written optimistically";
 
 impl UnitCtx<'_> {
     /// Runs `b` (after any pending savepoint control) and returns its result, indices as pushed.
+    /// In an optimistic group the statements are only collected, and the result is what they
+    /// give when every guard holds (one row changed each, no rows returned).
     pub async fn execute(&mut self, b: Batch) -> Result<BatchResult, sqlx::Error> {
+        if let Some(all) = self.deferred.as_deref_mut() {
+            let n = b.len();
+            all.append(b);
+            return Ok(BatchResult {
+                rows_affected: vec![1; n],
+                rows: (0..n).map(|_| Vec::new()).collect(),
+                last_insert_ids: vec![None; n],
+                failed_guard: None,
+            });
+        }
         let pre = std::mem::take(&mut self.prefix);
         b.with_prefix(&pre).execute(self.conn, self.dialect).await
     }
 
     /// The connection, for reads inside the unit (flushes pending savepoint control first).
+    /// A unit that reads is not written optimistically.
     pub async fn conn(&mut self) -> Result<&mut Conn, sqlx::Error> {
+        if self.deferred.is_some() {
+            return Err(sqlx::Error::Protocol(NOT_OPTIMISTIC.into()));
+        }
         if !self.prefix.is_empty() {
             self.execute(Batch::new()).await?;
         }
         Ok(self.conn)
     }
 
-    /// The id the next row of `table` gets, assigned by the writer (SQLite groups only, where
-    /// the writer is the table's only writer); `None`: let the database assign it. The id is
-    /// taken only if the unit commits.
+    /// The id the next row of `table` gets, assigned by the writer; `None`: let the database
+    /// assign it (MySQL, and units running alone). On SQLite the writer is the table's only
+    /// writer and counts from its largest id (an id is taken only if the unit commits); on
+    /// PostgreSQL ids are drawn in blocks from the table's sequence (a rolled-back unit leaves a
+    /// gap, as a failed insert would).
     pub async fn next_id(&mut self, table: &'static str) -> Result<Option<i64>, sqlx::Error> {
         let Some(ids) = self.ids.as_deref_mut() else {
             return Ok(None);
         };
+        if self.dialect == Dialect::Postgres {
+            return sequence_id(self.conn, ids, table).await.map(Some);
+        }
         let next = match ids.next.get(table) {
             Some(n) => *n + ids.taken.get(table).copied().unwrap_or(0),
             None => {
@@ -102,6 +138,34 @@ impl UnitCtx<'_> {
 pub struct IdAlloc {
     next: HashMap<&'static str, i64>,
     taken: HashMap<&'static str, i64>,
+    /// PostgreSQL: ids drawn from each table's sequence, not yet used.
+    drawn: HashMap<&'static str, std::collections::VecDeque<i64>>,
+}
+
+/// How many ids a PostgreSQL lane draws from a sequence at once.
+const ID_BLOCK: i64 = 128;
+
+/// The next id of `table` from the lane's block, drawing a new block from the table's sequence
+/// (`nextval`, outside any savepoint's reach: sequences are not transactional) when empty.
+async fn sequence_id(
+    conn: &mut Conn,
+    ids: &mut IdAlloc,
+    table: &'static str,
+) -> Result<i64, sqlx::Error> {
+    let block = ids.drawn.entry(table).or_default();
+    if block.is_empty() {
+        let rows = sqlx::query(&format!(
+            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, {ID_BLOCK})"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            block.push_back(r.try_get(0)?);
+        }
+    }
+    block
+        .pop_front()
+        .ok_or_else(|| sqlx::Error::Protocol(format!("no id drawn for {table}")))
 }
 
 impl IdAlloc {
@@ -183,7 +247,7 @@ impl<U: Unit> GroupWriter<U> {
 }
 
 async fn lane<U: Unit>(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>, name: &'static str) {
-    let mut ids = (db.dialect == Dialect::Sqlite).then(IdAlloc::default);
+    let mut ids = (db.dialect != Dialect::MySql).then(IdAlloc::default);
     loop {
         let jobs = {
             let mut rx = rx.lock().await;
@@ -200,7 +264,24 @@ async fn lane<U: Unit>(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>, name: &'s
         metrics::histogram!("suanpan_writer_group_size", "writer" => name)
             .record(jobs.len() as f64);
         let units: Vec<&U> = jobs.iter().map(|j| &j.unit).collect();
-        let results = match group(&db, &units, ids.as_mut()).await {
+        // A connection per group, given back after it: a lane must not keep one from the
+        // requests' reads (a small pool would starve; measured: no faster either).
+        let grouped = match db.writer().acquire().await.map_err(AppError::from) {
+            Ok(mut conn) => {
+                let d = db.dialect;
+                let optimistic = match ids.as_mut() {
+                    Some(ids) => optimistic(&mut conn, d, &units, ids, name).await,
+                    None => None,
+                };
+                let r = match optimistic {
+                    Some(r) => Ok(r),
+                    None => group(&mut conn, d, &units, ids.as_mut()).await,
+                };
+                r
+            }
+            Err(e) => Err(e),
+        };
+        let results = match grouped {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, units = jobs.len(), writer = name, "group commit failed; writing the units one by one");
@@ -220,13 +301,66 @@ async fn lane<U: Unit>(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>, name: &'s
     }
 }
 
+/// Writes `units` in one transaction and one round trip, as if every guard held. Returns the
+/// answers if every guard did and the group committed; `None` (everything rolled back, the
+/// lane's id counters reset) when the group must be written unit by unit instead.
+async fn optimistic<U: Unit>(
+    conn: &mut Conn,
+    d: Dialect,
+    units: &[&U],
+    ids: &mut IdAlloc,
+    name: &'static str,
+) -> Option<Vec<Result<U::Output, AppError>>> {
+    let begin = if d == Dialect::Sqlite {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    };
+    conn.execute(begin).await.ok()?;
+    let mut all = Batch::new();
+    let mut out = Vec::with_capacity(units.len());
+    let mut held = true;
+    for u in units {
+        let mut ctx = UnitCtx {
+            conn: &mut *conn,
+            dialect: d,
+            prefix: Vec::new(),
+            ids: Some(&mut *ids),
+            deferred: Some(&mut all),
+        };
+        match u.write(&mut ctx).await {
+            Ok(Step::Commit(v)) => {
+                ids.end_unit(true);
+                out.push(Ok(v));
+            }
+            _ => {
+                held = false;
+                break;
+            }
+        }
+    }
+    if held {
+        held = matches!(all.execute(&mut *conn, d).await, Ok(r) if r.failed_guard.is_none());
+    }
+    if held && conn.execute("COMMIT").await.is_ok() {
+        metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "optimistic")
+            .increment(1);
+        return Some(out);
+    }
+    let _ = conn.execute("ROLLBACK").await;
+    ids.next.clear();
+    ids.taken.clear();
+    metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "by_unit")
+        .increment(1);
+    None
+}
+
 async fn group<U: Unit>(
-    db: &Db,
+    conn: &mut Conn,
+    d: Dialect,
     units: &[&U],
     mut ids: Option<&mut IdAlloc>,
 ) -> Result<Vec<Result<U::Output, AppError>>, AppError> {
-    let d = db.dialect;
-    let mut conn = db.writer().acquire().await?;
     conn.execute(if d == Dialect::Sqlite {
         "BEGIN IMMEDIATE"
     } else {
@@ -239,10 +373,11 @@ async fn group<U: Unit>(
         for u in units {
             pending.push("SAVEPOINT u");
             let mut ctx = UnitCtx {
-                conn: &mut conn,
+                conn: &mut *conn,
                 dialect: d,
                 prefix: std::mem::take(&mut pending),
                 ids: ids.as_deref_mut(),
+                deferred: None,
             };
             let step = u.write(&mut ctx).await?;
             let unsent = std::mem::take(&mut ctx.prefix);
@@ -265,7 +400,7 @@ async fn group<U: Unit>(
         if !pending.is_empty() {
             Batch::new()
                 .with_prefix(&pending)
-                .execute(&mut conn, d)
+                .execute(&mut *conn, d)
                 .await?;
         }
         Ok::<_, AppError>(out)
@@ -307,6 +442,7 @@ async fn alone_once<U: Unit>(db: &Db, unit: &U) -> Result<U::Output, AppError> {
         dialect: db.dialect,
         prefix: Vec::new(),
         ids: None,
+        deferred: None,
     };
     match unit.write(&mut ctx).await? {
         Step::Commit(v) => {

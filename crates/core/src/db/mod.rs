@@ -213,7 +213,7 @@ impl Db {
                 let connect = AnyConnectOptions::from_str(&url)?;
                 let pragmas: &'static str = Box::leak(
                     format!(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
                     )
                     .into_boxed_str(),
                 );
@@ -489,14 +489,12 @@ mod tests {
             "SELECT convert_from(decode('c3a9','hex'),'UTF8'), '$1', 1, CAST(NULL AS TEXT), 10x"
         );
         let mut out = String::new();
-        render(
-            &mut out,
-            Dialect::Sqlite,
-            "SELECT ?",
-            &[Arg::S(String::new())],
-        )
-        .unwrap();
-        assert_eq!(out, "SELECT CAST(X'' AS TEXT)");
+        let texts = [Arg::S(String::new()), Arg::S("it's".into())];
+        render(&mut out, Dialect::Sqlite, "SELECT ?, ?", &texts).unwrap();
+        assert_eq!(out, "SELECT '', 'it''s'");
+        let mut out = String::new();
+        literal(&mut out, Dialect::Sqlite, &Arg::S("a\0b".into()));
+        assert_eq!(out, "CAST(X'610062' AS TEXT)");
         assert!(
             render(
                 &mut String::new(),
@@ -742,6 +740,19 @@ impl Batch {
         self.stmts.is_empty()
     }
 
+    /// How many statements were pushed.
+    pub fn len(&self) -> usize {
+        self.stmts.len()
+    }
+
+    /// Moves `other`'s statements (guards stay guards) after this batch's.
+    pub fn append(&mut self, mut other: Batch) {
+        let theirs = other.stmts.split_off(other.skip);
+        let prefix = std::mem::take(&mut other.stmts);
+        self.stmts.extend(prefix);
+        self.stmts.extend(theirs);
+    }
+
     /// Runs the statements on `conn` (inside the caller's transaction).
     pub async fn execute(self, conn: &mut Conn, d: Dialect) -> Result<BatchResult, sqlx::Error> {
         let mut out = BatchResult::default();
@@ -905,8 +916,9 @@ fn render(out: &mut String, d: Dialect, stmt: &str, args: &[Arg]) -> Result<(), 
 }
 
 /// The literal of `a` in dialect `d`, safe to splice into SQL text whatever `a` holds: an
-/// integer in decimal; text on SQLite and PostgreSQL as its UTF-8 bytes in hex, so there is no
-/// quoting to get wrong (`CAST(X'…' AS TEXT)`, `convert_from(decode('…','hex'),'UTF8')`); on
+/// integer in decimal; text on SQLite quoted with `'` doubled (SQLite knows no other escape;
+/// text holding a NUL goes as `CAST(X'…' AS TEXT)`), on PostgreSQL as its UTF-8 bytes in hex,
+/// so there is no quoting to get wrong (`convert_from(decode('…','hex'),'UTF8')`); on
 /// MySQL a quoted string with `\` and `'` escaped (the connection keeps backslash escapes on,
 /// see [`Db::connect`]), because only a plain literal has the connection's collation and the
 /// coercibility of a bound parameter (a hex or `_utf8mb4` literal would clash with the other
@@ -926,6 +938,18 @@ pub fn literal(out: &mut String, d: Dialect, a: &Arg) {
                     '\0' => out.push_str("\\0"),
                     c => out.push(c),
                 }
+            }
+            out.push('\'');
+        }
+        // SQLite has no escapes but the doubled quote; a NUL would end the C string, so text
+        // holding one goes as hex.
+        Arg::S(v) if d == Dialect::Sqlite && !v.contains('\0') => {
+            out.push('\'');
+            for c in v.chars() {
+                if c == '\'' {
+                    out.push('\'');
+                }
+                out.push(c);
             }
             out.push('\'');
         }
