@@ -200,12 +200,31 @@ struct Job<U: Unit> {
 /// Handle to the lanes writing units of type `U`. Cheap to clone.
 pub struct GroupWriter<U: Unit> {
     tx: mpsc::Sender<Job<U>>,
+    stats: Arc<Counters>,
+}
+
+/// Groups written so far, by how ([`GroupWriter::stats`]; also the metric
+/// `suanpan_writer_groups_total{writer, mode}`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Written in one round trip, every guard holding.
+    pub optimistic: u64,
+    /// Written unit by unit, each in a savepoint (a guard failed, a unit read, or the engine
+    /// assigns ids itself).
+    pub by_unit: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    optimistic: std::sync::atomic::AtomicU64,
+    by_unit: std::sync::atomic::AtomicU64,
 }
 
 impl<U: Unit> Clone for GroupWriter<U> {
     fn clone(&self) -> Self {
         GroupWriter {
             tx: self.tx.clone(),
+            stats: self.stats.clone(),
         }
     }
 }
@@ -221,10 +240,20 @@ impl<U: Unit> GroupWriter<U> {
         } else {
             lanes.max(1)
         };
+        let stats = Arc::new(Counters::default());
         for _ in 0..lanes {
-            tokio::spawn(lane(db.clone(), rx.clone(), name));
+            tokio::spawn(lane(db.clone(), rx.clone(), name, stats.clone()));
         }
-        GroupWriter { tx }
+        GroupWriter { tx, stats }
+    }
+
+    /// How the groups so far were written.
+    pub fn stats(&self) -> GroupStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        GroupStats {
+            optimistic: self.stats.optimistic.load(Relaxed),
+            by_unit: self.stats.by_unit.load(Relaxed),
+        }
     }
 
     /// Writes `unit` in the next group; resolves after the group has committed (or after the
@@ -246,7 +275,12 @@ impl<U: Unit> GroupWriter<U> {
     }
 }
 
-async fn lane<U: Unit>(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>, name: &'static str) {
+async fn lane<U: Unit>(
+    db: Db,
+    rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>,
+    name: &'static str,
+    stats: Arc<Counters>,
+) {
     let mut ids = (db.dialect != Dialect::MySql).then(IdAlloc::default);
     loop {
         let jobs = {
@@ -264,23 +298,7 @@ async fn lane<U: Unit>(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>, name: &'s
         metrics::histogram!("suanpan_writer_group_size", "writer" => name)
             .record(jobs.len() as f64);
         let units: Vec<&U> = jobs.iter().map(|j| &j.unit).collect();
-        // A connection per group, given back after it: a lane must not keep one from the
-        // requests' reads (a small pool would starve; measured: no faster either).
-        let grouped = match db.writer().acquire().await.map_err(AppError::from) {
-            Ok(mut conn) => {
-                let d = db.dialect;
-                let optimistic = match ids.as_mut() {
-                    Some(ids) => optimistic(&mut conn, d, &units, ids, name).await,
-                    None => None,
-                };
-                let r = match optimistic {
-                    Some(r) => Ok(r),
-                    None => group(&mut conn, d, &units, ids.as_mut()).await,
-                };
-                r
-            }
-            Err(e) => Err(e),
-        };
+        let grouped = write_group(&db, &units, ids.as_mut(), name, &stats).await;
         let results = match grouped {
             Ok(r) => r,
             Err(e) => {
@@ -301,6 +319,33 @@ async fn lane<U: Unit>(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>, name: &'s
     }
 }
 
+/// Writes a group: optimistically where the writer assigns ids, else (or if that gives up) unit
+/// by unit. A connection per group, given back after it: a lane must not keep one from the
+/// requests' reads (a small pool would starve; measured: no faster either).
+async fn write_group<U: Unit>(
+    db: &Db,
+    units: &[&U],
+    mut ids: Option<&mut IdAlloc>,
+    name: &'static str,
+    stats: &Counters,
+) -> Result<Vec<Result<U::Output, AppError>>, AppError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut conn = db.writer().acquire().await?;
+    let d = db.dialect;
+    if let Some(ids) = ids.as_deref_mut()
+        && let Some(r) = optimistic(&mut conn, d, units, ids).await
+    {
+        stats.optimistic.fetch_add(1, Relaxed);
+        metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "optimistic")
+            .increment(1);
+        return Ok(r);
+    }
+    stats.by_unit.fetch_add(1, Relaxed);
+    metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "by_unit")
+        .increment(1);
+    group(&mut conn, d, units, ids).await
+}
+
 /// Writes `units` in one transaction and one round trip, as if every guard held. Returns the
 /// answers if every guard did and the group committed; `None` (everything rolled back, the
 /// lane's id counters reset) when the group must be written unit by unit instead.
@@ -309,7 +354,6 @@ async fn optimistic<U: Unit>(
     d: Dialect,
     units: &[&U],
     ids: &mut IdAlloc,
-    name: &'static str,
 ) -> Option<Vec<Result<U::Output, AppError>>> {
     let begin = if d == Dialect::Sqlite {
         "BEGIN IMMEDIATE"
@@ -343,15 +387,11 @@ async fn optimistic<U: Unit>(
         held = matches!(all.execute(&mut *conn, d).await, Ok(r) if r.failed_guard.is_none());
     }
     if held && conn.execute("COMMIT").await.is_ok() {
-        metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "optimistic")
-            .increment(1);
         return Some(out);
     }
     let _ = conn.execute("ROLLBACK").await;
     ids.next.clear();
     ids.taken.clear();
-    metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "by_unit")
-        .increment(1);
     None
 }
 
