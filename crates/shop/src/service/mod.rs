@@ -7,6 +7,7 @@
 pub mod addresses;
 pub mod cart;
 pub mod catalog;
+pub mod exports;
 pub mod orders;
 pub mod payments;
 

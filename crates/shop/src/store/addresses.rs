@@ -106,35 +106,20 @@ pub async fn save_address(
                 d,
                 "INSERT INTO addresses (user_id, receiver, phone, province, city, district, detail, is_default, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
-            .bind(user_id)
-            .bind(&a.receiver)
-            .bind(&a.phone)
-            .bind(&a.province)
-            .bind(&a.city)
-            .bind(&a.district)
-            .bind(&a.detail)
-            .bind(a.is_default as i64)
-            .bind(now)
-            .bind(now);
+            .bind(user_id);
+            let q = bind_address(q, a, now).bind(now);
             Ok(Some(insert_id(conn, d, q).await?))
         }
         Some(id) => {
             let r = sqlx::query(sql!(
                 d,
                 "UPDATE addresses SET receiver = ?, phone = ?, province = ?, city = ?, district = ?, detail = ?, is_default = ?, updated_at = ? WHERE id = ? AND user_id = ?"
-            ))
-            .bind(&a.receiver)
-            .bind(&a.phone)
-            .bind(&a.province)
-            .bind(&a.city)
-            .bind(&a.district)
-            .bind(&a.detail)
-            .bind(a.is_default as i64)
-            .bind(now)
-            .bind(id)
-            .bind(user_id)
-            .execute(conn)
-            .await?;
+            ));
+            let r = bind_address(r, a, now)
+                .bind(id)
+                .bind(user_id)
+                .execute(conn)
+                .await?;
             Ok((r.rows_affected() == 1).then_some(id))
         }
     }
@@ -161,4 +146,19 @@ pub async fn address_count(conn: &mut Conn, d: Dialect, user_id: i64) -> R<i64> 
         .fetch_one(conn)
         .await?
         .try_get(0)
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds an address's fields in column order (receiver … is_default), then `now` (the insert's
+/// `created_at`, the update's `updated_at`).
+fn bind_address<'q>(q: AnyQuery<'q>, a: &'q Address, now: i64) -> AnyQuery<'q> {
+    q.bind(&a.receiver)
+        .bind(&a.phone)
+        .bind(&a.province)
+        .bind(&a.city)
+        .bind(&a.district)
+        .bind(&a.detail)
+        .bind(a.is_default as i64)
+        .bind(now)
 }

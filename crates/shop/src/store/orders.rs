@@ -150,46 +150,39 @@ pub struct NewOrder<'a> {
 
 /// Adds the insert of an order to `b`; returns its index. With `id = None` the database
 /// generates the id (read it with
-/// [`BatchResult::inserted_id`](suanpan_core::db::BatchResult::inserted_id)); the SQLite
-/// group-commit writer, the only writer of its database, assigns ids itself.
+/// [`BatchResult::inserted_id`](suanpan_core::db::BatchResult::inserted_id)); the group-commit
+/// writer assigns ids itself on SQLite and PostgreSQL ([`suanpan_core::writer::UnitCtx::next_id`]).
 pub fn push_insert_order(b: &mut Batch, d: Dialect, o: &NewOrder<'_>, id: Option<i64>) -> usize {
-    if let Some(id) = id {
-        return b.push(
-            sql!(
+    let mut args: Vec<Arg> = vec![
+        o.order_no.into(),
+        o.user_id.into(),
+        o.total_fen.into(),
+        o.item_count.into(),
+        o.address_json.clone().into(),
+        o.remark.into(),
+        o.expires_at.into(),
+        o.now.into(),
+        o.now.into(),
+    ];
+    match id {
+        Some(id) => {
+            args.insert(0, id.into());
+            b.push(
+                sql!(
+                    d,
+                    "INSERT INTO orders (id, order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
+                ),
+                args,
+            )
+        }
+        None => b.push(
+            sql_insert!(
                 d,
-                "INSERT INTO orders (id, order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO orders (order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
             ),
-            vec![
-                id.into(),
-                o.order_no.into(),
-                o.user_id.into(),
-                o.total_fen.into(),
-                o.item_count.into(),
-                o.address_json.clone().into(),
-                o.remark.into(),
-                o.expires_at.into(),
-                o.now.into(),
-                o.now.into(),
-            ],
-        );
-    }
-    b.push(
-        sql_insert!(
-            d,
-            "INSERT INTO orders (order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
+            args,
         ),
-        vec![
-            o.order_no.into(),
-            o.user_id.into(),
-            o.total_fen.into(),
-            o.item_count.into(),
-            o.address_json.clone().into(),
-            o.remark.into(),
-            o.expires_at.into(),
-            o.now.into(),
-            o.now.into(),
-        ],
-    )
+    }
 }
 
 /// Adds the inserts of an order's lines to `b`.

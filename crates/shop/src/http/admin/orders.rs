@@ -1,7 +1,7 @@
 //! `/v1/admin/orders`: search, detail, cancel, ship, refund, CSV export.
 
 use crate::auth::{Permission, ShopAdmin};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use suanpan_core::AppResult;
 use suanpan_core::error::ErrorBody;
 use suanpan_core::http::{ApiJson, ApiPath, ApiQuery, Page, PageParams};
-use suanpan_core::money::format_yuan;
-use suanpan_core::time::{china_day_range, rfc3339};
+use suanpan_core::time::china_day_range;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,9 +17,10 @@ use utoipa_axum::routes;
 use crate::ShopState;
 use crate::domain::OrderStatus;
 use crate::http::idem;
+use crate::service::exports;
 use crate::service::{self, OrderView};
 use crate::service::{PaymentRow, RefundRow};
-use crate::store::{self, OrderFilter};
+use crate::store::OrderFilter;
 
 /// Admin order filters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -167,46 +167,6 @@ pub async fn refund(
     )
 }
 
-fn status_zh(s: OrderStatus) -> &'static str {
-    match s {
-        OrderStatus::PendingPayment => "待支付",
-        OrderStatus::Paid => "已支付",
-        OrderStatus::Shipped => "已发货",
-        OrderStatus::Completed => "已完成",
-        OrderStatus::Cancelled => "已取消",
-        OrderStatus::Refunding => "退款中",
-        OrderStatus::Refunded => "已退款",
-    }
-}
-
-/// One page of the export: up to 500 orders after `after` and their lines (one query each).
-async fn export_page(
-    db: &suanpan_core::db::Db,
-    filter: &OrderFilter,
-    after: i64,
-) -> Result<
-    (
-        Vec<store::OrderRow>,
-        std::collections::HashMap<i64, Vec<crate::domain::PricedLine>>,
-    ),
-    sqlx::Error,
-> {
-    let rows = store::orders_after(db.reader(), db.dialect, filter, after, 500).await?;
-    let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
-    let items = store::items_of_orders(db.reader(), db.dialect, &ids).await?;
-    Ok((rows, items))
-}
-
-/// A cell as spreadsheet software will not run as a formula (OWASP "CSV injection"): text
-/// beginning with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`.
-fn csv_cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
-}
-
 /// Exports orders as CSV, streamed page by page: UTF-8 with a byte-order mark so that Excel
 /// opens the Chinese text correctly; amounts in yuan with two decimals; times in UTC+08:00.
 #[utoipa::path(get, path = "/v1/admin/orders/export.csv", tag = "admin", security(("bearer" = [])), params(OrderQuery),
@@ -217,105 +177,7 @@ pub async fn export_csv(
     ApiQuery(q): ApiQuery<OrderQuery>,
 ) -> AppResult<Response> {
     admin.require(Permission::ViewReports)?;
-    let filter = q.filter();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let db = s.core.db.clone();
-    // The first page is read before answering: a database error is a JSON 500, not a 200 with
-    // a truncated file. A later failure aborts the stream (the client sees a broken transfer).
-    let mut first = Some(export_page(&db, &filter, 0).await?);
-    tokio::spawn(async move {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record([
-            "订单号",
-            "状态",
-            "下单时间",
-            "支付时间",
-            "用户ID",
-            "商品",
-            "件数",
-            "订单金额(元)",
-            "实付(元)",
-            "已退款(元)",
-            "收货人",
-            "电话",
-            "地址",
-            "物流公司",
-            "运单号",
-        ]);
-        let mut head = vec![0xEF, 0xBB, 0xBF];
-        head.extend(w.into_inner().unwrap_or_default());
-        if tx.send(Ok(Bytes::from(head))).await.is_err() {
-            return;
-        }
-        let mut after = 0;
-        loop {
-            let page = match first.take() {
-                Some(p) => Ok(p),
-                None => export_page(&db, &filter, after).await,
-            };
-            let (rows, mut items_by_order) = match page {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    return;
-                }
-            };
-            let Some(last) = rows.last() else { return };
-            after = last.id;
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for o in &rows {
-                let items = items_by_order.remove(&o.id).unwrap_or_default();
-                let goods = items
-                    .iter()
-                    .map(|i| format!("{}×{}", i.name, i.quantity))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let units: i64 = items.iter().map(|i| i.quantity).sum();
-                let a: serde_json::Value = o
-                    .address_json
-                    .as_deref()
-                    .and_then(|a| serde_json::from_str(a).ok())
-                    .unwrap_or_default();
-                let raw = |k: &str| a[k].as_str().unwrap_or_default().to_string();
-                let g = |k: &str| csv_cell(&raw(k));
-                let addr = if a.is_null() {
-                    String::new()
-                } else {
-                    csv_cell(&format!(
-                        "{}{}{}{}",
-                        raw("province"),
-                        raw("city"),
-                        raw("district"),
-                        raw("detail")
-                    ))
-                };
-                let _ = w.write_record([
-                    o.order_no.clone(),
-                    status_zh(o.status).to_string(),
-                    rfc3339(o.created_at),
-                    o.paid_at.map(rfc3339).unwrap_or_default(),
-                    o.user_id.to_string(),
-                    csv_cell(&goods),
-                    units.to_string(),
-                    format_yuan(o.total_fen),
-                    format_yuan(o.paid_fen),
-                    format_yuan(o.refunded_fen),
-                    g("receiver"),
-                    g("phone"),
-                    addr,
-                    csv_cell(o.carrier.as_deref().unwrap_or_default()),
-                    csv_cell(o.tracking_no.as_deref().unwrap_or_default()),
-                ]);
-            }
-            if tx
-                .send(Ok(Bytes::from(w.into_inner().unwrap_or_default())))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
+    let chunks = exports::order_csv(s.core.db.clone(), q.filter()).await?;
     let name = format!(
         "orders-{}.csv",
         suanpan_core::time::china_today().format("%Y%m%d")
@@ -328,7 +190,7 @@ pub async fn export_csv(
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+        Body::from_stream(chunks),
     )
         .into_response())
 }
