@@ -350,7 +350,7 @@ async fn order_paid(tx: &mut Tx, d: Dialect, trade: &Trade) -> AppResult<Settlem
     let (id_str, before) = (o.id.to_string(), summary(&o));
     let actor = Actor::system("wechatpay");
     if late {
-        store::add_late_paid(tx, d, o.id, trade.amount_fen).await?;
+        store::add_money(tx, d, o.id, store::Money::LatePaid, trade.amount_fen).await?;
         let after = json!({"status": o.status, "late_payment_fen": trade.amount_fen, "transaction_id": txid, "auto_refund": true});
         let entry = audit::Entry::new(&actor, "payment.late", "order", &id_str);
         audit::record(tx, d, &entry.before(&before).after(&after)).await?;
@@ -416,7 +416,7 @@ async fn refund_succeeded(
     r: &Refund,
 ) -> AppResult<serde_json::Value> {
     if r.owner_note == OrderStatus::Cancelled.as_str() {
-        store::add_refunded(tx, d, o.id, r.amount_fen).await?;
+        store::add_money(tx, d, o.id, store::Money::Refunded, r.amount_fen).await?;
     } else {
         let to = transition(o.status, OrderAction::RefundSucceeded)?;
         let fields = StatusFields {

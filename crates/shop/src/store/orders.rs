@@ -328,31 +328,33 @@ pub async fn cas_status(
         == 1)
 }
 
-/// Records money received on an order that was no longer payable (late payment).
-pub async fn add_late_paid(conn: &mut Conn, d: Dialect, id: i64, amount: i64) -> R<()> {
-    sqlx::query(sql!(
-        d,
-        "UPDATE orders SET paid_fen = paid_fen + ?, updated_at = ? WHERE id = ?"
-    ))
-    .bind(amount)
-    .bind(suanpan_core::time::now_ms())
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// An order's money counter that moves without a status change.
+#[derive(Clone, Copy, Debug)]
+pub enum Money {
+    /// `paid_fen`: money received on an order that was no longer payable (late payment).
+    LatePaid,
+    /// `refunded_fen`: a late payment's refund of a cancelled order.
+    Refunded,
 }
 
-/// Adds to `refunded_fen` without a status change (late-payment refunds of cancelled orders).
-pub async fn add_refunded(conn: &mut Conn, d: Dialect, id: i64, amount: i64) -> R<()> {
-    sqlx::query(sql!(
-        d,
-        "UPDATE orders SET refunded_fen = refunded_fen + ?, updated_at = ? WHERE id = ?"
-    ))
-    .bind(amount)
-    .bind(suanpan_core::time::now_ms())
-    .bind(id)
-    .execute(conn)
-    .await?;
+/// Adds `amount` fen to order `id`'s counter `m`.
+pub async fn add_money(conn: &mut Conn, d: Dialect, id: i64, m: Money, amount: i64) -> R<()> {
+    let q = match m {
+        Money::LatePaid => sql!(
+            d,
+            "UPDATE orders SET paid_fen = paid_fen + ?, updated_at = ? WHERE id = ?"
+        ),
+        Money::Refunded => sql!(
+            d,
+            "UPDATE orders SET refunded_fen = refunded_fen + ?, updated_at = ? WHERE id = ?"
+        ),
+    };
+    sqlx::query(q)
+        .bind(amount)
+        .bind(suanpan_core::time::now_ms())
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
