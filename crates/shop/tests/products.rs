@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, assert_error};
+use common::{Seeded, TestApp, assert_error};
 use http::{Method, StatusCode};
 use serde_json::json;
 
@@ -107,4 +107,63 @@ async fn refresh_tokens_and_image_uploads() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
+}
+
+/// A stock receipt retried with the same `Idempotency-Key` moves stock once and answers the
+/// first answer; the same key with another body is refused; without a key, each request moves.
+#[tokio::test]
+async fn stock_adjustments_honour_idempotency_keys() {
+    let app = TestApp::new().await;
+    let Seeded { admin, p, .. } = app.seed(100, 10).await;
+    let path = format!("/v1/admin/products/{p}/stock");
+    let adjust = |body: serde_json::Value, key: Option<&'static str>| {
+        let (app, admin, path) = (&app, admin.clone(), path.clone());
+        async move {
+            let headers: Vec<(&str, &str)> =
+                key.map(|k| ("idempotency-key", k)).into_iter().collect();
+            app.call_with(Method::POST, &path, Some(&admin), Some(body), &headers)
+                .await
+        }
+    };
+    let (s1, first) = adjust(json!({"delta": 5}), Some("receipt-1")).await;
+    assert_eq!(s1, StatusCode::OK, "{first}");
+    assert_eq!(first["on_hand"], 15);
+    let (s2, again) = adjust(json!({"delta": 5}), Some("receipt-1")).await;
+    assert_eq!(
+        (s2, &again),
+        (StatusCode::OK, &first),
+        "a repeat answers the first answer"
+    );
+    let (s3, other) = adjust(json!({"delta": 7}), Some("receipt-1")).await;
+    assert_eq!(
+        (s3, other["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("idempotency_key_reused")
+        )
+    );
+    let (_, now) = app
+        .get("/v1/admin/products?page_size=100", Some(&admin))
+        .await;
+    let on_hand = now["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == p))
+        .map(|x| x["on_hand"].clone());
+    assert_eq!(on_hand, Some(json!(15)), "moved once");
+    for _ in 0..2 {
+        assert_eq!(adjust(json!({"delta": 1}), None).await.0, StatusCode::OK);
+    }
+    let (_, last) = adjust(json!({"delta": 1}), Some("receipt-2")).await;
+    assert_eq!(
+        last["on_hand"], 18,
+        "requests without a key each move stock"
+    );
+    let audits = app
+        .get(
+            "/v1/admin/audit-logs?action=product.stock_adjust",
+            Some(&admin),
+        )
+        .await
+        .1;
+    assert_eq!(audits.as_array().map(Vec::len), Some(4), "{audits}");
 }

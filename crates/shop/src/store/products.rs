@@ -68,14 +68,14 @@ pub(super) fn product_row(r: &AnyRow, admin: bool) -> R<ProductView> {
 }
 
 /// One product; off-shelf products only when `admin`.
-pub async fn get_product(
-    pool: &sqlx::AnyPool,
+pub async fn get_product<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
     d: Dialect,
     id: i64,
     admin: bool,
 ) -> R<Option<ProductView>> {
     let q = sql!(d, concat!("SELECT ", product_cols!(), " WHERE p.id = ?"));
-    let row = sqlx::query(q).bind(id).fetch_optional(pool).await?;
+    let row = sqlx::query(q).bind(id).fetch_optional(ex).await?;
     match row {
         Some(r) => {
             let p = product_row(&r, admin)?;

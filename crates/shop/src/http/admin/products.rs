@@ -2,7 +2,8 @@
 
 use crate::auth::{Permission, ShopAdmin};
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use suanpan_core::error::ErrorBody;
 use suanpan_core::http::{ApiJson, ApiPath, ApiQuery, Page};
@@ -12,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::ShopState;
-use crate::http::created;
 use crate::http::products::{ProductQuery, list};
+use crate::http::{created, idem};
 use crate::service::catalog::{self, StockChange};
 use crate::store::{self, NewProduct, ProductView};
 
@@ -57,7 +58,7 @@ pub struct UpdateProduct {
 }
 
 /// `POST /v1/admin/products/{id}/stock` body: exactly one of `delta` or `on_hand`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct AdjustStock {
     /// Change on hand by this (receipt > 0, write-off < 0).
     pub delta: Option<i64>,
@@ -120,24 +121,26 @@ pub async fn update_product(
 }
 
 /// Adjusts stock on hand through the ledger (never below what unpaid orders reserve). Audited.
-#[utoipa::path(post, path = "/v1/admin/products/{id}/stock", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = AdjustStock,
+/// With an `Idempotency-Key` header a repeat answers the first answer and moves nothing.
+#[utoipa::path(post, path = "/v1/admin/products/{id}/stock", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; kept 24 h")), request_body = AdjustStock,
     responses((status = 200, body = ProductView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn adjust_stock(
     State(s): State<ShopState>,
     admin: ShopAdmin,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<AdjustStock>,
-) -> AppResult<ApiJson<ProductView>> {
+) -> AppResult<Response> {
     admin.require(Permission::ManageCatalog)?;
+    let idem = idem(&headers, format!("stock:product:{id}"), &req)?;
     let change = match (req.delta, req.on_hand) {
         (Some(x), None) => StockChange::Delta(x),
         (None, Some(h)) => StockChange::OnHand(h),
         // Neither or both: `Delta(0)` is refused with the same `invalid_stock`.
         _ => StockChange::Delta(0),
     };
-    let adjustment_id = suanpan_core::ids::random_alnum(12);
-    catalog::adjust_stock(&s, &admin.actor(), id, change, &adjustment_id).await?;
-    Ok(ApiJson(admin_product(&s, id).await?))
+    let stored = catalog::adjust_stock(&s, &admin.actor(), id, change, idem).await?;
+    Ok(stored.into_response())
 }
 
 /// All products, including off shelf, with on hand and reserved.
