@@ -137,7 +137,17 @@ impl AppError {
 }
 
 impl From<sqlx::Error> for AppError {
+    /// Pool exhaustion and I/O: `database_unavailable` (503). A deadlock, serialization failure
+    /// or lock timeout: `transaction_conflict` (503), which [`crate::db::Db::transaction`] and
+    /// the group writer retry, wherever in the transaction it struck. Anything else: internal.
     fn from(e: sqlx::Error) -> Self {
+        if crate::db::is_retryable(&e) {
+            return AppError::new(
+                ErrorKind::Unavailable,
+                crate::db::TX_CONFLICT,
+                "concurrent update, retry",
+            );
+        }
         match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::warn!(error = %e, "database unavailable");

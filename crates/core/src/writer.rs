@@ -11,11 +11,11 @@
 //!
 //! - SQLite has one writer: one lane, one fsync per group, and ids may be assigned by the
 //!   writer ([`UnitCtx::next_id`]) so that a unit needs a single round trip.
-//! - PostgreSQL and MySQL run several lanes (connections) at once. On PostgreSQL the writer
-//!   assigns ids too, drawn in blocks from the table's own sequence; on MySQL they come from
-//!   the database.
+//! - PostgreSQL and MySQL run several lanes (connections) at once. The writer assigns ids there
+//!   too: drawn in blocks from the table's own sequence on PostgreSQL, from the `id_blocks`
+//!   table on MySQL (which has no sequences).
 //!
-//! **One round trip per group.** Where the writer assigns ids (SQLite, PostgreSQL), a lane
+//! **One round trip per group.** Since the writer assigns ids, a lane
 //! first writes the group *optimistically*: every unit's statements go in one batch, without
 //! savepoints, as if every guard held, and one round trip writes them all. If every guard held
 //! (the usual case), the group commits and each unit gets the answer it computed. If one failed,
@@ -116,8 +116,10 @@ impl UnitCtx<'_> {
         let Some(ids) = self.ids.as_deref_mut() else {
             return Ok(None);
         };
-        if self.dialect == Dialect::Postgres {
-            return sequence_id(self.conn, ids, table).await.map(Some);
+        match self.dialect {
+            Dialect::Postgres => return sequence_id(self.conn, ids, table).await.map(Some),
+            Dialect::MySql => return block_id(ids, table).await.map(Some),
+            Dialect::Sqlite => {}
         }
         let next = match ids.next.get(table) {
             Some(n) => *n + ids.taken.get(table).copied().unwrap_or(0),
@@ -138,8 +140,58 @@ impl UnitCtx<'_> {
 pub struct IdAlloc {
     next: HashMap<&'static str, i64>,
     taken: HashMap<&'static str, i64>,
-    /// PostgreSQL: ids drawn from each table's sequence, not yet used.
+    /// PostgreSQL and MySQL: ids drawn for each table, not yet used.
     drawn: HashMap<&'static str, std::collections::VecDeque<i64>>,
+    /// MySQL: the pool whose own connections draw blocks from `id_blocks`, outside the group's
+    /// transaction.
+    pool: Option<sqlx::AnyPool>,
+}
+
+impl IdAlloc {
+    /// The allocator of a lane writing to `db`.
+    pub fn for_db(db: &Db) -> IdAlloc {
+        IdAlloc {
+            pool: (db.dialect == Dialect::MySql).then(|| db.writer().clone()),
+            ..IdAlloc::default()
+        }
+    }
+}
+
+/// MySQL: the next id of `table` from the lane's block, drawing a new block of [`ID_BLOCK`]
+/// from `id_blocks` on a connection of its own (its own short transaction: the row is never
+/// held by a group). The table's row starts at its largest id + 1, read without locking; the
+/// block is taken with `LAST_INSERT_ID(expr)`, atomic per row, so lanes and processes never
+/// share an id. Every row of a table whose ids the writer assigns must come through the writer.
+async fn block_id(ids: &mut IdAlloc, table: &'static str) -> Result<i64, sqlx::Error> {
+    let block = ids.drawn.entry(table).or_default();
+    if block.is_empty() {
+        let pool = ids
+            .pool
+            .as_ref()
+            .ok_or_else(|| sqlx::Error::Protocol("no pool for id blocks".into()))?;
+        let mut c = pool.acquire().await?;
+        let max: i64 = sqlx::query(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?;
+        sqlx::query("INSERT IGNORE INTO id_blocks (name, next_id) VALUES (?, ?)")
+            .bind(table)
+            .bind(max + 1)
+            .execute(&mut *c)
+            .await?;
+        let end = sqlx::query(&format!(
+            "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + {ID_BLOCK}) WHERE name = ?"
+        ))
+        .bind(table)
+        .execute(&mut *c)
+        .await?
+        .last_insert_id()
+        .ok_or_else(|| sqlx::Error::Protocol("no block end from id_blocks".into()))?;
+        block.extend(end - ID_BLOCK..end);
+    }
+    block
+        .pop_front()
+        .ok_or_else(|| sqlx::Error::Protocol(format!("no id drawn for {table}")))
 }
 
 /// How many ids a PostgreSQL lane draws from a sequence at once.
@@ -281,7 +333,7 @@ async fn lane<U: Unit>(
     name: &'static str,
     stats: Arc<Counters>,
 ) {
-    let mut ids = (db.dialect != Dialect::MySql).then(IdAlloc::default);
+    let mut ids = IdAlloc::for_db(&db);
     loop {
         let jobs = {
             let mut rx = rx.lock().await;
@@ -298,17 +350,16 @@ async fn lane<U: Unit>(
         metrics::histogram!("suanpan_writer_group_size", "writer" => name)
             .record(jobs.len() as f64);
         let units: Vec<&U> = jobs.iter().map(|j| &j.unit).collect();
-        let grouped = write_group(&db, &units, ids.as_mut(), name, &stats).await;
+        let grouped = write_group(&db, &units, &mut ids, name, &stats).await;
         let results = match grouped {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, units = jobs.len(), writer = name, "group commit failed; writing the units one by one");
-                if let Some(ids) = ids.as_mut() {
-                    *ids = IdAlloc::default();
-                }
+                ids.next.clear();
+                ids.taken.clear();
                 let mut r = Vec::with_capacity(units.len());
                 for u in &units {
-                    r.push(alone(&db, *u).await);
+                    r.push(alone(&db, *u, Some(&mut ids)).await);
                 }
                 r
             }
@@ -325,16 +376,14 @@ async fn lane<U: Unit>(
 async fn write_group<U: Unit>(
     db: &Db,
     units: &[&U],
-    mut ids: Option<&mut IdAlloc>,
+    ids: &mut IdAlloc,
     name: &'static str,
     stats: &Counters,
 ) -> Result<Vec<Result<U::Output, AppError>>, AppError> {
     use std::sync::atomic::Ordering::Relaxed;
     let mut conn = db.writer().acquire().await?;
     let d = db.dialect;
-    if let Some(ids) = ids.as_deref_mut()
-        && let Some(r) = optimistic(&mut conn, d, units, ids).await
-    {
+    if let Some(r) = optimistic(&mut conn, d, units, ids).await {
         stats.optimistic.fetch_add(1, Relaxed);
         metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "optimistic")
             .increment(1);
@@ -343,7 +392,7 @@ async fn write_group<U: Unit>(
     stats.by_unit.fetch_add(1, Relaxed);
     metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "by_unit")
         .increment(1);
-    group(&mut conn, d, units, ids).await
+    group(&mut conn, d, units, Some(ids)).await
 }
 
 /// Writes `units` in one transaction and one round trip, as if every guard held. Returns the
@@ -460,12 +509,17 @@ async fn group<U: Unit>(
 
 /// Runs one unit in its own transaction, retrying a lost deadlock or serialization race up to
 /// five times (as [`Db::transaction`] does; written out here because the unit's future must stay
-/// `Send` for the writer's lanes).
-pub async fn alone<U: Unit>(db: &Db, unit: &U) -> Result<U::Output, AppError> {
+/// `Send` for the writer's lanes). `ids`: the lane's allocator, so that ids stay the writer's
+/// (`None`: the database assigns them).
+pub async fn alone<U: Unit>(
+    db: &Db,
+    unit: &U,
+    mut ids: Option<&mut IdAlloc>,
+) -> Result<U::Output, AppError> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let r = alone_once(db, unit).await;
+        let r = alone_once(db, unit, ids.as_deref_mut()).await;
         match r {
             Err(e) if e.code == crate::db::TX_CONFLICT && attempt < 5 => {
                 tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt))).await;
@@ -475,23 +529,33 @@ pub async fn alone<U: Unit>(db: &Db, unit: &U) -> Result<U::Output, AppError> {
     }
 }
 
-async fn alone_once<U: Unit>(db: &Db, unit: &U) -> Result<U::Output, AppError> {
+async fn alone_once<U: Unit>(
+    db: &Db,
+    unit: &U,
+    mut ids: Option<&mut IdAlloc>,
+) -> Result<U::Output, AppError> {
     let mut tx = db.begin().await.map_err(crate::db::tx_error)?;
     let mut ctx = UnitCtx {
         conn: &mut tx,
         dialect: db.dialect,
         prefix: Vec::new(),
-        ids: None,
+        ids: ids.as_deref_mut(),
         deferred: None,
     };
-    match unit.write(&mut ctx).await? {
-        Step::Commit(v) => {
-            tx.commit().await.map_err(crate::db::tx_error)?;
-            Ok(v)
-        }
-        Step::Rollback(v) => {
-            tx.rollback().await.map_err(crate::db::tx_error)?;
-            Ok(v)
-        }
+    let step = unit.write(&mut ctx).await;
+    let (out, committed) = match step {
+        Ok(Step::Commit(v)) => (
+            tx.commit().await.map_err(crate::db::tx_error).map(|()| v),
+            true,
+        ),
+        Ok(Step::Rollback(v)) => (
+            tx.rollback().await.map_err(crate::db::tx_error).map(|()| v),
+            false,
+        ),
+        Err(e) => (Err(e), false),
+    };
+    if let Some(ids) = ids {
+        ids.end_unit(committed && out.is_ok());
     }
+    out
 }

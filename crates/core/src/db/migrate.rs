@@ -25,7 +25,8 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// The core's own migrations (identity, ledger, idempotency, outbox, audit).
+/// The core's own migrations (identity, ledger, idempotency, outbox, audit, the writer's id
+/// blocks).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -41,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "identity",
         sql: include_str!("../../migrations/0004_identity.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "id_blocks",
+        sql: include_str!("../../migrations/0007_id_blocks.sql"),
     },
 ];
 

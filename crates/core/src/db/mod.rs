@@ -441,15 +441,7 @@ pub fn is_rollback(e: &crate::error::AppError) -> bool {
 
 /// Maps a driver error inside a transaction: retryable races become [`TX_CONFLICT`].
 pub fn tx_error(e: sqlx::Error) -> crate::error::AppError {
-    if is_retryable(&e) {
-        crate::error::AppError::new(
-            crate::error::ErrorKind::Unavailable,
-            TX_CONFLICT,
-            "concurrent update, retry",
-        )
-    } else {
-        crate::error::AppError::from(e)
-    }
+    crate::error::AppError::from(e)
 }
 
 #[cfg(test)]
