@@ -27,7 +27,7 @@
 //! rolled back whole and each of its units runs alone in its own transaction
 //! ([`Db::transaction`], which retries deadlocks), so one bad unit cannot fail its neighbours.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -62,13 +62,13 @@ pub trait Unit: Send + Sync + 'static {
 }
 
 /// What a unit writes with: the connection inside the group's transaction, its dialect, and
-/// writer-assigned ids where the engine allows.
+/// the lane's writer-assigned ids.
 pub struct UnitCtx<'a> {
     conn: &'a mut Conn,
     /// The engine.
     pub dialect: Dialect,
     prefix: Vec<&'static str>,
-    ids: Option<&'a mut IdAlloc>,
+    ids: &'a mut IdAlloc,
     /// The optimistic group's batch: statements are collected here instead of being sent.
     deferred: Option<&'a mut Batch>,
 }
@@ -107,19 +107,24 @@ impl UnitCtx<'_> {
         Ok(self.conn)
     }
 
-    /// The id the next row of `table` gets, assigned by the writer; `None`: let the database
-    /// assign it (MySQL, and units running alone). On SQLite the writer is the table's only
-    /// writer and counts from its largest id (an id is taken only if the unit commits); on
-    /// PostgreSQL ids are drawn in blocks from the table's sequence (a rolled-back unit leaves a
-    /// gap, as a failed insert would).
-    pub async fn next_id(&mut self, table: &'static str) -> Result<Option<i64>, sqlx::Error> {
-        let Some(ids) = self.ids.as_deref_mut() else {
-            return Ok(None);
-        };
-        match self.dialect {
-            Dialect::Postgres => return sequence_id(self.conn, ids, table).await.map(Some),
-            Dialect::MySql => return block_id(ids, table).await.map(Some),
-            Dialect::Sqlite => {}
+    /// The id the next row of `table` gets, assigned by the writer, so that a unit knows its
+    /// ids before anything is sent. On SQLite the writer is the table's only writer and counts
+    /// from its largest id (an id is taken only if the unit commits); on PostgreSQL ids are
+    /// drawn in blocks from the table's sequence, on MySQL from the `id_blocks` table (a
+    /// rolled-back unit leaves a gap, as a failed insert would). Every row of such a table must
+    /// come through the writer.
+    pub async fn next_id(&mut self, table: &'static str) -> Result<i64, sqlx::Error> {
+        let ids = &mut *self.ids;
+        if self.dialect != Dialect::Sqlite {
+            if ids.drawn.get(table).is_none_or(|b| b.is_empty()) {
+                let block = draw_block(self.conn, ids.pool.as_ref(), self.dialect, table).await?;
+                ids.drawn.insert(table, block);
+            }
+            return ids
+                .drawn
+                .get_mut(table)
+                .and_then(|b| b.pop_front())
+                .ok_or_else(|| sqlx::Error::Protocol(format!("no id drawn for {table}")));
         }
         let next = match ids.next.get(table) {
             Some(n) => *n + ids.taken.get(table).copied().unwrap_or(0),
@@ -130,18 +135,17 @@ impl UnitCtx<'_> {
             }
         };
         *ids.taken.entry(table).or_insert(0) += 1;
-        Ok(Some(next))
+        Ok(next)
     }
 }
 
-/// Writer-assigned ids of one SQLite lane: the next free id per table, and what the current
-/// unit took.
+/// The writer-assigned ids of one lane: on SQLite the next free id per table and what the
+/// current unit took; on PostgreSQL and MySQL the ids drawn for each table and not yet used.
 #[derive(Default)]
 pub struct IdAlloc {
     next: HashMap<&'static str, i64>,
     taken: HashMap<&'static str, i64>,
-    /// PostgreSQL and MySQL: ids drawn for each table, not yet used.
-    drawn: HashMap<&'static str, std::collections::VecDeque<i64>>,
+    drawn: HashMap<&'static str, VecDeque<i64>>,
     /// MySQL: the pool whose own connections draw blocks from `id_blocks`, outside the group's
     /// transaction.
     pool: Option<sqlx::AnyPool>,
@@ -155,72 +159,8 @@ impl IdAlloc {
             ..IdAlloc::default()
         }
     }
-}
 
-/// MySQL: the next id of `table` from the lane's block, drawing a new block of [`ID_BLOCK`]
-/// from `id_blocks` on a connection of its own (its own short transaction: the row is never
-/// held by a group). The table's row starts at its largest id + 1, read without locking; the
-/// block is taken with `LAST_INSERT_ID(expr)`, atomic per row, so lanes and processes never
-/// share an id. Every row of a table whose ids the writer assigns must come through the writer.
-async fn block_id(ids: &mut IdAlloc, table: &'static str) -> Result<i64, sqlx::Error> {
-    let block = ids.drawn.entry(table).or_default();
-    if block.is_empty() {
-        let pool = ids
-            .pool
-            .as_ref()
-            .ok_or_else(|| sqlx::Error::Protocol("no pool for id blocks".into()))?;
-        let mut c = pool.acquire().await?;
-        let max: i64 = sqlx::query(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
-            .fetch_one(&mut *c)
-            .await?
-            .try_get(0)?;
-        sqlx::query("INSERT IGNORE INTO id_blocks (name, next_id) VALUES (?, ?)")
-            .bind(table)
-            .bind(max + 1)
-            .execute(&mut *c)
-            .await?;
-        let end = sqlx::query(&format!(
-            "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + {ID_BLOCK}) WHERE name = ?"
-        ))
-        .bind(table)
-        .execute(&mut *c)
-        .await?
-        .last_insert_id()
-        .ok_or_else(|| sqlx::Error::Protocol("no block end from id_blocks".into()))?;
-        block.extend(end - ID_BLOCK..end);
-    }
-    block
-        .pop_front()
-        .ok_or_else(|| sqlx::Error::Protocol(format!("no id drawn for {table}")))
-}
-
-/// How many ids a PostgreSQL lane draws from a sequence at once.
-const ID_BLOCK: i64 = 128;
-
-/// The next id of `table` from the lane's block, drawing a new block from the table's sequence
-/// (`nextval`, outside any savepoint's reach: sequences are not transactional) when empty.
-async fn sequence_id(
-    conn: &mut Conn,
-    ids: &mut IdAlloc,
-    table: &'static str,
-) -> Result<i64, sqlx::Error> {
-    let block = ids.drawn.entry(table).or_default();
-    if block.is_empty() {
-        let rows = sqlx::query(&format!(
-            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, {ID_BLOCK})"
-        ))
-        .fetch_all(&mut *conn)
-        .await?;
-        for r in rows {
-            block.push_back(r.try_get(0)?);
-        }
-    }
-    block
-        .pop_front()
-        .ok_or_else(|| sqlx::Error::Protocol(format!("no id drawn for {table}")))
-}
-
-impl IdAlloc {
+    /// A unit ended: the SQLite ids it took are used if it committed, free again if not.
     fn end_unit(&mut self, committed: bool) {
         for (t, n) in self.taken.drain() {
             if committed && let Some(v) = self.next.get_mut(t) {
@@ -228,6 +168,57 @@ impl IdAlloc {
             }
         }
     }
+
+    /// A transaction was rolled back whole: SQLite counts afresh from the tables (drawn blocks
+    /// stay: their ids were never written).
+    fn forget_counts(&mut self) {
+        self.next.clear();
+        self.taken.clear();
+    }
+}
+
+/// How many ids a PostgreSQL or MySQL lane draws at once.
+const ID_BLOCK: i64 = 128;
+
+/// A block of [`ID_BLOCK`] fresh ids of `table`. PostgreSQL: from the table's sequence
+/// (`nextval`, untouched by any rollback), on the lane's connection. MySQL, which has no
+/// sequences: from `id_blocks`, on a connection of its own (its own short transaction, so the
+/// row is never held by a group); the row starts at the table's largest id + 1 (read without
+/// locking), and the block is taken with `LAST_INSERT_ID(expr)`, atomic per row, so lanes and
+/// processes never share an id.
+async fn draw_block(
+    conn: &mut Conn,
+    pool: Option<&sqlx::AnyPool>,
+    d: Dialect,
+    table: &'static str,
+) -> Result<VecDeque<i64>, sqlx::Error> {
+    if d == Dialect::Postgres {
+        let q = format!(
+            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, {ID_BLOCK})"
+        );
+        let rows = sqlx::query(&q).fetch_all(&mut *conn).await?;
+        return rows.iter().map(|r| r.try_get::<i64, _>(0)).collect();
+    }
+    let pool = pool.ok_or_else(|| sqlx::Error::Protocol("no pool for id blocks".into()))?;
+    let mut c = pool.acquire().await?;
+    let max: i64 = sqlx::query(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    sqlx::query("INSERT IGNORE INTO id_blocks (name, next_id) VALUES (?, ?)")
+        .bind(table)
+        .bind(max + 1)
+        .execute(&mut *c)
+        .await?;
+    let end = sqlx::query(&format!(
+        "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + {ID_BLOCK}) WHERE name = ?"
+    ))
+    .bind(table)
+    .execute(&mut *c)
+    .await?
+    .last_insert_id()
+    .ok_or_else(|| sqlx::Error::Protocol("no block end from id_blocks".into()))?;
+    Ok((end - ID_BLOCK..end).collect())
 }
 
 async fn first_free_id(conn: &mut Conn, table: &str) -> Result<i64, sqlx::Error> {
@@ -261,8 +252,7 @@ pub struct GroupWriter<U: Unit> {
 pub struct GroupStats {
     /// Written in one round trip, every guard holding.
     pub optimistic: u64,
-    /// Written unit by unit, each in a savepoint (a guard failed, a unit read, or the engine
-    /// assigns ids itself).
+    /// Written unit by unit, each in a savepoint (a guard failed or a unit read).
     pub by_unit: u64,
 }
 
@@ -355,11 +345,10 @@ async fn lane<U: Unit>(
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, units = jobs.len(), writer = name, "group commit failed; writing the units one by one");
-                ids.next.clear();
-                ids.taken.clear();
+                ids.forget_counts();
                 let mut r = Vec::with_capacity(units.len());
                 for u in &units {
-                    r.push(alone(&db, *u, Some(&mut ids)).await);
+                    r.push(alone(&db, *u, &mut ids).await);
                 }
                 r
             }
@@ -370,8 +359,7 @@ async fn lane<U: Unit>(
     }
 }
 
-/// Writes a group: optimistically where the writer assigns ids, else (or if that gives up) unit
-/// by unit. A connection per group, given back after it: a lane must not keep one from the
+/// Writes a group: optimistically, and unit by unit if that gives up. A connection per group, given back after it: a lane must not keep one from the
 /// requests' reads (a small pool would starve; measured: no faster either).
 async fn write_group<U: Unit>(
     db: &Db,
@@ -392,7 +380,7 @@ async fn write_group<U: Unit>(
     stats.by_unit.fetch_add(1, Relaxed);
     metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "by_unit")
         .increment(1);
-    group(&mut conn, d, units, Some(ids)).await
+    group(&mut conn, d, units, ids).await
 }
 
 /// Writes `units` in one transaction and one round trip, as if every guard held. Returns the
@@ -404,12 +392,7 @@ async fn optimistic<U: Unit>(
     units: &[&U],
     ids: &mut IdAlloc,
 ) -> Option<Vec<Result<U::Output, AppError>>> {
-    let begin = if d == Dialect::Sqlite {
-        "BEGIN IMMEDIATE"
-    } else {
-        "BEGIN"
-    };
-    conn.execute(begin).await.ok()?;
+    conn.execute(d.begin()).await.ok()?;
     let mut all = Batch::new();
     let mut out = Vec::with_capacity(units.len());
     let mut held = true;
@@ -418,7 +401,7 @@ async fn optimistic<U: Unit>(
             conn: &mut *conn,
             dialect: d,
             prefix: Vec::new(),
-            ids: Some(&mut *ids),
+            ids: &mut *ids,
             deferred: Some(&mut all),
         };
         match u.write(&mut ctx).await {
@@ -439,8 +422,7 @@ async fn optimistic<U: Unit>(
         return Some(out);
     }
     let _ = conn.execute("ROLLBACK").await;
-    ids.next.clear();
-    ids.taken.clear();
+    ids.forget_counts();
     None
 }
 
@@ -448,14 +430,9 @@ async fn group<U: Unit>(
     conn: &mut Conn,
     d: Dialect,
     units: &[&U],
-    mut ids: Option<&mut IdAlloc>,
+    ids: &mut IdAlloc,
 ) -> Result<Vec<Result<U::Output, AppError>>, AppError> {
-    conn.execute(if d == Dialect::Sqlite {
-        "BEGIN IMMEDIATE"
-    } else {
-        "BEGIN"
-    })
-    .await?;
+    conn.execute(d.begin()).await?;
     let body = async {
         let mut out = Vec::with_capacity(units.len());
         let mut pending: Vec<&'static str> = Vec::new();
@@ -465,15 +442,13 @@ async fn group<U: Unit>(
                 conn: &mut *conn,
                 dialect: d,
                 prefix: std::mem::take(&mut pending),
-                ids: ids.as_deref_mut(),
+                ids: &mut *ids,
                 deferred: None,
             };
             let step = u.write(&mut ctx).await?;
             let unsent = std::mem::take(&mut ctx.prefix);
             let committed = matches!(step, Step::Commit(_));
-            if let Some(ids) = ids.as_deref_mut() {
-                ids.end_unit(committed);
-            }
+            ids.end_unit(committed);
             if unsent.last() == Some(&"SAVEPOINT u") {
                 // The unit wrote nothing: its savepoint was never opened.
                 pending = unsent[..unsent.len() - 1].to_vec();
@@ -497,7 +472,7 @@ async fn group<U: Unit>(
     .await;
     match body {
         Ok(out) => {
-            conn.execute("COMMIT").await.map_err(crate::db::tx_error)?;
+            conn.execute("COMMIT").await?;
             Ok(out)
         }
         Err(e) => {
@@ -509,17 +484,12 @@ async fn group<U: Unit>(
 
 /// Runs one unit in its own transaction, retrying a lost deadlock or serialization race up to
 /// five times (as [`Db::transaction`] does; written out here because the unit's future must stay
-/// `Send` for the writer's lanes). `ids`: the lane's allocator, so that ids stay the writer's
-/// (`None`: the database assigns them).
-pub async fn alone<U: Unit>(
-    db: &Db,
-    unit: &U,
-    mut ids: Option<&mut IdAlloc>,
-) -> Result<U::Output, AppError> {
+/// `Send` for the writer's lanes). `ids`: the lane's allocator, so that ids stay the writer's.
+pub async fn alone<U: Unit>(db: &Db, unit: &U, ids: &mut IdAlloc) -> Result<U::Output, AppError> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let r = alone_once(db, unit, ids.as_deref_mut()).await;
+        let r = alone_once(db, unit, ids).await;
         match r {
             Err(e) if e.code == crate::db::TX_CONFLICT && attempt < 5 => {
                 tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt))).await;
@@ -529,33 +499,24 @@ pub async fn alone<U: Unit>(
     }
 }
 
-async fn alone_once<U: Unit>(
-    db: &Db,
-    unit: &U,
-    mut ids: Option<&mut IdAlloc>,
-) -> Result<U::Output, AppError> {
-    let mut tx = db.begin().await.map_err(crate::db::tx_error)?;
+async fn alone_once<U: Unit>(db: &Db, unit: &U, ids: &mut IdAlloc) -> Result<U::Output, AppError> {
+    let mut tx = db.begin().await?;
     let mut ctx = UnitCtx {
         conn: &mut tx,
         dialect: db.dialect,
         prefix: Vec::new(),
-        ids: ids.as_deref_mut(),
+        ids: &mut *ids,
         deferred: None,
     };
     let step = unit.write(&mut ctx).await;
     let (out, committed) = match step {
-        Ok(Step::Commit(v)) => (
-            tx.commit().await.map_err(crate::db::tx_error).map(|()| v),
-            true,
-        ),
+        Ok(Step::Commit(v)) => (tx.commit().await.map(|()| v).map_err(AppError::from), true),
         Ok(Step::Rollback(v)) => (
-            tx.rollback().await.map_err(crate::db::tx_error).map(|()| v),
+            tx.rollback().await.map(|()| v).map_err(AppError::from),
             false,
         ),
         Err(e) => (Err(e), false),
     };
-    if let Some(ids) = ids {
-        ids.end_unit(committed && out.is_ok());
-    }
+    ids.end_unit(committed && out.is_ok());
     out
 }

@@ -36,24 +36,14 @@ impl Unit for Take {
             vec![self.qty.into(), self.qty.into()],
         );
         let id = ctx.next_id("wt_items").await?;
-        let ins = match id {
-            Some(id) => b.push(
-                sql!(d, "INSERT INTO wt_items (id, label) VALUES (?, ?)"),
-                vec![id.into(), self.label.clone().into()],
-            ),
-            None => b.push(
-                suanpan_core::sql_insert!(d, "INSERT INTO wt_items (label) VALUES (?)"),
-                vec![self.label.clone().into()],
-            ),
-        };
+        b.push(
+            sql!(d, "INSERT INTO wt_items (id, label) VALUES (?, ?)"),
+            vec![id.into(), self.label.clone().into()],
+        );
         let r = ctx.execute(b).await?;
         if r.failed_guard == Some(g) {
             return Ok(Step::Rollback(Err("short")));
         }
-        let id = match id {
-            Some(id) => id,
-            None => r.inserted_id(ins)?,
-        };
         Ok(Step::Commit(Ok(id)))
     }
 }

@@ -342,7 +342,7 @@ impl LedgerError {
                 crate::db::TX_CONFLICT,
                 "concurrent update, retry",
             ),
-            LedgerError::Db(e) => crate::db::tx_error(e),
+            LedgerError::Db(e) => crate::error::AppError::from(e),
         }
     }
 }

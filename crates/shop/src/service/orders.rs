@@ -376,9 +376,9 @@ pub async fn create_order(
     }
 }
 
-/// The writes of one order as a unit of the group-commit path: claim the key, insert the order
-/// (with a writer-assigned id on SQLite: one round trip; else the database's id: two), its lines,
-/// the stock reservations (guards), `Order.Created`, the cart cleanup and the stored response.
+/// The writes of one order as a unit of the group-commit path, in one batch: claim the key,
+/// insert the order (with its writer-assigned id), its lines, the stock reservations (guards),
+/// `Order.Created`, the cart cleanup and the stored response.
 pub struct PlaceOrder(pub PreparedOrder);
 
 impl Unit for PlaceOrder {
@@ -390,30 +390,16 @@ impl Unit for PlaceOrder {
         let order_no = suanpan_core::ids::business_no("S");
         let mut b = Batch::new();
         let claim = p.idem.as_ref().map(|i| i.push_claim(&mut b, d));
-        let given = ctx.next_id("orders").await?;
-        let ins = store::push_insert_order(&mut b, d, &new_order(p, &order_no, now), given);
-        let (id, w, r) = match given {
-            Some(id) => {
-                let w = push_order_writes(&mut b, d, p, id, &order_no, now)?;
-                (id, w, ctx.execute(b).await?)
-            }
-            None => {
-                let r = ctx.execute(b).await?;
-                if r.failed_guard.is_some() {
-                    return Ok(Step::Rollback(Placed::KeyTaken));
-                }
-                let id = r.inserted_id(ins)?;
-                let mut b = Batch::new();
-                let w = push_order_writes(&mut b, d, p, id, &order_no, now)?;
-                (id, w, ctx.execute(b).await?)
-            }
-        };
+        let id = ctx.next_id("orders").await?;
+        store::push_insert_order(&mut b, d, &new_order(p, &order_no, now), id);
+        let w = push_order_writes(&mut b, d, p, id, &order_no, now)?;
+        let r = ctx.execute(b).await?;
         Ok(match r.failed_guard {
             None => {
                 tracing::debug!(order_id = id, "order written");
                 Step::Commit(Placed::Created(w.body))
             }
-            Some(g) if given.is_some() && Some(g) == claim => Step::Rollback(Placed::KeyTaken),
+            Some(g) if Some(g) == claim => Step::Rollback(Placed::KeyTaken),
             Some(g) => Step::Rollback(w.insufficient(g)?),
         })
     }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use suanpan_core::db::{Arg, Batch, Conn, Dialect, bind_all, opt_text};
-use suanpan_core::{sql, sql_insert};
+use suanpan_core::sql;
 
 use super::*;
 use crate::domain::{OrderStatus, PricedLine};
@@ -148,41 +148,27 @@ pub struct NewOrder<'a> {
     pub now: i64,
 }
 
-/// Adds the insert of an order to `b`; returns its index. With `id = None` the database
-/// generates the id (read it with
-/// [`BatchResult::inserted_id`](suanpan_core::db::BatchResult::inserted_id)); the group-commit
-/// writer assigns ids itself on SQLite and PostgreSQL ([`suanpan_core::writer::UnitCtx::next_id`]).
-pub fn push_insert_order(b: &mut Batch, d: Dialect, o: &NewOrder<'_>, id: Option<i64>) -> usize {
-    let mut args: Vec<Arg> = vec![
-        o.order_no.into(),
-        o.user_id.into(),
-        o.total_fen.into(),
-        o.item_count.into(),
-        o.address_json.clone().into(),
-        o.remark.into(),
-        o.expires_at.into(),
-        o.now.into(),
-        o.now.into(),
-    ];
-    match id {
-        Some(id) => {
-            args.insert(0, id.into());
-            b.push(
-                sql!(
-                    d,
-                    "INSERT INTO orders (id, order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
-                ),
-                args,
-            )
-        }
-        None => b.push(
-            sql_insert!(
-                d,
-                "INSERT INTO orders (order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
-            ),
-            args,
+/// Adds the insert of order `id` (assigned by the group-commit writer,
+/// [`suanpan_core::writer::UnitCtx::next_id`]) to `b`; returns its index.
+pub fn push_insert_order(b: &mut Batch, d: Dialect, o: &NewOrder<'_>, id: i64) -> usize {
+    b.push(
+        sql!(
+            d,
+            "INSERT INTO orders (id, order_no, user_id, status, total_fen, paid_fen, refunded_fen, item_count, address_json, remark, expires_at, created_at, updated_at) VALUES (?, ?, ?, 'pending_payment', ?, 0, 0, ?, ?, ?, ?, ?, ?)"
         ),
-    }
+        vec![
+            id.into(),
+            o.order_no.into(),
+            o.user_id.into(),
+            o.total_fen.into(),
+            o.item_count.into(),
+            o.address_json.clone().into(),
+            o.remark.into(),
+            o.expires_at.into(),
+            o.now.into(),
+            o.now.into(),
+        ],
+    )
 }
 
 /// Adds the inserts of an order's lines to `b`.
