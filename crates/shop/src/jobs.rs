@@ -31,18 +31,6 @@ pub async fn cancel_expired(s: &ShopState) -> AppResult<usize> {
     Ok(n)
 }
 
-/// The payment flow's trade reconciliation for trades older than `age_ms` (tests and tools;
-/// see [`suanpan_payments::Payments::reconcile_trades`]). Returns how many were settled.
-pub async fn reconcile_payments_older_than(s: &ShopState, age_ms: i64) -> AppResult<usize> {
-    s.payments.reconcile_trades(age_ms).await
-}
-
-/// The payment flow's refund reconciliation for `pending` refunds created at least `age_ms`
-/// ago (see [`suanpan_payments::Payments::reconcile_refunds`]).
-pub async fn reconcile_refunds_older_than(s: &ShopState, age_ms: i64) -> AppResult<()> {
-    s.payments.reconcile_refunds(age_ms).await
-}
-
 /// One pass of the shop's job.
 pub async fn run_once(s: &ShopState) {
     if let Err(e) = cancel_expired(s).await {

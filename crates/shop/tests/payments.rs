@@ -7,7 +7,6 @@ mod common;
 
 use common::{Seeded, TestApp, assert_error, now};
 use http::StatusCode;
-use suanpan_shop::jobs;
 
 #[tokio::test]
 async fn late_payment_on_cancelled_order_is_recorded_and_refunded() {
@@ -38,10 +37,8 @@ async fn late_payment_on_cancelled_order_is_recorded_and_refunded() {
         v["refunds"][0]["status"], "pending",
         "the notification only queues the refund: no outbound call while WeChat Pay waits"
     );
-    // The payments job submits it; WeChat Pay notifies its success.
-    jobs::reconcile_refunds_older_than(&app.state, 0)
-        .await
-        .unwrap();
+    // The payment flow's reconciliation job submits it; WeChat Pay notifies its success.
+    app.state.payments.reconcile_refunds(0).await.unwrap();
     let ok = app
         .eventually(async || app.admin_order(&admin, id).await.1["refunded_fen"] == 5000)
         .await;
@@ -135,11 +132,7 @@ async fn reconciliation_settles_a_payment_whose_notification_was_lost() {
     let Seeded { p, alice, .. } = app.seed(300, 5).await;
     let id = app.order_id(&alice, p, 1).await;
     let otn = app.prepay(&alice, id).await;
-    let reconcile = async || {
-        jobs::reconcile_payments_older_than(&app.state, 0)
-            .await
-            .unwrap()
-    };
+    let reconcile = async || app.state.payments.reconcile_trades(0).await.unwrap();
     assert_eq!(reconcile().await, 0, "unpaid: nothing to settle");
     app.sim.mark_paid(&otn).unwrap(); // paid; the notification never arrives
     assert_eq!(reconcile().await, 1);

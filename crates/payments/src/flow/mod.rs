@@ -319,8 +319,8 @@ impl Payments {
     /// provider; otherwise the provider is asked (with the same `out_trade_no`, which providers
     /// accept for the same amount) and the new handle kept until `show_until` (ms). Errors:
     /// `payment_not_configured` (503), `payment_provider_*` (502),
-    /// `payment_provider_mismatch` (409) when the owner's trade is open at another provider,
-    /// and those of `check_reopen` (`already_paid`, `payment_closed`, `out_trade_no_mismatch`).
+    /// and those of `check_reopen` (`already_paid`, `payment_closed`,
+    /// `payment_provider_mismatch`, `out_trade_no_mismatch`).
     pub async fn prepay(
         &self,
         system: &'static str,
@@ -332,19 +332,10 @@ impl Payments {
         let client = self.provider(provider)?;
         let now = suanpan_core::time::now_ms();
         if let Some(t) = self.trade_of(system, owner_id).await? {
-            check_reopen(&t, &req.out_trade_no)?;
-            if t.provider != provider && t.status == PaymentStatus::Prepaid {
-                return Err(AppError::conflict(
-                    "payment_provider_mismatch",
-                    format!("this payment is open at {}", t.provider.as_str()),
-                ));
-            }
-            if let (PaymentStatus::Prepaid, Some(kind), Some(handle), Some(exp)) = (
-                t.status,
-                &t.prepay_kind,
-                &t.prepay_handle,
-                t.prepay_expires_at,
-            ) && exp > now + 60_000
+            check_reopen(&t, provider, &req.out_trade_no)?;
+            if let (Some(kind), Some(handle), Some(exp)) =
+                (&t.prepay_kind, &t.prepay_handle, t.prepay_expires_at)
+                && exp > now + 60_000
             {
                 return shown_again(client.as_ref(), kind, handle);
             }
@@ -476,15 +467,20 @@ impl Payments {
     }
 }
 
-/// An owner's trade may be opened again only while unpaid, with the same `out_trade_no`
-/// (providers tie the payment to it): `already_paid` (409) after it succeeded,
-/// `payment_closed` (409) after it was closed, `out_trade_no_mismatch` (409) for another number.
-fn check_reopen(t: &Trade, out_trade_no: &str) -> Result<(), AppError> {
+/// An owner's trade may be opened again only while unpaid, at the same provider and with the
+/// same `out_trade_no` (providers tie the payment to it): `already_paid` (409) after it
+/// succeeded, `payment_closed` (409) after it was closed, `payment_provider_mismatch` (409)
+/// while it is open at another provider, `out_trade_no_mismatch` (409) for another number.
+fn check_reopen(t: &Trade, provider: Provider, out_trade_no: &str) -> Result<(), AppError> {
     match t.status {
         PaymentStatus::Succeeded => Err(AppError::conflict("already_paid", "this is paid already")),
         PaymentStatus::Closed => Err(AppError::conflict(
             "payment_closed",
             "this payment was closed; start a new one",
+        )),
+        PaymentStatus::Prepaid if t.provider != provider => Err(AppError::conflict(
+            "payment_provider_mismatch",
+            format!("this payment is open at {}", t.provider.as_str()),
         )),
         PaymentStatus::Prepaid if t.out_trade_no != out_trade_no => Err(AppError::conflict(
             "out_trade_no_mismatch",
@@ -673,5 +669,33 @@ mod tests {
         let code = |t| check_trade(&ours, &t).err().map(|e| e.code);
         assert_eq!(code(theirs(Provider::Wechat, 1)), Some("amount_mismatch"));
         assert_eq!(code(theirs(Provider::Alipay, 990)), Some("amount_mismatch"));
+    }
+
+    #[test]
+    fn a_trade_reopens_only_unpaid_at_its_provider_under_its_number() {
+        let code = |t: &Trade, p, no| check_reopen(t, p, no).err().map(|e| e.code);
+        let open = trade(Provider::Wechat, 990);
+        assert_eq!(code(&open, Provider::Wechat, "S1"), None);
+        assert_eq!(
+            code(&open, Provider::Alipay, "S1"),
+            Some("payment_provider_mismatch")
+        );
+        assert_eq!(
+            code(&open, Provider::Wechat, "S2"),
+            Some("out_trade_no_mismatch")
+        );
+        let paid = Trade {
+            status: PaymentStatus::Succeeded,
+            ..open.clone()
+        };
+        assert_eq!(code(&paid, Provider::Wechat, "S1"), Some("already_paid"));
+        let closed = Trade {
+            status: PaymentStatus::Closed,
+            ..open
+        };
+        assert_eq!(
+            code(&closed, Provider::Alipay, "S9"),
+            Some("payment_closed")
+        );
     }
 }

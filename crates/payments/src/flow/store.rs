@@ -10,6 +10,20 @@ use crate::provider::Provider;
 
 type R<T> = Result<T, sqlx::Error>;
 
+/// The columns [`trade`] reads, in its order.
+macro_rules! trade_cols {
+    () => {
+        "id, system_name, owner_id, provider, out_trade_no, amount_fen, status, prepay_kind, prepay_handle, prepay_expires_at, transaction_id, payer, late, succeeded_at, created_at FROM pay_trades"
+    };
+}
+
+/// The columns [`refund`] reads, in its order.
+macro_rules! refund_cols {
+    () => {
+        "id, trade_id, system_name, owner_id, out_refund_no, refund_id, amount_fen, reason, status, owner_note, requested_by, last_error, created_at, settled_at FROM pay_refunds"
+    };
+}
+
 /// A stored name parsed, or a decode error naming it (never a silent default).
 fn stored<T>(parse: fn(&str) -> Option<T>, name: String) -> R<T> {
     parse(&name).ok_or_else(|| sqlx::Error::Decode(format!("unknown stored value {name:?}").into()))
@@ -72,13 +86,17 @@ pub async fn trade_by<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     let q = match key {
         TradeKey::Owner(system, id) => sqlx::query(sql!(
             d,
-            "SELECT id, system_name, owner_id, provider, out_trade_no, amount_fen, status, prepay_kind, prepay_handle, prepay_expires_at, transaction_id, payer, late, succeeded_at, created_at FROM pay_trades WHERE system_name = ? AND owner_id = ?"
+            concat!(
+                "SELECT ",
+                trade_cols!(),
+                " WHERE system_name = ? AND owner_id = ?"
+            )
         ))
         .bind(system.to_string())
         .bind(id),
         TradeKey::OutTradeNo(no) => sqlx::query(sql!(
             d,
-            "SELECT id, system_name, owner_id, provider, out_trade_no, amount_fen, status, prepay_kind, prepay_handle, prepay_expires_at, transaction_id, payer, late, succeeded_at, created_at FROM pay_trades WHERE out_trade_no = ?"
+            concat!("SELECT ", trade_cols!(), " WHERE out_trade_no = ?")
         ))
         .bind(no.to_string()),
     };
@@ -182,7 +200,11 @@ pub async fn stale_prepaid(
 ) -> R<Vec<Trade>> {
     sqlx::query(sql!(
         d,
-        "SELECT id, system_name, owner_id, provider, out_trade_no, amount_fen, status, prepay_kind, prepay_handle, prepay_expires_at, transaction_id, payer, late, succeeded_at, created_at FROM pay_trades WHERE status = 'prepaid' AND created_at <= ? ORDER BY created_at LIMIT ?"
+        concat!(
+            "SELECT ",
+            trade_cols!(),
+            " WHERE status = 'prepaid' AND created_at <= ? ORDER BY created_at LIMIT ?"
+        )
     ))
     .bind(before)
     .bind(limit)
@@ -250,7 +272,7 @@ pub async fn refunds_of<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 ) -> R<Vec<Refund>> {
     sqlx::query(sql!(
         d,
-        "SELECT id, trade_id, system_name, owner_id, out_refund_no, refund_id, amount_fen, reason, status, owner_note, requested_by, last_error, created_at, settled_at FROM pay_refunds WHERE trade_id = ? ORDER BY id"
+        concat!("SELECT ", refund_cols!(), " WHERE trade_id = ? ORDER BY id")
     ))
     .bind(trade_id)
     .fetch_all(ex)
@@ -268,7 +290,7 @@ pub async fn refund_by_no<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 ) -> R<Option<Refund>> {
     sqlx::query(sql!(
         d,
-        "SELECT id, trade_id, system_name, owner_id, out_refund_no, refund_id, amount_fen, reason, status, owner_note, requested_by, last_error, created_at, settled_at FROM pay_refunds WHERE out_refund_no = ?"
+        concat!("SELECT ", refund_cols!(), " WHERE out_refund_no = ?")
     ))
     .bind(no)
     .fetch_optional(ex)
@@ -288,7 +310,11 @@ pub async fn refunds_in(
 ) -> R<Vec<Refund>> {
     sqlx::query(sql!(
         d,
-        "SELECT id, trade_id, system_name, owner_id, out_refund_no, refund_id, amount_fen, reason, status, owner_note, requested_by, last_error, created_at, settled_at FROM pay_refunds WHERE status = ? AND created_at <= ? ORDER BY id LIMIT ?"
+        concat!(
+            "SELECT ",
+            refund_cols!(),
+            " WHERE status = ? AND created_at <= ? ORDER BY id LIMIT ?"
+        )
     ))
     .bind(status.as_str())
     .bind(before)
