@@ -62,74 +62,84 @@ async fn count(db: &Db, sql: &str) -> i64 {
         .unwrap()
 }
 
+type Answer = Result<Result<i64, &'static str>, AppError>;
+
+/// Submits every `(label, qty)` unit at once, each from its own task; the answers with their
+/// labels, in submission order.
+async fn submit_all(
+    w: &Arc<GroupWriter<Take>>,
+    units: Vec<(String, i64)>,
+) -> Vec<(String, Answer)> {
+    let tasks: Vec<_> = units
+        .into_iter()
+        .map(|(label, qty)| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let answer = w
+                    .submit(Take {
+                        label: label.clone(),
+                        qty,
+                    })
+                    .await;
+                (label, answer)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// The ids of the units that committed, after checking that each is the row of its own label
+/// and that no two units got the same id.
+async fn own_rows(db: &Db, answers: &[(String, Answer)]) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for (label, a) in answers {
+        if let Ok(Ok(id)) = a {
+            let q = format!("SELECT COUNT(*) FROM wt_items WHERE id = {id} AND label = '{label}'");
+            assert_eq!(count(db, &q).await, 1, "unit {label} answered id {id}");
+            ids.push(*id);
+        }
+    }
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "ids are distinct");
+    ids
+}
+
+fn labelled(prefix: &str, n: usize, qty: i64) -> Vec<(String, i64)> {
+    (0..n).map(|i| (format!("{prefix}{i}"), qty)).collect()
+}
+
 #[tokio::test]
 async fn concurrent_units_commit_in_groups_and_guards_fail_alone() {
     let db = db().await;
-    let w: GroupWriter<Take> = GroupWriter::spawn(db.clone(), 4, "test");
-    let w = Arc::new(w);
+    let w = Arc::new(GroupWriter::<Take>::spawn(db.clone(), 4, "test"));
     // 300 units of 1 against stock 100, submitted at once: exactly 100 succeed.
-    let mut tasks = Vec::new();
-    for i in 0..300 {
-        let w = w.clone();
-        tasks.push(tokio::spawn(async move {
-            w.submit(Take {
-                label: format!("u{i}"),
-                qty: 1,
-            })
-            .await
-        }));
-    }
-    let mut ok = Vec::new();
-    let mut short = 0;
-    for t in tasks {
-        match t.await.unwrap().unwrap() {
-            Ok(id) => ok.push(id),
-            Err(_) => short += 1,
-        }
-    }
-    assert_eq!(ok.len(), 100);
+    let answers = submit_all(&w, labelled("u", 300, 1)).await;
+    let short = answers
+        .iter()
+        .filter(|(_, a)| matches!(a, Ok(Err("short"))))
+        .count();
+    assert_eq!(own_rows(&db, &answers).await.len(), 100);
     assert_eq!(short, 200);
-    ok.sort();
-    ok.dedup();
-    assert_eq!(ok.len(), 100, "ids are distinct");
     assert_eq!(count(&db, "SELECT qty FROM wt_stock").await, 0);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM wt_items").await, 100);
-    // Every answered id is a row of its own label.
-    for id in ok.iter().take(5) {
-        let n = count(
-            &db,
-            &format!("SELECT COUNT(*) FROM wt_items WHERE id = {id}"),
-        )
-        .await;
-        assert_eq!(n, 1);
-    }
 }
 
 #[tokio::test]
 async fn a_unit_that_errors_fails_the_group_and_its_neighbours_still_commit() {
     let db = db().await;
-    let w: GroupWriter<Take> = GroupWriter::spawn(db.clone(), 2, "test");
-    let w = Arc::new(w);
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let w = w.clone();
-        // A label longer than the column errors on PostgreSQL and MySQL (strict mode); SQLite
-        // stores it. Either way no other unit may be lost.
-        let label = if i == 7 {
-            "x".repeat(100)
-        } else {
-            format!("n{i}")
-        };
-        tasks.push(tokio::spawn(async move {
-            w.submit(Take { label, qty: 2 }).await
-        }));
-    }
-    let mut committed = 0;
-    for t in tasks {
-        if let Ok(Ok(_)) = t.await.unwrap() {
-            committed += 1;
-        }
-    }
+    let w = Arc::new(GroupWriter::<Take>::spawn(db.clone(), 2, "test"));
+    // A label longer than the column errors on PostgreSQL and MySQL (strict mode); SQLite
+    // stores it. Either way no other unit may be lost.
+    let mut units = labelled("n", 20, 2);
+    units[7].0 = "x".repeat(100);
+    let answers = submit_all(&w, units).await;
+    let committed = own_rows(&db, &answers).await.len() as i64;
     let rows = count(&db, "SELECT COUNT(*) FROM wt_items").await;
     assert_eq!(rows, committed);
     assert_eq!(
@@ -140,61 +150,22 @@ async fn a_unit_that_errors_fails_the_group_and_its_neighbours_still_commit() {
 }
 
 /// With every guard holding, groups go in one round trip (the writer assigns the ids on every
-/// engine), and the answers are the same as unit by unit: distinct ids, each a row of its own
+/// engine), and the answers are the same as unit by unit: distinct ids, each the row of its own
 /// label, stock taken once per unit.
 #[tokio::test]
 async fn groups_without_a_failed_guard_go_in_one_round_trip() {
     let db = db().await;
     let w = Arc::new(GroupWriter::<Take>::spawn(db.clone(), 2, "test"));
-    let mut tasks = Vec::new();
-    for i in 0..64 {
-        let w = w.clone();
-        tasks.push(tokio::spawn(async move {
-            w.submit(Take {
-                label: format!("o{i}"),
-                qty: 1,
-            })
-            .await
-        }));
-    }
-    let mut ids = Vec::new();
-    for t in tasks {
-        ids.push(t.await.unwrap().unwrap().unwrap());
-    }
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 64);
+    let answers = submit_all(&w, labelled("o", 64, 1)).await;
+    assert!(answers.iter().all(|(_, a)| matches!(a, Ok(Ok(_)))));
+    assert_eq!(own_rows(&db, &answers).await.len(), 64);
     assert_eq!(count(&db, "SELECT qty FROM wt_stock").await, 36);
-    for (i, id) in ids.iter().enumerate().take(8) {
-        let n = count(
-            &db,
-            &format!("SELECT COUNT(*) FROM wt_items WHERE id = {id}"),
-        )
-        .await;
-        assert_eq!(n, 1, "id {i}");
-    }
     let stats = w.stats();
     assert_eq!(stats.by_unit, 0, "{stats:?}");
-    assert!(stats.optimistic + stats.by_unit >= 1);
-    // Now a group where guards fail: it falls back, and still takes no more than there is.
-    let mut tasks = Vec::new();
-    for i in 0..40 {
-        let w = w.clone();
-        tasks.push(tokio::spawn(async move {
-            w.submit(Take {
-                label: format!("p{i}"),
-                qty: 1,
-            })
-            .await
-        }));
-    }
-    let mut ok = 0;
-    for t in tasks {
-        if t.await.unwrap().unwrap().is_ok() {
-            ok += 1;
-        }
-    }
-    assert_eq!(ok, 36);
+    assert!(stats.optimistic >= 1);
+    // Now groups where guards fail: they fall back, and still take no more than there is.
+    let answers = submit_all(&w, labelled("p", 40, 1)).await;
+    assert_eq!(own_rows(&db, &answers).await.len(), 36);
     assert_eq!(count(&db, "SELECT qty FROM wt_stock").await, 0);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM wt_items").await, 100);
 }
