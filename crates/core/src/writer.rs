@@ -34,6 +34,7 @@ use std::sync::Arc;
 use sqlx::{Executor, Row};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::db::direct::DirectSqlite;
 use crate::db::{Batch, BatchResult, Conn, Db, Dialect};
 use crate::error::{AppError, ErrorKind};
 
@@ -283,8 +284,12 @@ impl<U: Unit> GroupWriter<U> {
             lanes.max(1)
         };
         let stats = Arc::new(Counters::default());
+        if db.dialect == Dialect::Sqlite {
+            spawn_sqlite_lane(db, rx, name, stats.clone());
+            return GroupWriter { tx, stats };
+        }
         for _ in 0..lanes {
-            tokio::spawn(lane(db.clone(), rx.clone(), name, stats.clone()));
+            tokio::spawn(lane(db.clone(), rx.clone(), name, stats.clone(), None));
         }
         GroupWriter { tx, stats }
     }
@@ -317,11 +322,47 @@ impl<U: Unit> GroupWriter<U> {
     }
 }
 
+/// The SQLite lane runs on a thread of its own with its own connection ([`DirectSqlite`]): a
+/// group is written by blocking calls on that thread, never waiting behind the requests' tasks
+/// for a turn on the runtime between its steps. If the thread or the connection cannot be had,
+/// the lane runs as a task through the pool (slower, same results).
+fn spawn_sqlite_lane<U: Unit>(
+    db: Db,
+    rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>,
+    name: &'static str,
+    stats: Arc<Counters>,
+) {
+    let direct = match db.sqlite_file().map(DirectSqlite::open) {
+        Some(Ok(c)) => c,
+        other => {
+            if let Some(Err(e)) = other {
+                tracing::warn!(error = %e, writer = name, "no direct SQLite connection for the writer");
+            }
+            tokio::spawn(lane(db, rx, name, stats, None));
+            return;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let (db2, rx2, stats2) = (db.clone(), rx.clone(), stats.clone());
+    let started = runtime.and_then(|rt| {
+        std::thread::Builder::new()
+            .name(format!("writer-{name}"))
+            .spawn(move || rt.block_on(lane(db2, rx2, name, stats2, Some(direct))))
+    });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, writer = name, "no writer thread; the writer runs as a task");
+        tokio::spawn(lane(db, rx, name, stats, None));
+    }
+}
+
 async fn lane<U: Unit>(
     db: Db,
     rx: Arc<Mutex<mpsc::Receiver<Job<U>>>>,
     name: &'static str,
     stats: Arc<Counters>,
+    mut direct: Option<DirectSqlite>,
 ) {
     let mut ids = IdAlloc::for_db(&db);
     loop {
@@ -340,7 +381,7 @@ async fn lane<U: Unit>(
         metrics::histogram!("suanpan_writer_group_size", "writer" => name)
             .record(jobs.len() as f64);
         let units: Vec<&U> = jobs.iter().map(|j| &j.unit).collect();
-        let grouped = write_group(&db, &units, &mut ids, name, &stats).await;
+        let grouped = write_group(&db, &units, &mut ids, name, &stats, direct.as_mut()).await;
         let results = match grouped {
             Ok(r) => r,
             Err(e) => {
@@ -367,11 +408,12 @@ async fn write_group<U: Unit>(
     ids: &mut IdAlloc,
     name: &'static str,
     stats: &Counters,
+    direct: Option<&mut DirectSqlite>,
 ) -> Result<Vec<Result<U::Output, AppError>>, AppError> {
     use std::sync::atomic::Ordering::Relaxed;
     let mut conn = db.writer().acquire().await?;
     let d = db.dialect;
-    if let Some(r) = optimistic(&mut conn, d, units, ids).await {
+    if let Some(r) = optimistic(&mut conn, d, units, ids, direct).await {
         stats.optimistic.fetch_add(1, Relaxed);
         metrics::counter!("suanpan_writer_groups_total", "writer" => name, "mode" => "optimistic")
             .increment(1);
@@ -391,8 +433,11 @@ async fn optimistic<U: Unit>(
     d: Dialect,
     units: &[&U],
     ids: &mut IdAlloc,
+    direct: Option<&mut DirectSqlite>,
 ) -> Option<Vec<Result<U::Output, AppError>>> {
-    conn.execute(d.begin()).await.ok()?;
+    if direct.is_none() {
+        conn.execute(d.begin()).await.ok()?;
+    }
     let mut all = Batch::new();
     let mut out = Vec::with_capacity(units.len());
     let mut held = true;
@@ -414,6 +459,14 @@ async fn optimistic<U: Unit>(
                 break;
             }
         }
+    }
+    if let Some(direct) = direct {
+        // One blocking call on the writer's own thread: BEGIN, every statement, COMMIT.
+        if held && matches!(direct.write_all(&all), Ok(true)) {
+            return Some(out);
+        }
+        ids.forget_counts();
+        return None;
     }
     if held {
         held = matches!(all.execute(&mut *conn, d).await, Ok(r) if r.failed_guard.is_none());

@@ -143,3 +143,43 @@ async fn batch_literals_round_trip_any_text() {
         assert_eq!(row.try_get::<String, _>(0).unwrap(), *t, "text {i}");
     }
 }
+
+/// The SQLite writer's own connection ([`suanpan_core::db::direct`]) commits a batch only when
+/// every guard held: a guard that changes no row rolls the whole batch back, an idempotency
+/// claim that inserted nothing counts as no row, and text with a NUL is stored as sent.
+#[tokio::test]
+async fn the_direct_sqlite_connection_commits_only_when_every_guard_holds() {
+    use suanpan_core::db::direct::DirectSqlite;
+    let db = db().await;
+    let Some(file) = db.sqlite_file() else {
+        return; // PostgreSQL and MySQL have no direct connection.
+    };
+    let d = db.dialect;
+    let mut direct = DirectSqlite::open(file).unwrap();
+    let key = |k: &str| idempotency::Key {
+        scope: "direct".into(),
+        key: k.into(),
+        hash: "h".into(),
+    };
+    let insert = "INSERT INTO audit_log (actor_type, actor_id, actor_name, action, entity_type, entity_id, created_at) VALUES ('t', '1', ?, 'a', 'x', '1', 0)";
+    let mut b = Batch::new();
+    key("k1").push_claim(&mut b, d);
+    b.push(insert, vec!["nul\0inside".into()]);
+    assert!(direct.write_all(&b).unwrap(), "first claim commits");
+    let mut again = Batch::new();
+    key("k1").push_claim(&mut again, d);
+    again.push(insert, vec!["second".into()]);
+    assert!(
+        !direct.write_all(&again).unwrap(),
+        "a taken key is a failed guard"
+    );
+    let actors: Vec<String> = sqlx::query_scalar("SELECT actor_name FROM audit_log ORDER BY id")
+        .fetch_all(db.reader())
+        .await
+        .unwrap();
+    assert_eq!(
+        actors,
+        vec!["nul\0inside".to_string()],
+        "the second batch left nothing"
+    );
+}

@@ -13,6 +13,7 @@
 //! keeps every commit across a process crash (`kill -9`) but may lose the last commits on power
 //! loss (config key `sqlite_synchronous`).
 
+pub mod direct;
 pub mod migrate;
 
 use std::borrow::Cow;
@@ -194,6 +195,8 @@ pub struct Db {
     pub dialect: Dialect,
     read: AnyPool,
     write: AnyPool,
+    /// SQLite: the file, for the group writer's own connection ([`direct`]).
+    sqlite: Option<direct::SqliteFile>,
 }
 
 impl Db {
@@ -209,7 +212,7 @@ impl Db {
                         "sqlite_synchronous must be FULL, NORMAL or EXTRA, not {sync:?}"
                     )));
                 }
-                let url = sqlite_url_with_create(url)?;
+                let (url, path) = sqlite_url_with_create(url)?;
                 let connect = AnyConnectOptions::from_str(&url)?;
                 let pragmas: &'static str = Box::leak(
                     format!(
@@ -246,6 +249,7 @@ impl Db {
                     dialect,
                     read,
                     write,
+                    sqlite: Some(direct::SqliteFile { path, pragmas }),
                 })
             }
             _ => {
@@ -268,6 +272,7 @@ impl Db {
                     dialect,
                     read: pool.clone(),
                     write: pool,
+                    sqlite: None,
                 })
             }
         }
@@ -281,6 +286,11 @@ impl Db {
     /// The pool for writes outside a transaction (single statements).
     pub fn writer(&self) -> &AnyPool {
         &self.write
+    }
+
+    /// SQLite: where the group writer opens its own connection ([`direct::DirectSqlite`]).
+    pub fn sqlite_file(&self) -> Option<&direct::SqliteFile> {
+        self.sqlite.as_ref()
     }
 
     /// Begins a write transaction ([`Dialect::begin`]: `BEGIN IMMEDIATE` on SQLite).
@@ -338,7 +348,7 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
+fn sqlite_url_with_create(url: &str) -> Result<(String, String), DbError> {
     let rest = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
@@ -361,7 +371,7 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
         Some(q) => format!("{q}&mode=rwc"),
         None => "mode=rwc".to_string(),
     };
-    Ok(format!("sqlite://{path}?{query}"))
+    Ok((format!("sqlite://{path}?{query}"), path.to_string()))
 }
 
 /// The body of a [`Db::transaction`]: given the open transaction and the caller's context, the

@@ -1,0 +1,88 @@
+//! The SQLite group writer's own connection: `rusqlite`, called on the writer's thread.
+//!
+//! Through the pool, every statement of a batch is a message to the connection's worker thread
+//! and back (sqlx's SQLite driver runs each connection on a thread of its own), and a batch sent
+//! as one text is parsed anew each time: measured on a group of ~33 orders (~200 statements),
+//! 7–10 ms of the writer's ~13 ms per group went there (`docs/benchmarks.md`). This connection
+//! keeps each statement prepared (by its SQL text, placeholders bound) and runs a whole group on
+//! the calling thread, so the writer calls it only from its own thread
+//! ([`GroupWriter`](crate::writer::GroupWriter) runs the SQLite lane on one).
+//!
+//! It opens the same file with the same pragmas as the pools ([`Db::connect`](super::Db::connect)),
+//! so durability is unchanged: `synchronous` as configured, WAL, one fsync per commit.
+
+use rusqlite::types::Null;
+
+use super::{Arg, Batch};
+
+/// How many prepared statements the connection keeps.
+const STATEMENT_CACHE: usize = 256;
+
+/// Where a [`DirectSqlite`] connects: the SQLite file and the pragmas every connection runs.
+#[derive(Clone, Debug)]
+pub struct SqliteFile {
+    pub(super) path: String,
+    pub(super) pragmas: &'static str,
+}
+
+/// The group writer's own SQLite connection.
+pub struct DirectSqlite {
+    conn: rusqlite::Connection,
+}
+
+impl DirectSqlite {
+    /// Opens `file` with its pragmas. Errors: the driver's (file missing or unreadable).
+    pub fn open(file: &SqliteFile) -> Result<DirectSqlite, rusqlite::Error> {
+        let conn = rusqlite::Connection::open(&file.path)?;
+        conn.execute_batch(file.pragmas)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(DirectSqlite { conn })
+    }
+
+    /// Runs every statement of `batch` in one `BEGIN IMMEDIATE … COMMIT` transaction. Returns
+    /// `Ok(true)` when every guard changed exactly one row and the transaction committed;
+    /// `Ok(false)` when a guard failed (the transaction is rolled back, nothing is written).
+    /// Errors: the driver's, after a rollback (nothing is written either).
+    pub fn write_all(&mut self, batch: &Batch) -> Result<bool, rusqlite::Error> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let held = self.run(batch).and_then(|held| {
+            if held {
+                self.conn.execute_batch("COMMIT")?;
+            }
+            Ok(held)
+        });
+        if !matches!(held, Ok(true)) && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        held
+    }
+
+    /// Executes the statements in order; false at the first guard that changed no row or more
+    /// than one.
+    fn run(&mut self, batch: &Batch) -> Result<bool, rusqlite::Error> {
+        for (sql, args, guard) in &batch.stmts {
+            let mut st = self.conn.prepare_cached(sql)?;
+            for (i, a) in args.iter().enumerate() {
+                match a {
+                    Arg::I(v) => st.raw_bind_parameter(i + 1, v)?,
+                    Arg::S(s) => st.raw_bind_parameter(i + 1, s.as_str())?,
+                    Arg::Null | Arg::NullText => st.raw_bind_parameter(i + 1, Null)?,
+                }
+            }
+            let changed = if st.readonly() || sql.contains(" RETURNING ") {
+                let mut rows = st.raw_query();
+                let mut n = 0u64;
+                while rows.next()?.is_some() {
+                    n += 1;
+                }
+                n
+            } else {
+                st.raw_execute()? as u64
+            };
+            if *guard && changed != 1 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
