@@ -150,6 +150,19 @@ pub async fn replay(db: &Db, key: &Key) -> Result<Stored, AppError> {
     })
 }
 
+/// The stored body of `key`'s first request whatever its request hash (a system that answers
+/// a reused key with the first answer's data, like MR's `SESSION_DUPLICATE`); `None` when the
+/// key is unknown or not completed.
+pub async fn stored_body(db: &Db, key: &Key) -> Result<Option<String>, AppError> {
+    let d = db.dialect;
+    let row = sqlx::query(sql!(d, "SELECT response_body FROM idempotency_keys WHERE scope = ? AND idem_key = ? AND status_code > 0"))
+        .bind(&key.scope)
+        .bind(&key.key)
+        .fetch_optional(db.reader())
+        .await?;
+    Ok(row.map(|r| crate::db::text(&r, 0)).transpose()?)
+}
+
 async fn lookup(db: &Db, key: &Key) -> Result<Option<Stored>, AppError> {
     let d = db.dialect;
     let row = sqlx::query(sql!(d, "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE scope = ? AND idem_key = ?"))

@@ -35,7 +35,7 @@ use sqlx::{Executor, Row};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::db::direct::DirectSqlite;
-use crate::db::{Batch, BatchResult, Conn, Db, Dialect};
+use crate::db::{Arg, Batch, BatchResult, Conn, Db, Dialect};
 use crate::error::{AppError, ErrorKind};
 
 /// Most units in one group transaction.
@@ -72,6 +72,10 @@ pub struct UnitCtx<'a> {
     ids: &'a mut IdAlloc,
     /// The optimistic group's batch: statements are collected here instead of being sent.
     deferred: Option<&'a mut Batch>,
+    /// SQLite's optimistic group: the writer's own connection, its transaction open.
+    direct: Option<&'a mut DirectSqlite>,
+    /// The optimistic group's shared values ([`UnitCtx::memo`]).
+    memo: Option<&'a mut HashMap<String, i64>>,
 }
 
 /// Why an optimistic group gives up (it is then written unit by unit).
@@ -94,6 +98,36 @@ impl UnitCtx<'_> {
         }
         let pre = std::mem::take(&mut self.prefix);
         b.with_prefix(&pre).execute(self.conn, self.dialect).await
+    }
+
+    /// One integer read inside the group's transaction (`sql` with `?` placeholders, prepared
+    /// for the dialect by [`sql!`](crate::sql)); `None` without a row. Allowed in an optimistic
+    /// group too, where it does **not** see the writes of the group's earlier units (they are
+    /// not sent yet): carry what they changed in [`memo`](Self::memo). Take row locks in `sql`
+    /// ([`Dialect::for_update`]) where another transaction could change the value before the
+    /// group commits (SQLite's writer holds the write lock for the whole group).
+    pub async fn read_i64(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<i64>, AppError> {
+        if self.deferred.is_some() {
+            if let Some(direct) = self.direct.as_deref_mut() {
+                return direct
+                    .query_i64(sql, &args)
+                    .map_err(|e| AppError::internal(format!("writer read: {e}")));
+            }
+        } else if !self.prefix.is_empty() {
+            self.execute(Batch::new()).await?;
+        }
+        let row = crate::db::bind_all(sqlx::query(sql), &args)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+    }
+
+    /// Values the units of one optimistic group share, such as a running balance that later
+    /// units must see although the earlier units' writes are not sent yet: empty at the start of
+    /// each group. `None` when the group is written unit by unit (then [`read_i64`](Self::read_i64)
+    /// sees every earlier unit's writes).
+    pub fn memo(&mut self) -> Option<&mut HashMap<String, i64>> {
+        self.memo.as_deref_mut()
     }
 
     /// The connection, for reads inside the unit (flushes pending savepoint control first).
@@ -433,25 +467,36 @@ async fn optimistic<U: Unit>(
     d: Dialect,
     units: &[&U],
     ids: &mut IdAlloc,
-    direct: Option<&mut DirectSqlite>,
+    mut direct: Option<&mut DirectSqlite>,
 ) -> Option<Vec<Result<U::Output, AppError>>> {
-    if direct.is_none() {
-        conn.execute(d.begin()).await.ok()?;
+    match direct.as_deref_mut() {
+        Some(x) => x.begin().ok()?,
+        None => conn.execute(d.begin()).await.map(|_| ()).ok()?,
     }
     let mut all = Batch::new();
+    let mut memo = HashMap::new();
     let mut out = Vec::with_capacity(units.len());
     let mut held = true;
     for u in units {
+        let before = all.len();
         let mut ctx = UnitCtx {
             conn: &mut *conn,
             dialect: d,
             prefix: Vec::new(),
             ids: &mut *ids,
             deferred: Some(&mut all),
+            direct: direct.as_deref_mut(),
+            memo: Some(&mut memo),
         };
         match u.write(&mut ctx).await {
             Ok(Step::Commit(v)) => {
                 ids.end_unit(true);
+                out.push(Ok(v));
+            }
+            // A refusal that wrote nothing (a balance too low, read in the transaction) needs
+            // no savepoint: answer it and go on.
+            Ok(Step::Rollback(v)) if all.len() == before => {
+                ids.end_unit(false);
                 out.push(Ok(v));
             }
             _ => {
@@ -461,10 +506,11 @@ async fn optimistic<U: Unit>(
         }
     }
     if let Some(direct) = direct {
-        // One blocking call on the writer's own thread: BEGIN, every statement, COMMIT.
-        if held && matches!(direct.write_all(&all), Ok(true)) {
+        // One blocking call on the writer's own thread: every statement, COMMIT.
+        if held && matches!(direct.finish(&all), Ok(true)) {
             return Some(out);
         }
+        direct.rollback();
         ids.forget_counts();
         return None;
     }
@@ -497,6 +543,8 @@ async fn group<U: Unit>(
                 prefix: std::mem::take(&mut pending),
                 ids: &mut *ids,
                 deferred: None,
+                direct: None,
+                memo: None,
             };
             let step = u.write(&mut ctx).await?;
             let unsent = std::mem::take(&mut ctx.prefix);
@@ -560,6 +608,8 @@ async fn alone_once<U: Unit>(db: &Db, unit: &U, ids: &mut IdAlloc) -> Result<U::
         prefix: Vec::new(),
         ids: &mut *ids,
         deferred: None,
+        direct: None,
+        memo: None,
     };
     let step = unit.write(&mut ctx).await;
     let (out, committed) = match step {

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&[Migration]] = &[
     suanpan_core::db::migrate::MIGRATIONS,
     suanpan_payments::MIGRATIONS,
     suanpan_shop::MIGRATIONS,
+    suanpan_mr::MIGRATIONS,
 ];
 
 #[derive(Parser)]
@@ -126,16 +127,41 @@ fn load_settings(cli: &Cli) -> Result<Settings> {
     Ok(s)
 }
 
-/// Opens the database (migrating every system) and builds every system's state.
+/// Opens the database (migrating every system) and builds the shop's state.
 async fn open(settings: Settings) -> Result<ShopState> {
+    Ok(open_all(settings).await?.0)
+}
+
+/// Opens the database (migrating every system) and builds every system's state.
+async fn open_all(settings: Settings) -> Result<(ShopState, suanpan_mr::MrState)> {
     let core = CoreState::open(settings, MIGRATIONS)
         .await
         .map_err(anyhow::Error::msg)?;
     let payments =
         suanpan_payments::settings::payments_from_settings(&core).map_err(anyhow::Error::msg)?;
-    suanpan_shop::app::build_state(core, payments)
+    let mr = suanpan_mr::app::build_state(core.clone())
         .await
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::msg)?;
+    let shop = suanpan_shop::app::build_state(core, payments)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok((shop, mr))
+}
+
+/// Loads MR's demo and logs how to sign an authorize request with it.
+async fn load_mr_demo(mr: &suanpan_mr::MrState) -> Result<()> {
+    let loaded = suanpan_mr::demo::load(mr)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some((operator, site, key)) = loaded {
+        tracing::warn!(
+            operator,
+            site,
+            api_key = %key,
+            "MR demo loaded: operator demo_venue with a balance of 1000.00, apps appspace01 and appzombie01; this DEVELOPMENT API key is shown once (README: sign an authorize request)"
+        );
+    }
+    Ok(())
 }
 
 fn init_tracing(cfg: &Config) {
@@ -188,7 +214,8 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Demo => {
-            let s = open(settings).await?;
+            let (s, mr) = open_all(settings).await?;
+            load_mr_demo(&mr).await?;
             let r = suanpan_shop::demo::load(&s)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -344,8 +371,9 @@ async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
         sim_task = Some(tokio::spawn(async move { sim.serve(l).await }));
     }
     let cfg = settings.core.clone();
-    let state: ShopState = open(settings).await?;
+    let (state, mr) = open_all(settings).await?;
     if demo {
+        load_mr_demo(&mr).await?;
         let r = suanpan_shop::demo::load(&state)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -421,11 +449,15 @@ async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
     };
     let app = suanpan_core::http::assemble::assemble(
         &state.core,
-        [suanpan_shop::app::routes(state.clone())],
+        [
+            suanpan_shop::app::routes(state.clone()),
+            suanpan_mr::app::routes(mr.clone()),
+        ],
     )
     .merge(
         utoipa_swagger_ui::SwaggerUi::new("/docs")
-            .url("/docs/openapi.json", suanpan_shop::app::openapi()),
+            .url("/docs/openapi.json", suanpan_shop::app::openapi())
+            .url("/docs/mr/openapi.json", suanpan_mr::app::openapi()),
     );
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -44,17 +44,48 @@ impl DirectSqlite {
     /// `Ok(false)` when a guard failed (the transaction is rolled back, nothing is written).
     /// Errors: the driver's, after a rollback (nothing is written either).
     pub fn write_all(&mut self, batch: &Batch) -> Result<bool, rusqlite::Error> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.begin()?;
+        self.finish(batch)
+    }
+
+    /// Opens the group's transaction (`BEGIN IMMEDIATE`: the write lock is held from here, so
+    /// what [`query_i64`](Self::query_i64) reads stays true until [`finish`](Self::finish)).
+    pub fn begin(&mut self) -> Result<(), rusqlite::Error> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")
+    }
+
+    /// The first column of the first row of `sql` (with `?` placeholders), inside the open
+    /// transaction; `None` without a row.
+    pub fn query_i64(&mut self, sql: &str, args: &[Arg]) -> Result<Option<i64>, rusqlite::Error> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        bind(&mut st, args)?;
+        let mut rows = st.raw_query();
+        match rows.next()? {
+            Some(row) => row.get(0).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `batch` in the transaction opened by [`begin`](Self::begin) and commits when every
+    /// guard held (`Ok(true)`); otherwise rolls back (`Ok(false)`, or the driver's error).
+    pub fn finish(&mut self, batch: &Batch) -> Result<bool, rusqlite::Error> {
         let held = self.run(batch).and_then(|held| {
             if held {
                 self.conn.execute_batch("COMMIT")?;
             }
             Ok(held)
         });
-        if !matches!(held, Ok(true)) && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
+        if !matches!(held, Ok(true)) {
+            self.rollback();
         }
         held
+    }
+
+    /// Rolls the open transaction back, if one is open.
+    pub fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 
     /// Executes the statements in order; false at the first guard that changed no row or more
@@ -62,13 +93,7 @@ impl DirectSqlite {
     fn run(&mut self, batch: &Batch) -> Result<bool, rusqlite::Error> {
         for (sql, args, guard) in &batch.stmts {
             let mut st = self.conn.prepare_cached(sql)?;
-            for (i, a) in args.iter().enumerate() {
-                match a {
-                    Arg::I(v) => st.raw_bind_parameter(i + 1, v)?,
-                    Arg::S(s) => st.raw_bind_parameter(i + 1, s.as_str())?,
-                    Arg::Null | Arg::NullText => st.raw_bind_parameter(i + 1, Null)?,
-                }
-            }
+            bind(&mut st, args)?;
             let changed = if st.readonly() || sql.contains(" RETURNING ") {
                 let mut rows = st.raw_query();
                 let mut n = 0u64;
@@ -85,4 +110,15 @@ impl DirectSqlite {
         }
         Ok(true)
     }
+}
+
+fn bind(st: &mut rusqlite::CachedStatement<'_>, args: &[Arg]) -> Result<(), rusqlite::Error> {
+    for (i, a) in args.iter().enumerate() {
+        match a {
+            Arg::I(v) => st.raw_bind_parameter(i + 1, v)?,
+            Arg::S(s) => st.raw_bind_parameter(i + 1, s.as_str())?,
+            Arg::Null | Arg::NullText => st.raw_bind_parameter(i + 1, Null)?,
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,75 @@
+//! Assembly: MR's routes under `/mr/v1`, its OpenAPI document at `/mr/v1/openapi.json`, its
+//! error envelope, and its state.
+
+use std::sync::Arc;
+
+use axum::Router;
+use suanpan_core::config::Settings;
+use suanpan_core::{CoreState, http as core_http};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::MrState;
+use crate::envelope::MrEnvelope;
+use crate::settings::MrSettings;
+
+/// The API routes with their OpenAPI description.
+pub fn api() -> OpenApiRouter<MrState> {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        info(title = "Suanpan MR licensing API", description = "Seed 004: MR game licensing and prepaid billing, conformant to the shared contract (`../shared/specs/mr-licensing/`). Money is a decimal string in yuan (`\"10.00\"`); errors are `{error_code, message, details}`."),
+        tags((name = "auth"), (name = "operator"), (name = "admin"))
+    )]
+    struct Doc;
+    OpenApiRouter::with_openapi(<Doc as utoipa::OpenApi>::openapi()).merge(crate::http::routes())
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// MR's routes, nested under `/mr/v1`, with its envelope (`{error_code, message, details}`).
+pub fn routes(state: MrState) -> Router {
+    let (api, _) = api().split_for_parts();
+    let doc = openapi();
+    let app = api
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(doc.clone()) }),
+        )
+        .with_state(state);
+    core_http::envelope::with_envelope(Router::new().nest("/mr/v1", app), MrEnvelope)
+}
+
+/// Builds MR's state on an opened core (which must have run [`MIGRATIONS`]).
+pub async fn build_state(core: CoreState) -> Result<MrState, String> {
+    let settings: MrSettings = core.settings.section()?;
+    let seal = crate::apikey::KeySeal::load(&settings.api_key_seal_key, &core.config.data_dir)?;
+    let charges = suanpan_core::writer::GroupWriter::spawn(
+        core.db.clone(),
+        core.config.writer_lanes,
+        "mr_authorizations",
+    );
+    Ok(MrState {
+        core,
+        settings: Arc::new(settings),
+        seal: Arc::new(seal),
+        charges,
+    })
+}
+
+/// The migrations MR needs: the core's and its own.
+pub const MIGRATIONS: [&[suanpan_core::db::migrate::Migration]; 2] =
+    [suanpan_core::db::migrate::MIGRATIONS, crate::MIGRATIONS];
+
+/// Opens the core with MR's migrations and builds MR alone (tests and tools).
+pub async fn open(settings: Settings) -> Result<MrState, String> {
+    let core = CoreState::open(settings, &MIGRATIONS).await?;
+    build_state(core).await
+}
+
+/// MR alone as a whole application (its routes, the ops endpoints, the middleware).
+pub fn router(state: MrState) -> Router {
+    let core = state.core.clone();
+    core_http::assemble::assemble(&core, [routes(state)])
+}

@@ -1,0 +1,341 @@
+//! The rules of MR licensing as plain functions over plain types, tested without a server.
+//! Sources: the shared contract `../shared/specs/mr-licensing/` (the YAML wins over the prose),
+//! seed 004's spec (FR numbers), and issue #6 where both are silent (`docs/mr.md`).
+
+use suanpan_core::money::Fen;
+
+/// Largest difference between `X-Timestamp` and the server clock, in seconds (contract:
+/// `TIMESTAMP_EXPIRED`, `max_diff_seconds: 300`).
+pub const TIMESTAMP_WINDOW_SECS: i64 = 300;
+
+/// Length of an API key (contract: `X-Api-Key`, exactly 64 characters).
+pub const API_KEY_LEN: usize = 64;
+
+/// Fewest and most players of one authorization (contract: `player_count` 1..100).
+pub const PLAYER_COUNT_RANGE: (i64, i64) = (1, 100);
+
+/// Money on the wire: a decimal string in yuan with two decimals (`"10.00"`). `fen` may be
+/// negative only in internal sums; balances never are.
+pub fn yuan(fen: Fen) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let a = fen.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+/// Parses the contract's money pattern `^\d+(\.\d{1,2})?$` into fen. `None` for anything else
+/// (signs, exponents, spaces, three decimals, JSON numbers are rejected by the caller's type)
+/// or an amount that does not fit.
+pub fn parse_yuan(s: &str) -> Option<Fen> {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) if (1..=2).contains(&f.len()) => (i, f),
+        Some(_) => return None,
+        None => (s, ""),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || (!frac.is_empty() && !digits(frac)) || int.len() > 12 {
+        return None;
+    }
+    let whole: i64 = int.parse().ok()?;
+    let cents: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().ok()? * 10,
+        _ => frac.parse().ok()?,
+    };
+    whole.checked_mul(100)?.checked_add(cents)
+}
+
+/// A parsed `X-Session-ID`: `{operator_id}_{timestamp seconds}_{16 letters or digits}` (contract
+/// pattern `^[a-zA-Z0-9]+_\d+_[a-zA-Z0-9]{16}$`; issue #6: seconds, not FR-061's milliseconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionId<'a> {
+    /// The operator part; must be the API key's operator.
+    pub operator_id: &'a str,
+    /// The timestamp part, Unix seconds.
+    pub timestamp: i64,
+}
+
+/// Parses a session id; `None` when it does not match the pattern.
+pub fn parse_session_id(s: &str) -> Option<SessionId<'_>> {
+    let mut parts = s.split('_');
+    let (op, ts, rand) = (parts.next()?, parts.next()?, parts.next()?);
+    let alnum = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric());
+    let ok = parts.next().is_none()
+        && alnum(op)
+        && !ts.is_empty()
+        && ts.len() <= 18
+        && ts.bytes().all(|b| b.is_ascii_digit())
+        && rand.len() == 16
+        && alnum(rand);
+    ok.then(|| SessionId {
+        operator_id: op,
+        timestamp: ts.parse().unwrap_or(-1),
+    })
+}
+
+/// Which message an `X-Signature` covers (`X-Signature-Version`, issue #6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureVersion {
+    /// The contract's: `{timestamp}\n{method}\n{path}\n{body}`.
+    V1,
+    /// Also covers the session id: `{timestamp}\n{method}\n{path}\n{session_id}\n{body}`, so a
+    /// captured request cannot be re-sent under a new session id.
+    V2,
+}
+
+impl SignatureVersion {
+    /// From the `X-Signature-Version` header: absent or `1` is V1, `2` is V2.
+    pub fn parse(header: Option<&str>) -> Option<SignatureVersion> {
+        match header.map(str::trim) {
+            None | Some("1") => Some(SignatureVersion::V1),
+            Some("2") => Some(SignatureVersion::V2),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The bytes an authorization request's HMAC covers. `path` is the request path as sent
+/// (`/mr/v1/auth/game/authorize`), `body` the raw body.
+pub fn signed_message(
+    version: SignatureVersion,
+    timestamp: &str,
+    method: &str,
+    path: &str,
+    session_id: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(body.len() + 128);
+    for part in [timestamp, method, path] {
+        m.extend_from_slice(part.as_bytes());
+        m.push(b'\n');
+    }
+    if version == SignatureVersion::V2 {
+        m.extend_from_slice(session_id.as_bytes());
+        m.push(b'\n');
+    }
+    m.extend_from_slice(body);
+    m
+}
+
+/// The cost of one authorization: players × the app's unit price (FR-014), `None` on overflow.
+pub fn authorization_cost(player_count: i64, unit_price: Fen) -> Option<Fen> {
+    suanpan_core::money::line_total(unit_price, player_count)
+}
+
+/// True when `player_count` is within the app's range (contract: `PLAYER_COUNT_OUT_OF_RANGE`).
+pub fn players_in_range(player_count: i64, min: i64, max: i64) -> bool {
+    (min..=max).contains(&player_count)
+}
+
+/// Operator ids: letters and digits only, so that they can head a session id.
+pub fn valid_operator_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Registration rules (contract `registerOperator`): the username `^[a-zA-Z0-9_]{3,20}$`, the
+/// password 8..32 with an upper-case letter, a lower-case letter and a digit, the name 2..50
+/// characters, the phone `^1[3-9]\d{9}$`, an e-mail address. Returns the offending field.
+pub fn check_registration(
+    username: &str,
+    password: &str,
+    name: &str,
+    phone: &str,
+    email: &str,
+) -> Result<(), (&'static str, &'static str)> {
+    let u_ok = (3..=20).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !u_ok {
+        return Err(("username", "3-20 letters, digits or _"));
+    }
+    let p_len = password.chars().count();
+    let has = |f: fn(&char) -> bool| password.chars().any(|c| f(&c));
+    if !(8..=32).contains(&p_len)
+        || !has(char::is_ascii_uppercase)
+        || !has(char::is_ascii_lowercase)
+        || !has(char::is_ascii_digit)
+    {
+        return Err((
+            "password",
+            "8-32 characters with an upper-case letter, a lower-case letter and a digit",
+        ));
+    }
+    check_name(name)?;
+    check_phone(phone)?;
+    check_email(email)
+}
+
+/// A display name: 2..50 characters.
+pub fn check_name(name: &str) -> Result<(), (&'static str, &'static str)> {
+    match (2..=50).contains(&name.chars().count()) {
+        true => Ok(()),
+        false => Err(("name", "2-50 characters")),
+    }
+}
+
+/// A mainland mobile number: `^1[3-9]\d{9}$`.
+pub fn check_phone(phone: &str) -> Result<(), (&'static str, &'static str)> {
+    let b = phone.as_bytes();
+    let ok = b.len() == 11
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && b.iter().all(u8::is_ascii_digit);
+    ok.then_some(())
+        .ok_or(("phone", "a mainland mobile number, 1[3-9] and 9 digits"))
+}
+
+/// An e-mail address: one `@`, a local part, a domain with a dot, no spaces (what
+/// `format: email` validators accept, kept simple).
+pub fn check_email(email: &str) -> Result<(), (&'static str, &'static str)> {
+    let ok = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && email.len() <= 254
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    ok.then_some(()).ok_or(("email", "an e-mail address"))
+}
+
+/// Operator category (contract enum `trial|normal|vip`; registration gives `trial`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    /// New accounts.
+    Trial,
+    /// Regular customers.
+    Normal,
+    /// Preferred customers.
+    Vip,
+}
+
+impl Category {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Trial => "trial",
+            Category::Normal => "normal",
+            Category::Vip => "vip",
+        }
+    }
+    /// From the wire name.
+    pub fn parse(s: &str) -> Option<Category> {
+        match s {
+            "trial" => Some(Category::Trial),
+            "normal" => Some(Category::Normal),
+            "vip" => Some(Category::Vip),
+            _ => None,
+        }
+    }
+}
+
+/// The ledger account of an operator's prepaid balance.
+pub fn balance_account(operator_id: &str) -> String {
+    format!("mr:operator:{operator_id}")
+}
+
+/// The ledger account consumption is paid into.
+pub const REVENUE_ACCOUNT: &str = "mr:revenue";
+
+/// The ledger unit of MR money: fen of CNY.
+pub const CNY: &str = "CNY";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_round_trips_the_contract_pattern() {
+        assert_eq!(parse_yuan("10"), Some(1000));
+        assert_eq!(parse_yuan("10.5"), Some(1050));
+        assert_eq!(parse_yuan("10.50"), Some(1050));
+        assert_eq!(parse_yuan("0.01"), Some(1));
+        for bad in [
+            "-1", "1e3", "10.555", " 10", "10.", ".5", "", "1,000", "１０",
+        ] {
+            assert_eq!(parse_yuan(bad), None, "{bad:?}");
+        }
+        assert_eq!(yuan(0), "0.00");
+        assert_eq!(yuan(1050), "10.50");
+        assert_eq!(yuan(-5), "-0.05");
+        assert_eq!(yuan(123_456_789), "1234567.89");
+    }
+
+    #[test]
+    fn session_ids_follow_the_contract_pattern_with_seconds() {
+        let s = parse_session_id("op12345_1704067200_a1b2c3d4e5f6g7h8").unwrap();
+        assert_eq!(s.operator_id, "op12345");
+        assert_eq!(s.timestamp, 1_704_067_200);
+        for bad in [
+            "op_12345_1704067200_a1b2c3d4e5f6g7h8", // the contract's own example
+            "op12345_1704067200_short",
+            "op12345_17040x7200_a1b2c3d4e5f6g7h8",
+            "op12345__a1b2c3d4e5f6g7h8",
+            "op12345_1704067200_a1b2c3d4e5f6g7h8_x",
+            "op12345_1704067200_a1b2c3d4e5f6g7h!",
+        ] {
+            assert_eq!(parse_session_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_signed_message_is_the_contracts_and_v2_adds_the_session() {
+        let v1 = signed_message(SignatureVersion::V1, "1700000000", "POST", "/p", "s", b"{}");
+        assert_eq!(v1, b"1700000000\nPOST\n/p\n{}");
+        let v2 = signed_message(SignatureVersion::V2, "1700000000", "POST", "/p", "s", b"{}");
+        assert_eq!(v2, b"1700000000\nPOST\n/p\ns\n{}");
+        assert_eq!(SignatureVersion::parse(None), Some(SignatureVersion::V1));
+        assert_eq!(
+            SignatureVersion::parse(Some("2")),
+            Some(SignatureVersion::V2)
+        );
+        assert_eq!(SignatureVersion::parse(Some("3")), None);
+    }
+
+    #[test]
+    fn registration_rules() {
+        assert!(
+            check_registration("venue_1", "Passw0rdX", "星际乐园", "13800138000", "a@b.cn").is_ok()
+        );
+        assert_eq!(
+            check_registration("ab", "Passw0rdX", "xx", "13800138000", "a@b.cn")
+                .unwrap_err()
+                .0,
+            "username"
+        );
+        assert_eq!(
+            check_registration("venue", "password1", "xx", "13800138000", "a@b.cn")
+                .unwrap_err()
+                .0,
+            "password"
+        );
+        assert_eq!(
+            check_registration("venue", "Passw0rdX", "x", "13800138000", "a@b.cn")
+                .unwrap_err()
+                .0,
+            "name"
+        );
+        assert_eq!(
+            check_registration("venue", "Passw0rdX", "xx", "12800138000", "a@b.cn")
+                .unwrap_err()
+                .0,
+            "phone"
+        );
+        assert_eq!(
+            check_registration("venue", "Passw0rdX", "xx", "13800138000", "a@b")
+                .unwrap_err()
+                .0,
+            "email"
+        );
+        assert!(
+            players_in_range(2, 2, 8) && !players_in_range(9, 2, 8) && !players_in_range(1, 2, 8)
+        );
+        assert_eq!(authorization_cost(4, 1250), Some(5000));
+        assert_eq!(authorization_cost(i64::MAX, 2), None);
+        assert!(valid_operator_id("op1") && !valid_operator_id("op_1"));
+    }
+}

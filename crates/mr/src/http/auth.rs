@@ -1,0 +1,332 @@
+//! `/auth/*`: game authorization (HMAC-signed, FR-009…FR-017), operator registration and login.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use suanpan_core::error::{AppError, ErrorKind};
+use suanpan_core::http::ApiJson;
+use suanpan_core::idempotency::{self, Key};
+use suanpan_core::{signing, time};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::MrState;
+use crate::domain::{self, SignatureVersion, yuan};
+use crate::envelope::{code, invalid_field};
+use crate::service::{Charge, Charged, operators};
+use crate::store::{apps, operators as op_store};
+
+/// The routes of this prefix.
+pub fn routes() -> OpenApiRouter<MrState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize_game))
+        .routes(routes!(register_operator))
+        .routes(routes!(operator_login))
+}
+
+/// The body of an authorization request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeRequest {
+    /// The application.
+    pub app_id: String,
+    /// The operator's site.
+    pub site_id: String,
+    /// Players, 1..100.
+    pub player_count: i64,
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn err(kind: ErrorKind, code: &'static str, message: &str) -> AppError {
+    AppError::new(kind, code, message)
+}
+
+/// Authorizes one game session and charges players × unit price, once per `X-Session-ID`.
+///
+/// Checks, in order: API key present and 64 characters (401 `INVALID_API_KEY`); the signature
+/// with the presented key, before anything is looked up (400 `INVALID_SIGNATURE`); the key's
+/// operator (401 `INVALID_API_KEY`); `X-Timestamp` within 300 s (400 `TIMESTAMP_EXPIRED`); the
+/// session id's shape, operator and timestamp (400 `INVALID_PARAMS`); the body (400); a
+/// completed session replays its first answer (another body: 409); the app authorization (403
+/// `APP_NOT_AUTHORIZED`), the site (404 `SITE_NOT_FOUND`), the player range (400
+/// `PLAYER_COUNT_OUT_OF_RANGE`), the balance (402 `INSUFFICIENT_BALANCE`, nothing changes).
+#[utoipa::path(post, path = "/auth/game/authorize", tag = "auth", request_body = AuthorizeRequest,
+    params(("X-Api-Key" = String, Header), ("X-Signature" = String, Header), ("X-Timestamp" = i64, Header), ("X-Session-ID" = String, Header), ("X-Signature-Version" = Option<String>, Header)),
+    responses((status = 200, description = "authorized and charged"), (status = 400, description = "INVALID_SIGNATURE, TIMESTAMP_EXPIRED, PLAYER_COUNT_OUT_OF_RANGE, INVALID_PARAMS"), (status = 401, description = "INVALID_API_KEY"), (status = 402, description = "INSUFFICIENT_BALANCE"), (status = 403, description = "APP_NOT_AUTHORIZED"), (status = 404, description = "SITE_NOT_FOUND"), (status = 409, description = "the session id was used with another body")))]
+pub async fn authorize_game(
+    State(s): State<MrState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let key = header(&headers, "x-api-key")
+        .filter(|k| k.len() == domain::API_KEY_LEN)
+        .ok_or_else(|| {
+            err(
+                ErrorKind::Unauthenticated,
+                code::INVALID_API_KEY,
+                "X-Api-Key is missing or not 64 characters",
+            )
+        })?;
+    let ts_text = header(&headers, "x-timestamp").unwrap_or("");
+    let session = header(&headers, "x-session-id").unwrap_or("");
+    let version = SignatureVersion::parse(header(&headers, "x-signature-version"))
+        .ok_or_else(|| invalid_field("X-Signature-Version", "1 or 2"))?;
+    let message = domain::signed_message(version, ts_text, "POST", uri.path(), session, &body);
+    let signature = header(&headers, "x-signature").unwrap_or("");
+    if !signing::verify_hmac_sha256_b64(key.as_bytes(), &message, signature) {
+        return Err(err(
+            ErrorKind::Invalid,
+            code::INVALID_SIGNATURE,
+            "the signature does not match",
+        ));
+    }
+    let op = op_store::by_key_index(&s.core.db, &s.seal.index(key))
+        .await?
+        .filter(|o| !o.is_deactivated)
+        .ok_or_else(|| {
+            err(
+                ErrorKind::Unauthenticated,
+                code::INVALID_API_KEY,
+                "unknown API key",
+            )
+        })?;
+    let now = time::now_ms();
+    let ts: i64 = ts_text
+        .parse()
+        .map_err(|_| invalid_field("X-Timestamp", "Unix seconds"))?;
+    if !signing::within_window(ts, now / 1000, s.settings.signature_window_secs) {
+        return Err(err(ErrorKind::Invalid, code::TIMESTAMP_EXPIRED, "X-Timestamp is too far from the server clock")
+            .with_details(json!({"server_time": now / 1000, "request_time": ts, "max_diff_seconds": s.settings.signature_window_secs})));
+    }
+    if op.require_signature_v2 && version != SignatureVersion::V2 {
+        return Err(err(
+            ErrorKind::Invalid,
+            code::INVALID_SIGNATURE,
+            "this operator must sign with X-Signature-Version: 2",
+        ));
+    }
+    match domain::parse_session_id(session) {
+        Some(p) if p.operator_id == op.operator_id && p.timestamp == ts => {}
+        _ => {
+            return Err(invalid_field(
+                "X-Session-ID",
+                "{operator_id}_{X-Timestamp}_{16 letters or digits} of this key's operator",
+            ));
+        }
+    }
+    let req: AuthorizeRequest =
+        serde_json::from_slice(&body).map_err(|e| invalid_field("body", &e.to_string()))?;
+    authorize(&s, op.operator_id, session, req, now).await
+}
+
+/// The checks that need the database, and the charge.
+async fn authorize(
+    s: &MrState,
+    operator_id: String,
+    session: &str,
+    req: AuthorizeRequest,
+    now: i64,
+) -> Result<Response, AppError> {
+    let (lo, hi) = domain::PLAYER_COUNT_RANGE;
+    if !(lo..=hi).contains(&req.player_count) {
+        return Err(invalid_field("player_count", "1-100"));
+    }
+    let hash = idempotency::request_hash(&[
+        req.app_id.as_bytes(),
+        req.site_id.as_bytes(),
+        req.player_count.to_string().as_bytes(),
+    ]);
+    let key = Key {
+        scope: "mr_authorize".into(),
+        key: session.to_string(),
+        hash,
+    };
+    if let Some(stored) = replay(s, &key).await? {
+        return Ok(stored);
+    }
+    let facts =
+        apps::authorize_facts(&s.core.db, &operator_id, &req.app_id, &req.site_id, now).await?;
+    let not_authorized = || {
+        err(
+            ErrorKind::Forbidden,
+            code::APP_NOT_AUTHORIZED,
+            "the operator is not authorized for this application",
+        )
+    };
+    let (app_name, price, min, max) = facts.app.ok_or_else(not_authorized)?;
+    if !facts.authorized {
+        return Err(
+            not_authorized().with_details(json!({"app_id": req.app_id, "app_name": app_name}))
+        );
+    }
+    if !facts.site_ok {
+        return Err(AppError::not_found(
+            code::SITE_NOT_FOUND,
+            "no such site of this operator",
+        ));
+    }
+    if !domain::players_in_range(req.player_count, min, max) {
+        return Err(err(
+            ErrorKind::Invalid,
+            code::PLAYER_COUNT_OUT_OF_RANGE,
+            "player count outside the application's range",
+        )
+        .with_details(
+            json!({"min_players": min, "max_players": max, "requested_players": req.player_count}),
+        ));
+    }
+    let cost = domain::authorization_cost(req.player_count, price)
+        .ok_or_else(|| invalid_field("player_count", "too large"))?;
+    let charge = Charge {
+        key: key.clone(),
+        operator_id,
+        site_id: req.site_id,
+        app_id: req.app_id,
+        app_name,
+        player_count: req.player_count,
+        unit_price_fen: price,
+        cost_fen: cost,
+        token: uuid_v4(),
+        now_ms: now,
+    };
+    match s.charges.submit(charge).await? {
+        Charged::Done(body) => Ok(json_response(StatusCode::OK, body)),
+        Charged::Insufficient(balance) => Err(err(ErrorKind::PaymentRequired, code::INSUFFICIENT_BALANCE, "the balance does not cover this session")
+            .with_details(json!({"current_balance": yuan(balance), "required_amount": yuan(cost), "shortage": yuan(cost - balance)}))),
+        Charged::Taken => replay(s, &key).await?.ok_or_else(|| AppError::internal("claimed session without an answer")),
+    }
+}
+
+/// The first answer of a completed session: 200 with it for the same body; 409 with its `data`
+/// for another body (contract: `SESSION_DUPLICATE`). `None` when the session is new.
+async fn replay(s: &MrState, key: &Key) -> Result<Option<Response>, AppError> {
+    match idempotency::begin(&s.core.db, key).await {
+        Ok(Some(stored)) => Ok(Some(json_response(StatusCode::OK, stored.body))),
+        Ok(None) => Ok(None),
+        Err(e) if e.code == "idempotency_key_reused" => {
+            let first = idempotency::stored_body(&s.core.db, key)
+                .await?
+                .unwrap_or_default();
+            let data = serde_json::from_str::<serde_json::Value>(&first)
+                .ok()
+                .and_then(|v| v.get("data").cloned());
+            let body = json!({"success": false, "error_code": code::SESSION_DUPLICATE, "message": "this session id was used with another request", "data": data});
+            Ok(Some(
+                (StatusCode::CONFLICT, axum::Json(body)).into_response(),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// A random UUID version 4 (RFC 9562).
+pub fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Registration body (contract `registerOperator`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RegisterRequest {
+    /// `^[a-zA-Z0-9_]{3,20}$`.
+    pub username: String,
+    /// 8..32, upper, lower and digit.
+    pub password: String,
+    /// 2..50 characters.
+    pub name: String,
+    /// `^1[3-9]\d{9}$`.
+    pub phone: String,
+    /// E-mail.
+    pub email: String,
+}
+
+/// Registers an operator (category `trial`, balance `"0.00"`); the API key is shown once.
+/// Errors: 400 `USERNAME_EXISTS`, 400 `INVALID_PARAMS` (`details.field`).
+#[utoipa::path(post, path = "/auth/operators/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, description = "registered"), (status = 400, description = "USERNAME_EXISTS, INVALID_PARAMS")))]
+pub async fn register_operator(
+    State(s): State<MrState>,
+    ApiJson(r): ApiJson<RegisterRequest>,
+) -> Result<Response, AppError> {
+    let reg = operators::Registration {
+        username: r.username,
+        password: r.password,
+        name: r.name,
+        phone: r.phone,
+        email: r.email,
+    };
+    let (op, key) = operators::register(&s, reg).await?;
+    Ok(crate::http::success(
+        StatusCode::CREATED,
+        json!({
+            "operator_id": op.operator_id,
+            "username": op.username,
+            "api_key": key,
+            "category": op.category,
+            "balance": "0.00",
+            "created_at": crate::http::rfc3339_ms(op.created_at),
+        }),
+    ))
+}
+
+/// Login body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    /// Username.
+    #[serde(default)]
+    pub username: String,
+    /// Password.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Operator login: a bearer token. Errors: 401 `UNAUTHORIZED`, 403 `ACCOUNT_DEACTIVATED`, 429
+/// when throttled.
+#[utoipa::path(post, path = "/auth/operators/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, description = "token"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "ACCOUNT_DEACTIVATED")))]
+pub async fn operator_login(
+    State(s): State<MrState>,
+    ApiJson(r): ApiJson<LoginRequest>,
+) -> Result<Response, AppError> {
+    let op = operators::login(&s, &r.username, &r.password).await?;
+    let token = s.core.tokens.access(
+        &op.operator_id,
+        crate::http::OPERATOR_TOKEN,
+        Some("operator"),
+    )?;
+    Ok(crate::http::success(
+        StatusCode::OK,
+        json!({
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": s.core.config.access_token_ttl_secs,
+            "operator": {"operator_id": op.operator_id, "username": op.username, "name": op.name, "category": op.category},
+        }),
+    ))
+}

@@ -1,0 +1,75 @@
+//! MR's HTTP handlers, one file per path prefix: `auth` (`/auth/*`), `operators`
+//! (`/operators/me/*`). Paths here are relative to `/mr/v1`.
+
+pub mod auth;
+pub mod operators;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use suanpan_core::error::{AppError, ErrorKind};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::MrState;
+use crate::envelope::code;
+
+/// Every route.
+pub fn routes() -> OpenApiRouter<MrState> {
+    OpenApiRouter::new()
+        .merge(auth::routes())
+        .merge(operators::routes())
+}
+
+/// A time as the contract writes it: RFC 3339, UTC, milliseconds (`2025-01-15T12:30:00.000Z`).
+pub fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// `{"success": true, "data": …}` with `status`.
+pub fn success(status: StatusCode, data: serde_json::Value) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"success": true, "data": data})),
+    )
+        .into_response()
+}
+
+/// JWT kind of operator tokens.
+pub const OPERATOR_TOKEN: &str = "mr_operator";
+
+/// A signed-in, active operator (bearer JWT of kind [`OPERATOR_TOKEN`]). Any other token, a
+/// deactivated account: 401 `UNAUTHORIZED` (operator operations document no 403).
+#[derive(Clone, Debug)]
+pub struct AuthOperator(pub crate::store::operators::Operator);
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthOperator
+where
+    MrState: FromRef<S>,
+{
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let s = MrState::from_ref(state);
+        let unauthorized =
+            |m: &str| AppError::new(ErrorKind::Unauthenticated, code::UNAUTHORIZED, m);
+        let token = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("a bearer token is required"))?;
+        let claims = s
+            .core
+            .tokens
+            .verify(token.trim(), OPERATOR_TOKEN, "access")
+            .map_err(|e| unauthorized(&e.message))?;
+        let found = crate::store::operators::by_id(&s.core.db, &claims.sub).await?;
+        match found {
+            Some((op, _)) if !op.is_deactivated => Ok(AuthOperator(op)),
+            _ => Err(unauthorized("the account is not active")),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! # suanpan-mr — seed 004, MR arcade-game licensing and prepaid billing
+//!
+//! Operators (venue owners) hold a prepaid balance in the core ledger; before every game the
+//! headset server of a venue asks `POST /mr/v1/auth/game/authorize`, signed with the
+//! operator's API key, and each authorization charges players × the app's unit price exactly
+//! once (the session id is the idempotency key), through the core's group-commit writer.
+//! Contract: `../shared/specs/mr-licensing/` (its notes: `docs/mr/contract-notes.md`).
+//!
+//! Where things are: [`domain`] (rules), [`store`] (SQL), [`service`] (workflows), [`http`]
+//! (handlers, one file per path prefix), [`envelope`] (the contract's error body),
+//! [`apikey`] (keys sealed at rest), [`demo`].
+
+pub mod apikey;
+pub mod app;
+pub mod demo;
+pub mod domain;
+pub mod envelope;
+pub mod http;
+pub mod service;
+pub mod settings;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use suanpan_core::CoreState;
+use suanpan_core::db::migrate::Migration;
+
+/// The system's name in grants and the payment flow.
+pub const SYSTEM: &str = "mr";
+
+/// MR's migrations (run with every other system's by the binary).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 8,
+    name: "mr",
+    sql: include_str!("../migrations/0008_mr.sql"),
+}];
+
+/// MR's handler state.
+#[derive(Clone)]
+pub struct MrState {
+    /// Shared core handles.
+    pub core: CoreState,
+    /// The `[mr]` settings.
+    pub settings: Arc<settings::MrSettings>,
+    /// Seals and indexes API keys.
+    pub seal: Arc<apikey::KeySeal>,
+    /// Authorizations go through the core's group-commit writer.
+    pub charges: suanpan_core::writer::GroupWriter<service::Charge>,
+}
+
+impl FromRef<MrState> for CoreState {
+    fn from_ref(s: &MrState) -> CoreState {
+        s.core.clone()
+    }
+}

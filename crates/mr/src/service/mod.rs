@@ -1,0 +1,6 @@
+//! MR's workflows; each is one unit of work.
+
+pub mod authorize;
+pub mod operators;
+
+pub use authorize::{Charge, Charged};

@@ -1,0 +1,37 @@
+//! MR's settings: the `[mr]` section, variables `SUANPAN_MR_<KEY>` (listed in
+//! `docs/configuration.md`).
+
+use serde::{Deserialize, Serialize};
+use suanpan_core::config::Section;
+
+/// Settings of seed 004's licensing platform.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MrSettings {
+    /// Key that seals API keys at rest (FR-054): 32 bytes as 64 hex digits. Empty: a key is
+    /// created in `data_dir/mr_api_key_seal.key` (mode 0600) on first start.
+    pub api_key_seal_key: String,
+    /// `X-Timestamp` window in seconds (contract: 300).
+    pub signature_window_secs: i64,
+    /// Operator JWT lifetime in seconds (contract example: 2,592,000 = 30 days).
+    pub operator_token_ttl_secs: i64,
+    /// `on` (default) or `off`: the authorization rate limits (issue #6;
+    /// `SUANPAN_MR_RATE_LIMITS=off` for load tests).
+    #[serde(deserialize_with = "suanpan_core::config::lenient_string")]
+    pub rate_limits: String,
+}
+
+impl Default for MrSettings {
+    fn default() -> Self {
+        MrSettings {
+            api_key_seal_key: String::new(),
+            signature_window_secs: crate::domain::TIMESTAMP_WINDOW_SECS,
+            operator_token_ttl_secs: 30 * 24 * 3600,
+            rate_limits: "on".into(),
+        }
+    }
+}
+
+impl Section for MrSettings {
+    const NAME: &'static str = "mr";
+}

@@ -1,0 +1,175 @@
+//! Applications (games) and their per-operator authorizations.
+
+use sqlx::Row;
+use suanpan_core::db::{Db, opt_text, text};
+use suanpan_core::{AppError, sql};
+
+/// An application's row.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// Public id.
+    pub app_id: String,
+    /// Name.
+    pub app_name: String,
+    /// Price per player (fen).
+    pub unit_price_fen: i64,
+    /// Fewest players.
+    pub min_players: i64,
+    /// Most players.
+    pub max_players: i64,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Updated (ms).
+    pub updated_at: i64,
+}
+
+/// Inserts an application.
+pub async fn insert(db: &Db, a: &App) -> Result<(), AppError> {
+    let d = db.dialect;
+    sqlx::query(sql!(d, "INSERT INTO mr_applications (app_id, app_name, unit_price_fen, min_players, max_players, description, is_active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"))
+        .bind(&a.app_id)
+        .bind(&a.app_name)
+        .bind(a.unit_price_fen)
+        .bind(a.min_players)
+        .bind(a.max_players)
+        .bind(a.description.as_deref())
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// The application `app_id`.
+pub async fn by_id(db: &Db, app_id: &str) -> Result<Option<App>, AppError> {
+    let d = db.dialect;
+    let row = sqlx::query(sql!(d, "SELECT app_id, app_name, unit_price_fen, min_players, max_players, description, created_at, updated_at FROM mr_applications WHERE app_id = ?"))
+        .bind(app_id)
+        .fetch_optional(db.reader())
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(App {
+        app_id: text(&r, 0)?,
+        app_name: text(&r, 1)?,
+        unit_price_fen: r.try_get(2)?,
+        min_players: r.try_get(3)?,
+        max_players: r.try_get(4)?,
+        description: opt_text(&r, 5)?,
+        created_at: r.try_get(6)?,
+        updated_at: r.try_get(7)?,
+    }))
+}
+
+/// Authorizes `operator_id` for `app_id` until `expires_at` (ms; `None`: permanent), renewing
+/// an earlier authorization. Returns false when an active, unexpired one exists already.
+pub async fn authorize(
+    db: &Db,
+    operator_id: &str,
+    app_id: &str,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<bool, AppError> {
+    let d = db.dialect;
+    let renewed = sqlx::query(sql!(d, "UPDATE mr_authorizations SET authorized_at = ?, expires_at = ?, is_active = 1 WHERE operator_id = ? AND app_id = ? AND (is_active = 0 OR (expires_at IS NOT NULL AND expires_at <= ?))"))
+        .bind(now)
+        .bind(expires_at)
+        .bind(operator_id)
+        .bind(app_id)
+        .bind(now)
+        .execute(db.writer())
+        .await?
+        .rows_affected();
+    if renewed == 1 {
+        return Ok(true);
+    }
+    let inserted = sqlx::query(sql!(d, "{{INSERT_IGNORE}} INTO mr_authorizations (operator_id, app_id, authorized_at, expires_at, is_active, created_at) VALUES (?, ?, ?, ?, 1, ?){{ON_CONFLICT_IGNORE}}"))
+        .bind(operator_id)
+        .bind(app_id)
+        .bind(now)
+        .bind(expires_at)
+        .bind(now)
+        .execute(db.writer())
+        .await?
+        .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// What an authorization request needs to know, read at once: the app (name, price, player
+/// range), whether this operator's authorization for it is active and unexpired at `now`, and
+/// whether `site_id` is the operator's and not deleted.
+#[derive(Clone, Debug)]
+pub struct AuthorizeFacts {
+    /// The app, if it exists.
+    pub app: Option<(String, i64, i64, i64)>,
+    /// An active, unexpired authorization.
+    pub authorized: bool,
+    /// The site is the operator's and usable.
+    pub site_ok: bool,
+}
+
+/// Reads [`AuthorizeFacts`] in one query.
+pub async fn authorize_facts(
+    db: &Db,
+    operator_id: &str,
+    app_id: &str,
+    site_id: &str,
+    now: i64,
+) -> Result<AuthorizeFacts, AppError> {
+    let d = db.dialect;
+    let row = sqlx::query(sql!(d, "SELECT a.app_name, a.unit_price_fen, a.min_players, a.max_players, (SELECT COUNT(*) FROM mr_authorizations z WHERE z.operator_id = ? AND z.app_id = a.app_id AND z.is_active = 1 AND (z.expires_at IS NULL OR z.expires_at > ?)), (SELECT COUNT(*) FROM mr_sites s WHERE s.site_id = ? AND s.operator_id = ? AND s.is_deleted = 0) FROM mr_applications a WHERE a.app_id = ? AND a.is_active = 1"))
+        .bind(operator_id)
+        .bind(now)
+        .bind(site_id)
+        .bind(operator_id)
+        .bind(app_id)
+        .fetch_optional(db.reader())
+        .await?;
+    let Some(r) = row else {
+        return Ok(AuthorizeFacts {
+            app: None,
+            authorized: false,
+            site_ok: false,
+        });
+    };
+    Ok(AuthorizeFacts {
+        app: Some((text(&r, 0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)),
+        authorized: r.try_get::<i64, _>(4)? > 0,
+        site_ok: r.try_get::<i64, _>(5)? > 0,
+    })
+}
+
+/// The operator's active, unexpired authorizations with the app's current terms:
+/// `(app, authorized_at, expires_at)`.
+pub async fn authorized_apps(
+    db: &Db,
+    operator_id: &str,
+    now: i64,
+) -> Result<Vec<(App, i64, Option<i64>)>, AppError> {
+    let d = db.dialect;
+    let rows = sqlx::query(sql!(d, "SELECT a.app_id, a.app_name, a.unit_price_fen, a.min_players, a.max_players, a.description, a.created_at, a.updated_at, z.authorized_at, z.expires_at FROM mr_authorizations z JOIN mr_applications a ON a.app_id = z.app_id WHERE z.operator_id = ? AND z.is_active = 1 AND (z.expires_at IS NULL OR z.expires_at > ?) ORDER BY z.id"))
+        .bind(operator_id)
+        .bind(now)
+        .fetch_all(db.reader())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                App {
+                    app_id: text(r, 0)?,
+                    app_name: text(r, 1)?,
+                    unit_price_fen: r.try_get(2)?,
+                    min_players: r.try_get(3)?,
+                    max_players: r.try_get(4)?,
+                    description: opt_text(r, 5)?,
+                    created_at: r.try_get(6)?,
+                    updated_at: r.try_get(7)?,
+                },
+                r.try_get(8)?,
+                r.try_get(9)?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(AppError::from)
+}

@@ -1,0 +1,6 @@
+//! All of MR's SQL, one file per aggregate.
+
+pub mod apps;
+pub mod operators;
+pub mod sites;
+pub mod usage;

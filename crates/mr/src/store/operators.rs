@@ -1,0 +1,129 @@
+//! Operators (venue owners) and their API keys.
+
+use sqlx::Row;
+use suanpan_core::db::{Arg, Batch, Db, Dialect, text};
+use suanpan_core::{AppError, sql};
+
+/// An operator's row.
+#[derive(Clone, Debug)]
+pub struct Operator {
+    /// Public id (letters and digits).
+    pub operator_id: String,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Mobile number.
+    pub phone: String,
+    /// E-mail.
+    pub email: String,
+    /// `trial|normal|vip`.
+    pub category: String,
+    /// The API key, sealed ([`crate::apikey::KeySeal`]).
+    pub api_key_sealed: String,
+    /// When the key was issued (ms).
+    pub api_key_generated_at: i64,
+    /// True when the operator must sign with version 2.
+    pub require_signature_v2: bool,
+    /// Logically deleted.
+    pub is_deactivated: bool,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Updated (ms).
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "operator_id, username, name, phone, email, category, api_key_sealed, api_key_generated_at, require_signature_v2, is_deactivated, created_at, updated_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Operator, sqlx::Error> {
+    Ok(Operator {
+        operator_id: text(r, 0)?,
+        username: text(r, 1)?,
+        name: text(r, 2)?,
+        phone: text(r, 3)?,
+        email: text(r, 4)?,
+        category: text(r, 5)?,
+        api_key_sealed: text(r, 6)?,
+        api_key_generated_at: r.try_get(7)?,
+        require_signature_v2: r.try_get::<i64, _>(8)? != 0,
+        is_deactivated: r.try_get::<i64, _>(9)? != 0,
+        created_at: r.try_get(10)?,
+        updated_at: r.try_get(11)?,
+    })
+}
+
+async fn one(db: &Db, filter: &str, arg: &str) -> Result<Option<(Operator, String)>, AppError> {
+    let q = db.dialect.prepare(&format!(
+        "SELECT {COLUMNS}, password_hash FROM mr_operators WHERE {filter} = ?"
+    ));
+    let row = sqlx::query(&q)
+        .bind(arg)
+        .fetch_optional(db.reader())
+        .await?;
+    Ok(match row {
+        Some(r) => Some((from_row(&r)?, text(&r, 12)?)),
+        None => None,
+    })
+}
+
+/// The operator whose API key has lookup index `index`, with its password hash.
+pub async fn by_key_index(db: &Db, index: &str) -> Result<Option<Operator>, AppError> {
+    Ok(one(db, "api_key_hash", index).await?.map(|(o, _)| o))
+}
+
+/// The operator named `username`, with its password hash.
+pub async fn by_username(db: &Db, username: &str) -> Result<Option<(Operator, String)>, AppError> {
+    one(db, "username", username).await
+}
+
+/// The operator `operator_id`, with its password hash.
+pub async fn by_id(db: &Db, operator_id: &str) -> Result<Option<(Operator, String)>, AppError> {
+    one(db, "operator_id", operator_id).await
+}
+
+/// Adds the insert of a new operator to `b` (with its key's index and sealed key).
+pub fn push_insert(b: &mut Batch, d: Dialect, o: &Operator, password_hash: &str, key_index: &str) {
+    let args: Vec<Arg> = vec![
+        o.operator_id.clone().into(),
+        o.username.clone().into(),
+        password_hash.into(),
+        o.name.clone().into(),
+        o.phone.clone().into(),
+        o.email.clone().into(),
+        o.category.clone().into(),
+        key_index.into(),
+        o.api_key_sealed.clone().into(),
+        o.api_key_generated_at.into(),
+        i64::from(o.require_signature_v2).into(),
+        o.created_at.into(),
+        o.updated_at.into(),
+    ];
+    b.guard(
+        sql!(
+            d,
+            "INSERT INTO mr_operators (operator_id, username, password_hash, name, phone, email, category, api_key_hash, api_key_sealed, api_key_generated_at, require_signature_v2, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
+        args,
+    );
+}
+
+/// Balance, total recharged, total consumed and the last transaction time (ms) of an operator.
+pub async fn balance(db: &Db, operator_id: &str) -> Result<(i64, i64, i64, Option<i64>), AppError> {
+    let d = db.dialect;
+    let row = sqlx::query(sql!(
+        d,
+        "SELECT COALESCE((SELECT balance - pending_out FROM ledger_accounts WHERE account = ?), 0), CAST(COALESCE((SELECT SUM(amount_fen) FROM mr_transactions WHERE operator_id = ? AND kind = 'recharge'), 0) AS {{INT}}), CAST(COALESCE((SELECT SUM(amount_fen) FROM mr_transactions WHERE operator_id = ? AND kind = 'consumption'), 0) AS {{INT}}), (SELECT MAX(created_at) FROM mr_transactions WHERE operator_id = ?)"
+    ))
+    .bind(crate::domain::balance_account(operator_id))
+    .bind(operator_id)
+    .bind(operator_id)
+    .bind(operator_id)
+    .fetch_one(db.reader())
+    .await?;
+    Ok((
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+    ))
+}

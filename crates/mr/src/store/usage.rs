@@ -1,0 +1,141 @@
+//! Usage records (one per charged authorization) and the operator's transaction history.
+
+use sqlx::Row;
+use suanpan_core::db::{Batch, Db, Dialect, text};
+use suanpan_core::{AppError, sql};
+
+/// A charged authorization.
+#[derive(Clone, Debug)]
+pub struct Usage {
+    /// Public id (`usage{n}`).
+    pub usage_id: String,
+    /// The `X-Session-ID`.
+    pub session_id: String,
+    /// Operator.
+    pub operator_id: String,
+    /// Site.
+    pub site_id: String,
+    /// App.
+    pub app_id: String,
+    /// Players.
+    pub player_count: i64,
+    /// Price per player at the time (fen).
+    pub unit_price_fen: i64,
+    /// Charged (fen).
+    pub total_cost_fen: i64,
+    /// The authorization token (UUID).
+    pub authorization_token: String,
+    /// When (ms).
+    pub created_at: i64,
+}
+
+/// Adds the usage record (writer-assigned `id`) and its consumption transaction to `b`.
+pub fn push_charge(b: &mut Batch, d: Dialect, id: i64, u: &Usage, balance_after: i64) {
+    b.push(
+        sql!(d, "INSERT INTO mr_usage_records (id, usage_id, session_id, operator_id, site_id, app_id, player_count, unit_price_fen, total_cost_fen, authorization_token, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        vec![
+            id.into(),
+            u.usage_id.clone().into(),
+            u.session_id.clone().into(),
+            u.operator_id.clone().into(),
+            u.site_id.clone().into(),
+            u.app_id.clone().into(),
+            u.player_count.into(),
+            u.unit_price_fen.into(),
+            u.total_cost_fen.into(),
+            u.authorization_token.clone().into(),
+            u.created_at.into(),
+        ],
+    );
+    b.push(
+        sql!(d, "INSERT INTO mr_transactions (transaction_id, operator_id, kind, amount_fen, balance_after_fen, related_usage_id, created_at) VALUES (?, ?, 'consumption', ?, ?, ?, ?)"),
+        vec![
+            format!("txn{}", u.usage_id).into(),
+            u.operator_id.clone().into(),
+            u.total_cost_fen.into(),
+            balance_after.into(),
+            u.usage_id.clone().into(),
+            u.created_at.into(),
+        ],
+    );
+}
+
+/// The SQL that reads an operator's available balance inside the writer's transaction (row
+/// locked on PostgreSQL and MySQL until the group commits).
+pub fn balance_for_update(d: Dialect) -> &'static str {
+    sql!(
+        d,
+        "SELECT balance - pending_out FROM ledger_accounts WHERE account = ?{{FOR_UPDATE}}"
+    )
+}
+
+/// The operator's usage records, newest first: `(usage, site_name, app_name)`, one page.
+pub async fn page_of(
+    db: &Db,
+    operator_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<(Usage, String, String)>, i64), AppError> {
+    let d = db.dialect;
+    let rows = sqlx::query(sql!(d, "SELECT u.usage_id, u.session_id, u.operator_id, u.site_id, u.app_id, u.player_count, u.unit_price_fen, u.total_cost_fen, u.authorization_token, u.created_at, s.name, a.app_name FROM mr_usage_records u JOIN mr_sites s ON s.site_id = u.site_id JOIN mr_applications a ON a.app_id = u.app_id WHERE u.operator_id = ? ORDER BY u.id DESC LIMIT ? OFFSET ?"))
+        .bind(operator_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.reader())
+        .await?;
+    let total: i64 = sqlx::query(sql!(
+        d,
+        "SELECT COUNT(*) FROM mr_usage_records WHERE operator_id = ?"
+    ))
+    .bind(operator_id)
+    .fetch_one(db.reader())
+    .await?
+    .try_get(0)?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                Usage {
+                    usage_id: text(r, 0)?,
+                    session_id: text(r, 1)?,
+                    operator_id: text(r, 2)?,
+                    site_id: text(r, 3)?,
+                    app_id: text(r, 4)?,
+                    player_count: r.try_get(5)?,
+                    unit_price_fen: r.try_get(6)?,
+                    total_cost_fen: r.try_get(7)?,
+                    authorization_token: text(r, 8)?,
+                    created_at: r.try_get(9)?,
+                },
+                text(r, 10)?,
+                text(r, 11)?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((items, total))
+}
+
+/// Records a recharge in the operator's transaction history (inside the crediting transaction;
+/// `id` is unique per recharge).
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_recharge(
+    tx: &mut suanpan_core::db::Tx,
+    d: Dialect,
+    id: &str,
+    operator_id: &str,
+    amount_fen: i64,
+    balance_after: i64,
+    method: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    sqlx::query(sql!(d, "INSERT INTO mr_transactions (transaction_id, operator_id, kind, amount_fen, balance_after_fen, payment_method, created_at) VALUES (?, ?, 'recharge', ?, ?, ?, ?)"))
+        .bind(format!("txn{id}"))
+        .bind(operator_id)
+        .bind(amount_fen)
+        .bind(balance_after)
+        .bind(method)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
