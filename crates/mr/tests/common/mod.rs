@@ -1,0 +1,249 @@
+//! Test harness: MR alone on a fresh database (SQLite by default; PostgreSQL or MySQL when
+//! `SUANPAN_TEST_DATABASE_URL` names a server), called in process through its router.
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Body;
+use http::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use suanpan_core::config::{Config, Settings};
+use suanpan_mr::MrState;
+use suanpan_mr::settings::MrSettings;
+use tower::ServiceExt;
+
+/// The authorize path as a client sends it (and signs it).
+pub const AUTHORIZE: &str = "/mr/v1/auth/game/authorize";
+
+/// MR on a fresh database.
+pub struct Mr {
+    pub state: MrState,
+    pub router: Router,
+}
+
+/// A registered operator with a site, an authorized app and a bearer token.
+#[derive(Clone, Debug)]
+pub struct Venue {
+    pub operator_id: String,
+    pub api_key: String,
+    pub site_id: String,
+    pub app_id: String,
+    pub token: String,
+}
+
+impl Mr {
+    pub async fn new() -> Mr {
+        let dir = std::env::temp_dir()
+            .join("suanpan-tests")
+            .join(suanpan_core::ids::random_alnum(12).to_ascii_lowercase());
+        std::fs::create_dir_all(&dir).unwrap();
+        let core = Config {
+            database_url: suanpan_core::testing::fresh_database_url().await,
+            data_dir: dir.to_string_lossy().into_owned(),
+            db_max_connections: 8,
+            sqlite_synchronous: "NORMAL".into(),
+            ..Config::default()
+        };
+        let mut settings = Settings::new(core);
+        settings.set(&MrSettings {
+            rate_limits: "off".into(),
+            ..MrSettings::default()
+        });
+        let state = suanpan_mr::app::open(settings).await.unwrap();
+        let router = suanpan_mr::app::router(state.clone());
+        Mr { state, router }
+    }
+
+    /// Calls the router; the body parsed as JSON (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req
+            .body(Body::from(body.map(<[u8]>::to_vec).unwrap_or_default()))
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    /// A JSON call with an optional bearer token.
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let h: Vec<(&str, String)> = token
+            .map(|t| vec![("authorization", format!("Bearer {t}"))])
+            .unwrap_or_default();
+        let raw = serde_json::to_vec(&body).unwrap();
+        let body = (method != Method::GET).then_some(raw.as_slice());
+        self.call(method, path, &h, body).await
+    }
+
+    /// Registers an operator through the API, logs in, creates a site, authorizes a 10.00/player
+    /// app for 1-8 players, and credits `balance_fen`.
+    pub async fn venue(&self, balance_fen: i64) -> Venue {
+        let username = format!(
+            "v{}",
+            suanpan_core::ids::random_alnum(8).to_ascii_lowercase()
+        );
+        let (st, reg) = self
+            .json(
+                Method::POST,
+                "/mr/v1/auth/operators/register",
+                None,
+                json!({"username": username, "password": "Passw0rdX", "name": "测试场馆", "phone": "13800138000", "email": "v@example.com"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{reg}");
+        let operator_id = reg["data"]["operator_id"].as_str().unwrap().to_string();
+        let api_key = reg["data"]["api_key"].as_str().unwrap().to_string();
+        let (st, login) = self
+            .json(
+                Method::POST,
+                "/mr/v1/auth/operators/login",
+                None,
+                json!({"username": username, "password": "Passw0rdX"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{login}");
+        let token = login["data"]["access_token"].as_str().unwrap().to_string();
+        let (st, site) = self
+            .json(
+                Method::POST,
+                "/mr/v1/operators/me/sites",
+                Some(&token),
+                json!({"name": "一号店", "address": "北京市朝阳区某路1号"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{site}");
+        let site_id = site["data"]["site_id"].as_str().unwrap().to_string();
+        let app_id = format!(
+            "app{}",
+            suanpan_core::ids::random_alnum(8).to_ascii_lowercase()
+        );
+        let now = suanpan_core::time::now_ms();
+        let db = &self.state.core.db;
+        let app = suanpan_mr::store::apps::App {
+            app_id: app_id.clone(),
+            app_name: "太空探险".into(),
+            unit_price_fen: 1000,
+            min_players: 1,
+            max_players: 8,
+            description: None,
+            created_at: now,
+            updated_at: now,
+        };
+        suanpan_mr::store::apps::insert(db, &app).await.unwrap();
+        assert!(
+            suanpan_mr::store::apps::authorize(db, &operator_id, &app_id, None, now)
+                .await
+                .unwrap()
+        );
+        if balance_fen > 0 {
+            suanpan_mr::service::operators::credit(
+                &self.state,
+                &operator_id,
+                balance_fen,
+                "manual",
+                &format!("seed-{operator_id}"),
+            )
+            .await
+            .unwrap();
+        }
+        Venue {
+            operator_id,
+            api_key,
+            site_id,
+            app_id,
+            token,
+        }
+    }
+
+    /// A signed authorize call (signature version 1 unless `v2`).
+    pub async fn authorize(
+        &self,
+        v: &Venue,
+        body: &Value,
+        session: &str,
+        ts: i64,
+        v2: bool,
+    ) -> (StatusCode, Value) {
+        let raw = serde_json::to_vec(body).unwrap();
+        let headers = signed(v, &raw, session, ts, v2);
+        self.call(Method::POST, AUTHORIZE, &headers, Some(&raw))
+            .await
+    }
+
+    /// The operator's balance as the API shows it.
+    pub async fn balance(&self, v: &Venue) -> String {
+        let (st, b) = self
+            .json(
+                Method::GET,
+                "/mr/v1/operators/me/balance",
+                Some(&v.token),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        b["data"]["balance"].as_str().unwrap().to_string()
+    }
+}
+
+/// The headers of a signed authorize request.
+pub fn signed(
+    v: &Venue,
+    raw: &[u8],
+    session: &str,
+    ts: i64,
+    v2: bool,
+) -> Vec<(&'static str, String)> {
+    use suanpan_mr::domain::{SignatureVersion, signed_message};
+    let version = if v2 {
+        SignatureVersion::V2
+    } else {
+        SignatureVersion::V1
+    };
+    let msg = signed_message(version, &ts.to_string(), "POST", AUTHORIZE, session, raw);
+    let sig = suanpan_core::signing::hmac_sha256_b64(v.api_key.as_bytes(), &msg);
+    let mut h = vec![
+        ("x-api-key", v.api_key.clone()),
+        ("x-timestamp", ts.to_string()),
+        ("x-session-id", session.to_string()),
+        ("x-signature", sig),
+    ];
+    if v2 {
+        h.push(("x-signature-version", "2".into()));
+    }
+    h
+}
+
+/// A fresh session id of `v` at `ts`.
+pub fn session(v: &Venue, ts: i64) -> String {
+    format!(
+        "{}_{ts}_{}",
+        v.operator_id,
+        suanpan_core::ids::random_alnum(16)
+    )
+}
+
+/// Now, in Unix seconds.
+pub fn now_secs() -> i64 {
+    suanpan_core::time::now_ms() / 1000
+}
