@@ -26,6 +26,7 @@ pub async fn load(s: &MrState) -> Result<Option<(String, String, String)>, AppEr
         name: "星际 VR 体验馆".into(),
         phone: "13800138000".into(),
         email: "demo@example.com".into(),
+        category: crate::domain::Category::Normal,
     };
     let (op, key) = operators::register(s, reg).await?;
     let now = time::now_ms();

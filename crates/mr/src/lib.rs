@@ -12,6 +12,7 @@
 
 pub mod apikey;
 pub mod app;
+pub mod auth;
 pub mod demo;
 pub mod domain;
 pub mod envelope;

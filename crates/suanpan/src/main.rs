@@ -275,12 +275,17 @@ async fn main() -> Result<()> {
 /// The roles each system knows, so that `admin create` refuses a typo before writing.
 fn check_role(system: &str, role: &str) -> Result<()> {
     let shop_ok = suanpan_shop::auth::Role::parse(role).is_some();
+    let mr_ok = suanpan_mr::auth::Role::parse(role).is_some();
     match system {
-        suanpan_core::auth::ANY_SYSTEM | suanpan_shop::auth::SYSTEM if shop_ok => Ok(()),
-        suanpan_core::auth::ANY_SYSTEM | suanpan_shop::auth::SYSTEM => {
-            bail!("unknown role {role:?}: the shop has admin, operator and finance")
+        suanpan_core::auth::ANY_SYSTEM if shop_ok || mr_ok => Ok(()),
+        suanpan_shop::auth::SYSTEM if shop_ok => Ok(()),
+        suanpan_mr::SYSTEM if mr_ok => Ok(()),
+        suanpan_core::auth::ANY_SYSTEM | suanpan_shop::auth::SYSTEM | suanpan_mr::SYSTEM => {
+            bail!(
+                "unknown role {role:?}: the shop has admin, operator and finance; mr has admin and finance"
+            )
         }
-        other => bail!("unknown system {other:?} (known: shop)"),
+        other => bail!("unknown system {other:?} (known: shop, mr)"),
     }
 }
 

@@ -25,6 +25,8 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(authorize_game))
         .routes(routes!(register_operator))
         .routes(routes!(operator_login))
+        .routes(routes!(admin_login))
+        .routes(routes!(finance_login))
 }
 
 /// The body of an authorization request.
@@ -280,6 +282,7 @@ pub async fn register_operator(
         name: r.name,
         phone: r.phone,
         email: r.email,
+        category: crate::domain::Category::Trial,
     };
     let (op, key) = operators::register(&s, reg).await?;
     Ok(crate::http::success(
@@ -327,6 +330,71 @@ pub async fn operator_login(
             "token_type": "Bearer",
             "expires_in": s.core.config.access_token_ttl_secs,
             "operator": {"operator_id": op.operator_id, "username": op.username, "name": op.name, "category": op.category},
+        }),
+    ))
+}
+
+/// Back-office login of `role` (admin or finance): core password check with the login
+/// throttle; a token of kind `admin` valid for the account's MR role.
+async fn staff_login(
+    s: &MrState,
+    r: LoginRequest,
+    role: crate::auth::Role,
+) -> Result<(String, suanpan_core::auth::Staff), AppError> {
+    let unauthorized = || {
+        AppError::new(
+            ErrorKind::Unauthenticated,
+            code::UNAUTHORIZED,
+            "wrong username or password",
+        )
+    };
+    let (staff, grants) = suanpan_core::auth::login_staff(&s.core.db, &r.username, &r.password)
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::Unauthenticated => unauthorized(),
+            _ => e,
+        })?;
+    if crate::auth::Role::of(&grants) != Some(role) {
+        return Err(unauthorized());
+    }
+    let token = s
+        .core
+        .tokens
+        .access(&staff.id.to_string(), "admin", Some(role.as_str()))?;
+    Ok((token, staff))
+}
+
+/// Admin login (contract `adminLogin`). Errors: 401 `UNAUTHORIZED` (also for an account
+/// without the MR admin role).
+#[utoipa::path(post, path = "/auth/admin/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, description = "token"), (status = 401, description = "UNAUTHORIZED")))]
+pub async fn admin_login(
+    State(s): State<MrState>,
+    ApiJson(r): ApiJson<LoginRequest>,
+) -> Result<Response, AppError> {
+    let (token, staff) = staff_login(&s, r, crate::auth::Role::Admin).await?;
+    Ok(crate::http::success(
+        StatusCode::OK,
+        json!({
+            "access_token": token, "token_type": "Bearer", "expires_in": s.core.config.access_token_ttl_secs,
+            "admin": {"admin_id": staff.id.to_string(), "username": staff.username, "name": staff.username},
+        }),
+    ))
+}
+
+/// Finance login (contract `financeLogin`). Errors: 401 `UNAUTHORIZED`.
+#[utoipa::path(post, path = "/auth/finance/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, description = "token"), (status = 401, description = "UNAUTHORIZED")))]
+pub async fn finance_login(
+    State(s): State<MrState>,
+    ApiJson(r): ApiJson<LoginRequest>,
+) -> Result<Response, AppError> {
+    let (token, staff) = staff_login(&s, r, crate::auth::Role::Finance).await?;
+    Ok(crate::http::success(
+        StatusCode::OK,
+        json!({
+            "access_token": token, "token_type": "Bearer", "expires_in": s.core.config.access_token_ttl_secs,
+            "finance": {"finance_id": staff.id.to_string(), "username": staff.username, "name": staff.username, "role": "specialist"},
         }),
     ))
 }

@@ -1,6 +1,7 @@
 //! MR's HTTP handlers, one file per path prefix: `auth` (`/auth/*`), `operators`
-//! (`/operators/me/*`). Paths here are relative to `/mr/v1`.
+//! (`/operators/me/*`), `admin` (`/admin/*`). Paths here are relative to `/mr/v1`.
 
+pub mod admin;
 pub mod auth;
 pub mod operators;
 
@@ -19,6 +20,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(operators::routes())
+        .merge(admin::routes())
 }
 
 /// A time as the contract writes it: RFC 3339, UTC, milliseconds (`2025-01-15T12:30:00.000Z`).

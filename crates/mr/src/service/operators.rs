@@ -24,9 +24,11 @@ pub struct Registration {
     pub phone: String,
     /// E-mail.
     pub email: String,
+    /// `trial` at self-registration; an admin chooses.
+    pub category: Category,
 }
 
-/// Creates an operator (category `trial`) with a fresh API key and an empty balance account.
+/// Creates an operator (of `r.category`) with a fresh API key and an empty balance account.
 /// Returns the operator and the key in clear (shown once). Errors: `INVALID_PARAMS` with the
 /// field, `USERNAME_EXISTS` (400).
 pub async fn register(s: &MrState, r: Registration) -> Result<(Operator, String), AppError> {
@@ -51,7 +53,7 @@ pub async fn register(s: &MrState, r: Registration) -> Result<(Operator, String)
         name: r.name,
         phone: r.phone,
         email: r.email,
-        category: Category::Trial.as_str().into(),
+        category: r.category.as_str().into(),
         api_key_sealed: s.seal.seal(&key),
         api_key_generated_at: now,
         require_signature_v2: false,

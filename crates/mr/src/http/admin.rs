@@ -1,0 +1,221 @@
+//! `/admin/*`: the admin console's operators, applications and authorizations (contract
+//! `admin.yaml`). Every route needs the MR `admin` role (403 `PERMISSION_DENIED` otherwise).
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use suanpan_core::error::AppError;
+use suanpan_core::http::ApiJson;
+use suanpan_core::time;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{rfc3339_ms, success};
+use crate::MrState;
+use crate::auth::{MrStaff, Role};
+use crate::domain::{self, Category, parse_yuan, yuan};
+use crate::envelope::{code, invalid_field};
+use crate::service::operators::{self, Registration};
+use crate::store::{apps, operators as op_store};
+
+/// The routes of this prefix.
+pub fn routes() -> OpenApiRouter<MrState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_operator))
+        .routes(routes!(create_application))
+        .routes(routes!(create_authorization))
+}
+
+/// Contract `createOperator`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewOperator {
+    /// `^[a-zA-Z0-9_]{3,20}$`.
+    pub username: String,
+    /// 8..32, upper, lower and digit.
+    pub password: String,
+    /// 2..50 characters.
+    pub name: String,
+    /// `^1[3-9]\d{9}$`.
+    pub phone: String,
+    /// E-mail.
+    pub email: String,
+    /// `trial|normal|vip`.
+    pub category: String,
+    /// Money (`"100.00"`), default 0; credited from the `manual` clearing account.
+    pub initial_balance: Option<String>,
+}
+
+/// Creates an operator with an API key (shown once) and an optional opening balance.
+/// Errors: 400 `INVALID_PARAMS`, 400 `USERNAME_EXISTS`, 401, 403.
+#[utoipa::path(post, path = "/admin/operators", tag = "admin", request_body = NewOperator,
+    responses((status = 201, description = "created"), (status = 400, description = "INVALID_PARAMS, USERNAME_EXISTS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn create_operator(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiJson(n): ApiJson<NewOperator>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    let category = Category::parse(&n.category)
+        .ok_or_else(|| invalid_field("category", "trial, normal or vip"))?;
+    let opening = match n.initial_balance.as_deref() {
+        None => 0,
+        Some(t) => parse_yuan(t)
+            .filter(|f| *f <= 9_999_999_999)
+            .ok_or_else(|| invalid_field("initial_balance", "money, at most 99999999.99"))?,
+    };
+    let reg = Registration {
+        username: n.username,
+        password: n.password,
+        name: n.name,
+        phone: n.phone,
+        email: n.email,
+        category,
+    };
+    let (op, key) = operators::register(&s, reg).await?;
+    let balance = match opening {
+        0 => 0,
+        f => {
+            operators::credit(
+                &s,
+                &op.operator_id,
+                f,
+                "manual",
+                &format!("opening-{}", op.operator_id),
+            )
+            .await?
+        }
+    };
+    Ok(success(
+        StatusCode::CREATED,
+        json!({
+            "operator_id": op.operator_id, "username": op.username, "api_key": key, "category": op.category,
+            "balance": yuan(balance), "created_at": rfc3339_ms(op.created_at),
+        }),
+    ))
+}
+
+/// Contract `createApplication`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewApplication {
+    /// 2..50 characters.
+    pub app_name: String,
+    /// Money per player, > 0.
+    pub unit_price: String,
+    /// ≥ 1.
+    pub min_players: i64,
+    /// min..100.
+    pub max_players: i64,
+    /// At most 500 characters.
+    pub description: Option<String>,
+}
+
+/// Creates an application (the server makes its `app_id`). Errors: 400 `INVALID_PARAMS`.
+#[utoipa::path(post, path = "/admin/applications", tag = "admin", request_body = NewApplication,
+    responses((status = 201, description = "created"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn create_application(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiJson(n): ApiJson<NewApplication>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    if !(2..=50).contains(&n.app_name.chars().count()) {
+        return Err(invalid_field("app_name", "2-50 characters"));
+    }
+    let price = parse_yuan(&n.unit_price)
+        .filter(|p| *p > 0)
+        .ok_or_else(|| invalid_field("unit_price", "money above 0"))?;
+    let (lo, hi) = domain::PLAYER_COUNT_RANGE;
+    if n.min_players < lo || n.max_players < n.min_players || n.max_players > hi {
+        return Err(invalid_field(
+            "max_players",
+            "1 ≤ min_players ≤ max_players ≤ 100",
+        ));
+    }
+    if n.description
+        .as_deref()
+        .is_some_and(|d| d.chars().count() > 500)
+    {
+        return Err(invalid_field("description", "at most 500 characters"));
+    }
+    let now = time::now_ms();
+    let app = apps::App {
+        app_id: format!(
+            "app{}",
+            suanpan_core::ids::random_alnum(12).to_ascii_lowercase()
+        ),
+        app_name: n.app_name,
+        unit_price_fen: price,
+        min_players: n.min_players,
+        max_players: n.max_players,
+        description: n.description,
+        created_at: now,
+        updated_at: now,
+    };
+    apps::insert(&s.core.db, &app).await?;
+    let mut v = json!({
+        "app_id": app.app_id, "app_name": app.app_name, "unit_price": yuan(app.unit_price_fen),
+        "min_players": app.min_players, "max_players": app.max_players,
+        "created_at": rfc3339_ms(now), "updated_at": rfc3339_ms(now),
+    });
+    if let Some(d) = &app.description {
+        v["description"] = json!(d);
+    }
+    Ok(success(StatusCode::CREATED, v))
+}
+
+/// Contract `createAuthorization`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewAuthorization {
+    /// Operator.
+    pub operator_id: String,
+    /// Application.
+    pub app_id: String,
+    /// RFC 3339, in the future; absent or null: permanent.
+    pub expires_at: Option<String>,
+    /// At most 200 characters.
+    pub note: Option<String>,
+}
+
+/// Authorizes an operator for an application (an expired authorization is renewed). Errors:
+/// 400 `INVALID_PARAMS` (already authorized, past `expires_at`), 404 `RESOURCE_NOT_FOUND`.
+#[utoipa::path(post, path = "/admin/authorizations", tag = "admin", request_body = NewAuthorization,
+    responses((status = 201, description = "authorized"), (status = 400, description = "INVALID_PARAMS"), (status = 404, description = "RESOURCE_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn create_authorization(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiJson(n): ApiJson<NewAuthorization>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    let now = time::now_ms();
+    let expires_at = match n.expires_at.as_deref() {
+        None => None,
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.timestamp_millis())
+                .ok()
+                .filter(|ms| *ms > now)
+                .ok_or_else(|| invalid_field("expires_at", "an RFC 3339 time in the future"))?,
+        ),
+    };
+    if n.note.as_deref().is_some_and(|t| t.chars().count() > 200) {
+        return Err(invalid_field("note", "at most 200 characters"));
+    }
+    let missing =
+        || AppError::not_found(code::RESOURCE_NOT_FOUND, "no such operator or application");
+    op_store::by_id(&s.core.db, &n.operator_id)
+        .await?
+        .ok_or_else(missing)?;
+    apps::by_id(&s.core.db, &n.app_id)
+        .await?
+        .ok_or_else(missing)?;
+    if !apps::authorize(&s.core.db, &n.operator_id, &n.app_id, expires_at, now).await? {
+        return Err(invalid_field("app_id", "already authorized"));
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"success": true, "message": "authorized"})),
+    )
+        .into_response())
+}

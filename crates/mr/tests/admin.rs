@@ -1,0 +1,168 @@
+//! `/admin/*` and the back-office logins (contract `adminLogin`, `financeLogin`,
+//! `createOperator`, `createApplication`, `createAuthorization`).
+
+mod common;
+
+use common::{Mr, now_secs};
+use http::{Method, StatusCode};
+use serde_json::json;
+
+async fn staff(mr: &Mr, name: &str, role: &str, system: &str) -> String {
+    suanpan_core::auth::create_staff(
+        &mr.state.core.db,
+        name,
+        "Staff-pass-123",
+        system,
+        role,
+        None,
+    )
+    .await
+    .unwrap();
+    let path = if role == "finance" {
+        "/mr/v1/auth/finance/login"
+    } else {
+        "/mr/v1/auth/admin/login"
+    };
+    let (st, r) = mr
+        .json(
+            Method::POST,
+            path,
+            None,
+            json!({"username": name, "password": "Staff-pass-123"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    r["data"]["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_admin_sets_up_an_operator_who_can_then_authorize_games() {
+    let mr = Mr::new().await;
+    let admin = staff(&mr, "mradmin", "admin", "mr").await;
+    let (st, op) = mr
+        .json(Method::POST, "/mr/v1/admin/operators", Some(&admin), json!({"username": "venue_c", "password": "Passw0rdX", "name": "三号店", "phone": "13900139000", "email": "c@example.com", "category": "vip", "initial_balance": "500"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{op}");
+    assert_eq!(op["data"]["balance"], "500.00");
+    assert_eq!(op["data"]["category"], "vip");
+    let (st, app) = mr
+        .json(Method::POST, "/mr/v1/admin/applications", Some(&admin), json!({"app_name": "丧尸围城", "unit_price": "15.5", "min_players": 2, "max_players": 6}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{app}");
+    assert_eq!(app["data"]["unit_price"], "15.50");
+    let grant = json!({"operator_id": op["data"]["operator_id"], "app_id": app["data"]["app_id"]});
+    let (st, r) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/admin/authorizations",
+            Some(&admin),
+            grant.clone(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/admin/authorizations",
+            Some(&admin),
+            grant,
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_PARAMS")),
+        "already authorized"
+    );
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/admin/authorizations",
+            Some(&admin),
+            json!({"operator_id": "opnone", "app_id": app["data"]["app_id"]}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("RESOURCE_NOT_FOUND"))
+    );
+    // The operator signs in, adds a site and plays: 3 × 15.50 from 500.00.
+    let (_, login) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/auth/operators/login",
+            None,
+            json!({"username": "venue_c", "password": "Passw0rdX"}),
+        )
+        .await;
+    let token = login["data"]["access_token"].as_str().unwrap().to_string();
+    let (_, site) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/operators/me/sites",
+            Some(&token),
+            json!({"name": "三号店", "address": "上海市浦东新区某路3号"}),
+        )
+        .await;
+    let v = common::Venue {
+        operator_id: op["data"]["operator_id"].as_str().unwrap().into(),
+        api_key: op["data"]["api_key"].as_str().unwrap().into(),
+        site_id: site["data"]["site_id"].as_str().unwrap().into(),
+        app_id: app["data"]["app_id"].as_str().unwrap().into(),
+        token,
+    };
+    let ts = now_secs();
+    let body = json!({"app_id": v.app_id, "site_id": v.site_id, "player_count": 3});
+    let (st, r) = mr
+        .authorize(&v, &body, &common::session(&v, ts), ts, false)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["data"]["balance_after"], "453.50");
+}
+
+#[tokio::test]
+async fn roles_are_checked_per_system() {
+    let mr = Mr::new().await;
+    let finance = staff(&mr, "mrfin", "finance", "mr").await;
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/admin/applications",
+            Some(&finance),
+            json!({"app_name": "xx", "unit_price": "1", "min_players": 1, "max_players": 2}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("PERMISSION_DENIED"))
+    );
+    suanpan_core::auth::create_staff(
+        &mr.state.core.db,
+        "shoponly",
+        "Staff-pass-123",
+        "shop",
+        "admin",
+        None,
+    )
+    .await
+    .unwrap();
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/auth/admin/login",
+            None,
+            json!({"username": "shoponly", "password": "Staff-pass-123"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED")),
+        "no MR role"
+    );
+    let (st, e) = mr
+        .json(Method::POST, "/mr/v1/admin/applications", None, json!({}))
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED"))
+    );
+}

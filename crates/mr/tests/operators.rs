@@ -1,0 +1,180 @@
+//! Operator accounts and `/operators/me/*` (contract `registerOperator`, `operatorLogin`,
+//! `getOperatorProfile`, `getOperatorBalance`, sites; spec.md user story 1).
+
+mod common;
+
+use common::Mr;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn reg(username: &str) -> Value {
+    json!({"username": username, "password": "Passw0rdX", "name": "测试场馆", "phone": "13800138000", "email": "v@example.com"})
+}
+
+#[tokio::test]
+async fn us1_1_registration_gives_a_trial_account_with_a_key_shown_once() {
+    let mr = Mr::new().await;
+    let (st, r) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/auth/operators/register",
+            None,
+            reg("venue_a"),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    let d = &r["data"];
+    assert_eq!(d["category"], "trial");
+    assert_eq!(d["balance"], "0.00");
+    assert_eq!(d["api_key"].as_str().unwrap().len(), 64);
+    let id = d["operator_id"].as_str().unwrap();
+    assert!(
+        id.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "no _ in operator ids: {id}"
+    );
+    let sealed: String = sqlx::query_scalar("SELECT api_key_sealed FROM mr_operators")
+        .fetch_one(mr.state.core.db.reader())
+        .await
+        .unwrap();
+    assert!(
+        !sealed.contains(d["api_key"].as_str().unwrap()),
+        "the key is not stored in clear"
+    );
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/auth/operators/register",
+            None,
+            reg("venue_a"),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("USERNAME_EXISTS"))
+    );
+}
+
+#[tokio::test]
+async fn registration_rules_name_the_field() {
+    let mr = Mr::new().await;
+    for (field, value) in [
+        ("username", json!("ab")),
+        ("password", json!("password1")),
+        ("phone", json!("12800138000")),
+        ("email", json!("nobody")),
+        ("name", json!("x")),
+    ] {
+        let mut body = reg("venue_b");
+        body[field] = value;
+        let (st, e) = mr
+            .json(Method::POST, "/mr/v1/auth/operators/register", None, body)
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{field}: {e}");
+        assert_eq!(e["error_code"], "INVALID_PARAMS");
+        assert_eq!(e["details"]["field"], field);
+    }
+    let (st, e) = mr
+        .call(
+            Method::POST,
+            "/mr/v1/auth/operators/register",
+            &[],
+            Some(b"{not json"),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_PARAMS")),
+        "{e}"
+    );
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mr_operators")
+        .fetch_one(mr.state.core.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "bad input changes nothing");
+}
+
+#[tokio::test]
+async fn us1_2_login_profile_balance_and_sites() {
+    let mr = Mr::new().await;
+    let v = mr.venue(12_345).await;
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/auth/operators/login",
+            None,
+            json!({"username": "nobody", "password": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED"))
+    );
+    let (st, me) = mr
+        .json(
+            Method::GET,
+            "/mr/v1/operators/me",
+            Some(&v.token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{me}");
+    assert_eq!(me["data"]["operator_id"], v.operator_id.as_str());
+    assert_eq!(me["data"]["balance"], "123.45");
+    let (st, b) = mr
+        .json(
+            Method::GET,
+            "/mr/v1/operators/me/balance",
+            Some(&v.token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(b["data"]["total_recharged"], "123.45");
+    assert_eq!(b["data"]["total_consumed"], "0.00");
+    assert!(
+        b["data"]["last_transaction_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    let (st, sites) = mr
+        .json(
+            Method::GET,
+            "/mr/v1/operators/me/sites",
+            Some(&v.token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(sites["data"]["sites"][0]["site_id"], v.site_id.as_str());
+    let (st, apps) = mr
+        .json(
+            Method::GET,
+            "/mr/v1/operators/me/authorized-apps",
+            Some(&v.token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(apps["data"]["applications"][0]["unit_price"], "10.00");
+    assert_eq!(apps["data"]["applications"][0]["expires_at"], Value::Null);
+    let (st, e) = mr
+        .json(Method::GET, "/mr/v1/operators/me", None, Value::Null)
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED"))
+    );
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/operators/me/sites",
+            Some(&v.token),
+            json!({"name": "x", "address": "北京市朝阳区"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["details"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("name"))
+    );
+}
