@@ -170,8 +170,29 @@ async fn lookup(db: &Db, key: &Key) -> Result<Option<Stored>, AppError> {
         .bind(&key.key)
         .fetch_optional(db.reader())
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let stored_hash: String = row.try_get(0)?;
+    let found = match row {
+        Some(r) => Some((
+            crate::db::text(&r, 0)?,
+            r.try_get(1)?,
+            crate::db::text(&r, 2)?,
+        )),
+        None => None,
+    };
+    interpret(key, found)
+}
+
+/// What a key's stored row means for a new request with `key`, the row read as
+/// `(request_hash, status_code, response_body)` (`None`: no row) — for systems that read it
+/// together with their own data in one query. `Ok(Some)`: replay it; `Ok(None)`: go on.
+/// Errors: `idempotency_key_reused` (422) for another body, `idempotency_key_in_flight` (409)
+/// while the first request runs, `internal` for a corrupt status.
+pub fn interpret(
+    key: &Key,
+    row: Option<(String, i64, String)>,
+) -> Result<Option<Stored>, AppError> {
+    let Some((stored_hash, status, body)) = row else {
+        return Ok(None);
+    };
     if stored_hash != key.hash {
         return Err(AppError::new(
             ErrorKind::Unprocessable,
@@ -179,7 +200,6 @@ async fn lookup(db: &Db, key: &Key) -> Result<Option<Stored>, AppError> {
             "this Idempotency-Key was used with a different request body",
         ));
     }
-    let status: i64 = row.try_get(1)?;
     if status == 0 {
         return Err(AppError::conflict(
             "idempotency_key_in_flight",
@@ -192,10 +212,7 @@ async fn lookup(db: &Db, key: &Key) -> Result<Option<Stored>, AppError> {
         .ok_or_else(|| {
             AppError::internal(format!("stored idempotent response has status {status}"))
         })?;
-    Ok(Some(Stored {
-        status,
-        body: crate::db::text(&row, 2)?,
-    }))
+    Ok(Some(Stored { status, body }))
 }
 
 /// Deletes keys created before `cutoff_ms`; returns how many.

@@ -238,8 +238,11 @@ pub fn balance_account(operator_id: &str) -> String {
     format!("mr:operator:{operator_id}")
 }
 
-/// The ledger account consumption is paid into.
-pub const REVENUE_ACCOUNT: &str = "mr:revenue";
+/// The ledger account an operator's consumption is paid into (one per operator, so that its
+/// balance is the operator's total consumption and the balance read is two key lookups).
+pub fn revenue_account(operator_id: &str) -> String {
+    format!("mr:revenue:{operator_id}")
+}
 
 /// The ledger unit of MR money: fen of CNY.
 pub const CNY: &str = "CNY";

@@ -18,22 +18,26 @@ use serde_json::{Value, json};
 pub struct BenchArgs {
     /// Base URL of the server.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    pub(crate) url: String,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Seconds per phase.
     #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    pub(crate) seconds: u64,
     /// Admin username (demo admin by default).
     #[arg(long, default_value = "admin")]
-    admin_user: String,
+    pub(crate) admin_user: String,
     /// Admin password.
     #[arg(long, default_value = "suanpan-demo")]
-    admin_password: String,
+    pub(crate) admin_password: String,
+    /// Which system: `shop` (orders, product reads) or `mr` (signed game authorizations,
+    /// balance reads).
+    #[arg(long, default_value = "shop")]
+    pub(crate) system: String,
 }
 
-struct PhaseResult {
+pub(crate) struct PhaseResult {
     ok: usize,
     errors: usize,
     latencies_us: Vec<u64>,
@@ -48,7 +52,7 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-fn report(name: &str, r: &mut PhaseResult) -> Value {
+pub(crate) fn report(name: &str, r: &mut PhaseResult) -> Value {
     r.latencies_us.sort_unstable();
     let rps = r.ok as f64 / r.elapsed.as_secs_f64();
     let v = json!({
@@ -69,7 +73,7 @@ fn report(name: &str, r: &mut PhaseResult) -> Value {
     v
 }
 
-async fn phase<F, Fut>(concurrency: usize, seconds: u64, f: F) -> PhaseResult
+pub(crate) async fn phase<F, Fut>(concurrency: usize, seconds: u64, f: F) -> PhaseResult
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -117,6 +121,11 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         .pool_max_idle_per_host(a.concurrency * 2)
         .build()?;
     let base = a.url.trim_end_matches('/').to_string();
+    match a.system.as_str() {
+        "shop" => {}
+        "mr" => return crate::bench_mr::run(&a, http, base).await,
+        other => bail!("unknown system {other:?} (shop or mr)"),
+    }
     let login: Value = http
         .post(format!("{base}/v1/admin/auth/login"))
         .json(&json!({"username": a.admin_user, "password": a.admin_password}))

@@ -12,6 +12,7 @@
 //! ```
 
 mod bench;
+mod bench_mr;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -17,7 +17,7 @@ use crate::MrState;
 use crate::domain::{self, SignatureVersion, yuan};
 use crate::envelope::{code, invalid_field};
 use crate::service::{Charge, Charged, operators};
-use crate::store::{apps, operators as op_store};
+use crate::store::apps;
 
 /// The routes of this prefix.
 pub fn routes() -> OpenApiRouter<MrState> {
@@ -89,9 +89,26 @@ pub async fn authorize_game(
             "the signature does not match",
         ));
     }
-    let op = op_store::by_key_index(&s.core.db, &s.seal.index(key))
+    // Parsed now, reported in the contract's order below: one read serves every check.
+    let req = serde_json::from_slice::<AuthorizeRequest>(&body);
+    let (app_id, site_id, players) = match &req {
+        Ok(r) => (r.app_id.as_str(), r.site_id.as_str(), r.player_count),
+        Err(_) => ("", "", 0),
+    };
+    let hash = idempotency::request_hash(&[
+        app_id.as_bytes(),
+        site_id.as_bytes(),
+        players.to_string().as_bytes(),
+    ]);
+    let idem = Key {
+        scope: "mr_authorize".into(),
+        key: session.to_string(),
+        hash,
+    };
+    let now = time::now_ms();
+    let facts = apps::authorize_facts(&s.core.db, &s.seal.index(key), &idem, app_id, site_id, now)
         .await?
-        .filter(|o| !o.is_deactivated)
+        .filter(|f| !f.is_deactivated)
         .ok_or_else(|| {
             err(
                 ErrorKind::Unauthenticated,
@@ -99,7 +116,6 @@ pub async fn authorize_game(
                 "unknown API key",
             )
         })?;
-    let now = time::now_ms();
     let ts: i64 = ts_text
         .parse()
         .map_err(|_| invalid_field("X-Timestamp", "Unix seconds"))?;
@@ -107,7 +123,7 @@ pub async fn authorize_game(
         return Err(err(ErrorKind::Invalid, code::TIMESTAMP_EXPIRED, "X-Timestamp is too far from the server clock")
             .with_details(json!({"server_time": now / 1000, "request_time": ts, "max_diff_seconds": s.settings.signature_window_secs})));
     }
-    if op.require_signature_v2 && version != SignatureVersion::V2 {
+    if facts.require_signature_v2 && version != SignatureVersion::V2 {
         return Err(err(
             ErrorKind::Invalid,
             code::INVALID_SIGNATURE,
@@ -115,7 +131,7 @@ pub async fn authorize_game(
         ));
     }
     match domain::parse_session_id(session) {
-        Some(p) if p.operator_id == op.operator_id && p.timestamp == ts => {}
+        Some(p) if p.operator_id == facts.operator_id && p.timestamp == ts => {}
         _ => {
             return Err(invalid_field(
                 "X-Session-ID",
@@ -123,16 +139,15 @@ pub async fn authorize_game(
             ));
         }
     }
-    let req: AuthorizeRequest =
-        serde_json::from_slice(&body).map_err(|e| invalid_field("body", &e.to_string()))?;
-    authorize(&s, op.operator_id, session, req, now).await
+    let req = req.map_err(|e| invalid_field("body", &e.to_string()))?;
+    authorize(&s, facts, idem, req, now).await
 }
 
-/// The checks that need the database, and the charge.
+/// The checks on what was read, and the charge.
 async fn authorize(
     s: &MrState,
-    operator_id: String,
-    session: &str,
+    facts: apps::AuthorizeFacts,
+    key: Key,
     req: AuthorizeRequest,
     now: i64,
 ) -> Result<Response, AppError> {
@@ -140,21 +155,14 @@ async fn authorize(
     if !(lo..=hi).contains(&req.player_count) {
         return Err(invalid_field("player_count", "1-100"));
     }
-    let hash = idempotency::request_hash(&[
-        req.app_id.as_bytes(),
-        req.site_id.as_bytes(),
-        req.player_count.to_string().as_bytes(),
-    ]);
-    let key = Key {
-        scope: "mr_authorize".into(),
-        key: session.to_string(),
-        hash,
-    };
-    if let Some(stored) = replay(s, &key).await? {
-        return Ok(stored);
+    match idempotency::interpret(&key, facts.stored.clone()) {
+        Ok(Some(stored)) => return Ok(json_response(StatusCode::OK, stored.body)),
+        Ok(None) => {}
+        Err(e) if e.code == "idempotency_key_reused" => {
+            return Ok(duplicate(facts.stored.map(|r| r.2)));
+        }
+        Err(e) => return Err(e),
     }
-    let facts =
-        apps::authorize_facts(&s.core.db, &operator_id, &req.app_id, &req.site_id, now).await?;
     let not_authorized = || {
         err(
             ErrorKind::Forbidden,
@@ -188,7 +196,7 @@ async fn authorize(
         .ok_or_else(|| invalid_field("player_count", "too large"))?;
     let charge = Charge {
         key: key.clone(),
-        operator_id,
+        operator_id: facts.operator_id,
         site_id: req.site_id,
         app_id: req.app_id,
         app_name,
@@ -206,24 +214,25 @@ async fn authorize(
     }
 }
 
-/// The first answer of a completed session: 200 with it for the same body; 409 with its `data`
-/// for another body (contract: `SESSION_DUPLICATE`). `None` when the session is new.
+/// 409 for a session id reused with another body, carrying the first answer's `data`
+/// (contract: `SESSION_DUPLICATE`).
+fn duplicate(first: Option<String>) -> Response {
+    let data = first
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("data").cloned());
+    let body = json!({"success": false, "error_code": code::SESSION_DUPLICATE, "message": "this session id was used with another request", "data": data});
+    (StatusCode::CONFLICT, axum::Json(body)).into_response()
+}
+
+/// The first answer of a session completed meanwhile (its claim was lost to a concurrent
+/// request): 200 with it for the same body, 409 for another. `None` when there is none.
 async fn replay(s: &MrState, key: &Key) -> Result<Option<Response>, AppError> {
     match idempotency::begin(&s.core.db, key).await {
         Ok(Some(stored)) => Ok(Some(json_response(StatusCode::OK, stored.body))),
         Ok(None) => Ok(None),
-        Err(e) if e.code == "idempotency_key_reused" => {
-            let first = idempotency::stored_body(&s.core.db, key)
-                .await?
-                .unwrap_or_default();
-            let data = serde_json::from_str::<serde_json::Value>(&first)
-                .ok()
-                .and_then(|v| v.get("data").cloned());
-            let body = json!({"success": false, "error_code": code::SESSION_DUPLICATE, "message": "this session id was used with another request", "data": data});
-            Ok(Some(
-                (StatusCode::CONFLICT, axum::Json(body)).into_response(),
-            ))
-        }
+        Err(e) if e.code == "idempotency_key_reused" => Ok(Some(duplicate(
+            idempotency::stored_body(&s.core.db, key).await?,
+        ))),
         Err(e) => Err(e),
     }
 }

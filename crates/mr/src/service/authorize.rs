@@ -6,7 +6,7 @@
 //! [`Charge`] unit then, inside the writer's transaction, reads the operator's balance (carried
 //! from unit to unit within a group by the writer's memo), refuses a charge it does not cover
 //! (402, nothing written), and otherwise claims the session id, moves the cost from the
-//! operator's balance to revenue in the ledger, and writes the usage record, the consumption
+//! operator's balance to its revenue account in the ledger, and writes the usage record, the consumption
 //! transaction and the stored answer.
 
 use serde_json::json;
@@ -16,7 +16,7 @@ use suanpan_core::idempotency::Key;
 use suanpan_core::ledger::{self, Op};
 use suanpan_core::writer::{Step, Unit, UnitCtx};
 
-use crate::domain::{CNY, REVENUE_ACCOUNT, balance_account, yuan};
+use crate::domain::{CNY, balance_account, revenue_account, yuan};
 use crate::store::usage::{self, Usage};
 
 /// One authorization to charge. Everything it writes derives from these fields (the writer may
@@ -116,7 +116,7 @@ impl Unit for Charge {
         let transfer = Op::Transfer {
             id: format!("mr:session:{}", self.key.key),
             debit: account.clone(),
-            credit: REVENUE_ACCOUNT.to_string(),
+            credit: revenue_account(&self.operator_id),
             unit: CNY.to_string(),
             amount: self.cost_fen,
             reference: format!("usage{id}"),

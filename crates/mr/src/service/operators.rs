@@ -7,7 +7,7 @@ use suanpan_core::ledger::{self, Op};
 use suanpan_core::{auth, time};
 
 use crate::MrState;
-use crate::domain::{self, CNY, Category, REVENUE_ACCOUNT, balance_account};
+use crate::domain::{self, CNY, Category, balance_account, revenue_account};
 use crate::envelope::{code, invalid_field};
 use crate::store::operators::{self, Operator};
 
@@ -73,7 +73,7 @@ pub async fn register(s: &MrState, r: Registration) -> Result<(Operator, String)
                 operators::push_insert(&mut b, d, op, hash, index);
                 let accounts = [
                     (balance_account(&op.operator_id), true),
-                    (REVENUE_ACCOUNT.to_string(), false),
+                    (revenue_account(&op.operator_id), false),
                 ];
                 for (account, non_negative) in accounts {
                     let open = Op::Open {

@@ -96,12 +96,21 @@ pub async fn authorize(
     Ok(inserted == 1)
 }
 
-/// What an authorization request needs to know, read at once: the app (name, price, player
-/// range), whether this operator's authorization for it is active and unexpired at `now`, and
-/// whether `site_id` is the operator's and not deleted.
+/// Everything an authorization request needs, read in one query by the API key's index: the
+/// key's operator, the session's stored answer (if any), the app (name, price, player range),
+/// whether the operator's authorization for it is active and unexpired at `now`, and whether
+/// `site_id` is the operator's and not deleted.
 #[derive(Clone, Debug)]
 pub struct AuthorizeFacts {
-    /// The app, if it exists.
+    /// The key's operator.
+    pub operator_id: String,
+    /// It must sign with version 2.
+    pub require_signature_v2: bool,
+    /// It was deactivated.
+    pub is_deactivated: bool,
+    /// The session's idempotency row `(request_hash, status_code, response_body)`, if any.
+    pub stored: Option<(String, i64, String)>,
+    /// The app `(name, unit price in fen, min players, max players)`, if it exists.
     pub app: Option<(String, i64, i64, i64)>,
     /// An active, unexpired authorization.
     pub authorized: bool,
@@ -109,35 +118,48 @@ pub struct AuthorizeFacts {
     pub site_ok: bool,
 }
 
-/// Reads [`AuthorizeFacts`] in one query.
+/// Reads [`AuthorizeFacts`]; `None` when no operator has this key.
 pub async fn authorize_facts(
     db: &Db,
-    operator_id: &str,
+    key_index: &str,
+    key: &suanpan_core::idempotency::Key,
     app_id: &str,
     site_id: &str,
     now: i64,
-) -> Result<AuthorizeFacts, AppError> {
+) -> Result<Option<AuthorizeFacts>, AppError> {
     let d = db.dialect;
-    let row = sqlx::query(sql!(d, "SELECT a.app_name, a.unit_price_fen, a.min_players, a.max_players, (SELECT COUNT(*) FROM mr_authorizations z WHERE z.operator_id = ? AND z.app_id = a.app_id AND z.is_active = 1 AND (z.expires_at IS NULL OR z.expires_at > ?)), (SELECT COUNT(*) FROM mr_sites s WHERE s.site_id = ? AND s.operator_id = ? AND s.is_deleted = 0) FROM mr_applications a WHERE a.app_id = ? AND a.is_active = 1"))
-        .bind(operator_id)
+    let row = sqlx::query(sql!(d, "SELECT o.operator_id, o.require_signature_v2, o.is_deactivated, k.request_hash, k.status_code, k.response_body, a.app_name, a.unit_price_fen, a.min_players, a.max_players, (SELECT COUNT(*) FROM mr_authorizations z WHERE z.operator_id = o.operator_id AND z.app_id = ? AND z.is_active = 1 AND (z.expires_at IS NULL OR z.expires_at > ?)), (SELECT COUNT(*) FROM mr_sites s WHERE s.site_id = ? AND s.operator_id = o.operator_id AND s.is_deleted = 0) FROM mr_operators o LEFT JOIN idempotency_keys k ON k.scope = ? AND k.idem_key = ? LEFT JOIN mr_applications a ON a.app_id = ? AND a.is_active = 1 WHERE o.api_key_hash = ?"))
+        .bind(app_id)
         .bind(now)
         .bind(site_id)
-        .bind(operator_id)
+        .bind(&key.scope)
+        .bind(&key.key)
         .bind(app_id)
+        .bind(key_index)
         .fetch_optional(db.reader())
         .await?;
-    let Some(r) = row else {
-        return Ok(AuthorizeFacts {
-            app: None,
-            authorized: false,
-            site_ok: false,
-        });
+    let Some(r) = row else { return Ok(None) };
+    let stored = match (
+        opt_text(&r, 3)?,
+        r.try_get::<Option<i64>, _>(4)?,
+        opt_text(&r, 5)?,
+    ) {
+        (Some(h), Some(st), Some(b)) => Some((h, st, b)),
+        _ => None,
     };
-    Ok(AuthorizeFacts {
-        app: Some((text(&r, 0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)),
-        authorized: r.try_get::<i64, _>(4)? > 0,
-        site_ok: r.try_get::<i64, _>(5)? > 0,
-    })
+    let app = match opt_text(&r, 6)? {
+        Some(name) => Some((name, r.try_get(7)?, r.try_get(8)?, r.try_get(9)?)),
+        None => None,
+    };
+    Ok(Some(AuthorizeFacts {
+        operator_id: text(&r, 0)?,
+        require_signature_v2: r.try_get::<i64, _>(1)? != 0,
+        is_deactivated: r.try_get::<i64, _>(2)? != 0,
+        stored,
+        app,
+        authorized: r.try_get::<i64, _>(10)? > 0,
+        site_ok: r.try_get::<i64, _>(11)? > 0,
+    }))
 }
 
 /// The operator's active, unexpired authorizations with the app's current terms:

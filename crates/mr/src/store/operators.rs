@@ -66,11 +66,6 @@ async fn one(db: &Db, filter: &str, arg: &str) -> Result<Option<(Operator, Strin
     })
 }
 
-/// The operator whose API key has lookup index `index`, with its password hash.
-pub async fn by_key_index(db: &Db, index: &str) -> Result<Option<Operator>, AppError> {
-    Ok(one(db, "api_key_hash", index).await?.map(|(o, _)| o))
-}
-
 /// The operator named `username`, with its password hash.
 pub async fn by_username(db: &Db, username: &str) -> Result<Option<(Operator, String)>, AppError> {
     one(db, "username", username).await
@@ -107,23 +102,22 @@ pub fn push_insert(b: &mut Batch, d: Dialect, o: &Operator, password_hash: &str,
     );
 }
 
-/// Balance, total recharged, total consumed and the last transaction time (ms) of an operator.
+/// Balance, total recharged, total consumed (fen) and the last transaction's time (ms; the
+/// account's opening when it has none) of an operator: two ledger rows by key. Recharged is
+/// what came in: balance + consumed.
 pub async fn balance(db: &Db, operator_id: &str) -> Result<(i64, i64, i64, Option<i64>), AppError> {
     let d = db.dialect;
     let row = sqlx::query(sql!(
         d,
-        "SELECT COALESCE((SELECT balance - pending_out FROM ledger_accounts WHERE account = ?), 0), CAST(COALESCE((SELECT SUM(amount_fen) FROM mr_transactions WHERE operator_id = ? AND kind = 'recharge'), 0) AS {{INT}}), CAST(COALESCE((SELECT SUM(amount_fen) FROM mr_transactions WHERE operator_id = ? AND kind = 'consumption'), 0) AS {{INT}}), (SELECT MAX(created_at) FROM mr_transactions WHERE operator_id = ?)"
+        "SELECT b.balance - b.pending_out, b.updated_at, COALESCE((SELECT r.balance FROM ledger_accounts r WHERE r.account = ?), 0) FROM ledger_accounts b WHERE b.account = ?"
     ))
+    .bind(crate::domain::revenue_account(operator_id))
     .bind(crate::domain::balance_account(operator_id))
-    .bind(operator_id)
-    .bind(operator_id)
-    .bind(operator_id)
-    .fetch_one(db.reader())
+    .fetch_optional(db.reader())
     .await?;
-    Ok((
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-    ))
+    let Some(row) = row else {
+        return Ok((0, 0, 0, None));
+    };
+    let (balance, consumed): (i64, i64) = (row.try_get(0)?, row.try_get(2)?);
+    Ok((balance, balance + consumed, consumed, Some(row.try_get(1)?)))
 }

@@ -1,0 +1,153 @@
+//! `suanpan bench --system mr`: MR's load test against a running `serve --demo` (whose demo
+//! admin holds the MR admin role). Set `SUANPAN_MR_RATE_LIMITS=off` on the server. Setup: the
+//! admin creates an operator with a large opening balance, an application at 0.01 per player
+//! and its authorization; the operator adds a site. Phases, each for `--seconds`:
+//! 1. authorize: `--concurrency` clients loop signed `POST /mr/v1/auth/game/authorize`, each
+//!    with a fresh session id (one player: one charge each);
+//! 2. balance: the same number of clients loop `GET /mr/v1/operators/me/balance`.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use crate::bench::{BenchArgs, phase, report};
+
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> Result<Value> {
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    Ok(req.send().await?.json().await?)
+}
+
+/// Runs MR's phases.
+pub async fn run(a: &BenchArgs, http: reqwest::Client, base: String) -> Result<()> {
+    let mr = format!("{base}/mr/v1");
+    let login = post(
+        &http,
+        format!("{mr}/auth/admin/login"),
+        None,
+        json!({"username": a.admin_user, "password": a.admin_password}),
+    )
+    .await
+    .context("server not reachable")?;
+    let admin = login["data"]["access_token"]
+        .as_str()
+        .context("MR admin login failed (is the server running with --demo?)")?
+        .to_string();
+    let username = format!(
+        "bench_{}",
+        suanpan_core::ids::random_alnum(8).to_ascii_lowercase()
+    );
+    let op = post(&http, format!("{mr}/admin/operators"), Some(&admin), json!({"username": username, "password": "Bench12345", "name": "压测场馆", "phone": "13800138000", "email": "bench@example.com", "category": "vip", "initial_balance": "99999999.99"})).await?;
+    let operator_id = op["data"]["operator_id"]
+        .as_str()
+        .context(format!("operator creation failed: {op}"))?
+        .to_string();
+    let api_key = op["data"]["api_key"]
+        .as_str()
+        .context("no api key")?
+        .to_string();
+    let app = post(
+        &http,
+        format!("{mr}/admin/applications"),
+        Some(&admin),
+        json!({"app_name": "压测游戏", "unit_price": "0.01", "min_players": 1, "max_players": 100}),
+    )
+    .await?;
+    let app_id = app["data"]["app_id"]
+        .as_str()
+        .context(format!("application creation failed: {app}"))?
+        .to_string();
+    post(
+        &http,
+        format!("{mr}/admin/authorizations"),
+        Some(&admin),
+        json!({"operator_id": operator_id, "app_id": app_id}),
+    )
+    .await?;
+    let login = post(
+        &http,
+        format!("{mr}/auth/operators/login"),
+        None,
+        json!({"username": username, "password": "Bench12345"}),
+    )
+    .await?;
+    let token = login["data"]["access_token"]
+        .as_str()
+        .context("operator login failed")?
+        .to_string();
+    let site = post(
+        &http,
+        format!("{mr}/operators/me/sites"),
+        Some(&token),
+        json!({"name": "压测门店", "address": "北京市朝阳区压测路1号"}),
+    )
+    .await?;
+    let site_id = site["data"]["site_id"]
+        .as_str()
+        .context("site creation failed")?
+        .to_string();
+    println!(
+        "benchmark (mr): {} clients, {} s per phase, operator {operator_id}",
+        a.concurrency, a.seconds
+    );
+    let ctx = Arc::new((
+        http.clone(),
+        mr.clone(),
+        api_key,
+        operator_id,
+        app_id,
+        site_id,
+    ));
+    let c = ctx.clone();
+    let mut authorize = phase(a.concurrency, a.seconds, move |_| {
+        let c = c.clone();
+        async move {
+            let (http, mr, key, op, app, site) = &*c;
+            let ts = suanpan_core::time::now_ms() / 1000;
+            let session = format!("{op}_{ts}_{}", suanpan_core::ids::random_alnum(16));
+            let body = json!({"app_id": app, "site_id": site, "player_count": 1}).to_string();
+            let path = "/mr/v1/auth/game/authorize";
+            let msg = format!("{ts}\nPOST\n{path}\n{body}");
+            let sig = suanpan_core::signing::hmac_sha256_b64(key.as_bytes(), msg.as_bytes());
+            let r = http
+                .post(format!("{mr}/auth/game/authorize"))
+                .header("content-type", "application/json")
+                .header("x-api-key", key.as_str())
+                .header("x-timestamp", ts.to_string())
+                .header("x-session-id", session)
+                .header("x-signature", sig)
+                .body(body)
+                .send()
+                .await;
+            matches!(r, Ok(r) if r.status().as_u16() == 200)
+        }
+    })
+    .await;
+    let (h, m, t) = (http.clone(), mr.clone(), token.clone());
+    let mut balance = phase(a.concurrency, a.seconds, move |_| {
+        let (h, m, t) = (h.clone(), m.clone(), t.clone());
+        async move {
+            match h
+                .get(format!("{m}/operators/me/balance"))
+                .bearer_auth(&t)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                _ => false,
+            }
+        }
+    })
+    .await;
+    let out = json!({"authorize": report("authorize", &mut authorize), "balance": report("balance", &mut balance)});
+    println!("{out}");
+    Ok(())
+}
