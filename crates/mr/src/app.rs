@@ -23,9 +23,12 @@ pub fn api() -> OpenApiRouter<MrState> {
     OpenApiRouter::with_openapi(<Doc as utoipa::OpenApi>::openapi()).merge(crate::http::routes())
 }
 
-/// The OpenAPI document.
+/// The OpenAPI document; its paths are relative to the server `/mr/v1`, as the shared
+/// contract's are to its `/v1`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    let mut doc = api().split_for_parts().1;
+    doc.servers = Some(vec![utoipa::openapi::server::Server::new("/mr/v1")]);
+    doc
 }
 
 /// MR's routes, nested under `/mr/v1`, with its envelope (`{error_code, message, details}`).

@@ -13,8 +13,6 @@ pub struct MrSettings {
     pub api_key_seal_key: String,
     /// `X-Timestamp` window in seconds (contract: 300).
     pub signature_window_secs: i64,
-    /// Operator JWT lifetime in seconds (contract example: 2,592,000 = 30 days).
-    pub operator_token_ttl_secs: i64,
     /// `on` (default) or `off`: the authorization rate limits (issue #6;
     /// `SUANPAN_MR_RATE_LIMITS=off` for load tests).
     #[serde(deserialize_with = "suanpan_core::config::lenient_string")]
@@ -26,7 +24,6 @@ impl Default for MrSettings {
         MrSettings {
             api_key_seal_key: String::new(),
             signature_window_secs: crate::domain::TIMESTAMP_WINDOW_SECS,
-            operator_token_ttl_secs: 30 * 24 * 3600,
             rate_limits: "on".into(),
         }
     }

@@ -516,6 +516,13 @@ fn schemas(out: &str, check: bool) -> Result<()> {
         format!("{out}/openapi.json"),
         format!("{}\n", serde_json::to_string_pretty(&doc)?),
     ));
+    files.push((
+        format!("{out}/mr/openapi.json"),
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&suanpan_mr::app::openapi())?
+        ),
+    ));
     for (name, schema) in suanpan_shop::events::schemas() {
         files.push((
             format!("{out}/events/{name}.json"),
