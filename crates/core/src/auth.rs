@@ -507,7 +507,9 @@ pub async fn upsert_user(db: &Db, openid: &str, unionid: Option<&str>) -> Result
     })
 }
 
-fn bearer(parts: &Parts) -> Result<&str, AppError> {
+/// The token of an `Authorization: Bearer …` header. Errors: `unauthenticated` (401) when it
+/// is missing or malformed.
+pub fn bearer(parts: &Parts) -> Result<&str, AppError> {
     let h = parts
         .headers
         .get(http::header::AUTHORIZATION)

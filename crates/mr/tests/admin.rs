@@ -32,6 +32,12 @@ async fn staff(mr: &Mr, name: &str, role: &str, system: &str) -> String {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{r}");
+    let who = if role == "finance" {
+        &r["data"]["finance"]["finance_id"]
+    } else {
+        &r["data"]["admin"]["admin_id"]
+    };
+    assert!(who.is_string(), "{r}");
     r["data"]["access_token"].as_str().unwrap().to_string()
 }
 

@@ -381,14 +381,7 @@ pub async fn admin_login(
     State(s): State<MrState>,
     ApiJson(r): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
-    let (token, staff) = staff_login(&s, r, crate::auth::Role::Admin).await?;
-    Ok(crate::http::success(
-        StatusCode::OK,
-        json!({
-            "access_token": token, "token_type": "Bearer", "expires_in": s.core.config.access_token_ttl_secs,
-            "admin": {"admin_id": staff.id.to_string(), "username": staff.username, "name": staff.username},
-        }),
-    ))
+    staff_answer(&s, r, crate::auth::Role::Admin).await
 }
 
 /// Finance login (contract `financeLogin`). Errors: 401 `UNAUTHORIZED`.
@@ -398,12 +391,24 @@ pub async fn finance_login(
     State(s): State<MrState>,
     ApiJson(r): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
-    let (token, staff) = staff_login(&s, r, crate::auth::Role::Finance).await?;
+    staff_answer(&s, r, crate::auth::Role::Finance).await
+}
+
+/// The login answer of `role`: the token and the account under `admin` (with `admin_id`) or
+/// `finance` (with `finance_id` and the contract's finance role, `specialist` for now).
+async fn staff_answer(
+    s: &MrState,
+    r: LoginRequest,
+    role: crate::auth::Role,
+) -> Result<Response, AppError> {
+    let (token, staff) = staff_login(s, r, role).await?;
+    let name = role.as_str();
+    let mut who = json!({format!("{name}_id"): staff.id.to_string(), "username": staff.username, "name": staff.username});
+    if role == crate::auth::Role::Finance {
+        who["role"] = json!("specialist");
+    }
     Ok(crate::http::success(
         StatusCode::OK,
-        json!({
-            "access_token": token, "token_type": "Bearer", "expires_in": s.core.config.access_token_ttl_secs,
-            "finance": {"finance_id": staff.id.to_string(), "username": staff.username, "name": staff.username, "role": "specialist"},
-        }),
+        json!({"access_token": token, "token_type": "Bearer", "expires_in": s.core.config.access_token_ttl_secs, name: who}),
     ))
 }

@@ -57,16 +57,11 @@ where
         let s = MrState::from_ref(state);
         let unauthorized =
             |m: &str| AppError::new(ErrorKind::Unauthenticated, code::UNAUTHORIZED, m);
-        let token = parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("a bearer token is required"))?;
+        let token = suanpan_core::auth::bearer(parts).map_err(|e| unauthorized(&e.message))?;
         let claims = s
             .core
             .tokens
-            .verify(token.trim(), OPERATOR_TOKEN, "access")
+            .verify(token, OPERATOR_TOKEN, "access")
             .map_err(|e| unauthorized(&e.message))?;
         let found = crate::store::operators::by_id(&s.core.db, &claims.sub).await?;
         match found {

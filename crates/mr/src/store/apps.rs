@@ -49,17 +49,22 @@ pub async fn by_id(db: &Db, app_id: &str) -> Result<Option<App>, AppError> {
         .bind(app_id)
         .fetch_optional(db.reader())
         .await?;
-    let Some(r) = row else { return Ok(None) };
-    Ok(Some(App {
-        app_id: text(&r, 0)?,
-        app_name: text(&r, 1)?,
+    Ok(row.as_ref().map(app_from_row).transpose()?)
+}
+
+/// An [`App`] from the first eight columns `app_id, app_name, unit_price_fen, min_players,
+/// max_players, description, created_at, updated_at`.
+fn app_from_row(r: &sqlx::any::AnyRow) -> Result<App, sqlx::Error> {
+    Ok(App {
+        app_id: text(r, 0)?,
+        app_name: text(r, 1)?,
         unit_price_fen: r.try_get(2)?,
         min_players: r.try_get(3)?,
         max_players: r.try_get(4)?,
-        description: opt_text(&r, 5)?,
+        description: opt_text(r, 5)?,
         created_at: r.try_get(6)?,
         updated_at: r.try_get(7)?,
-    }))
+    })
 }
 
 /// Authorizes `operator_id` for `app_id` until `expires_at` (ms; `None`: permanent), renewing
@@ -176,22 +181,7 @@ pub async fn authorized_apps(
         .fetch_all(db.reader())
         .await?;
     rows.iter()
-        .map(|r| {
-            Ok((
-                App {
-                    app_id: text(r, 0)?,
-                    app_name: text(r, 1)?,
-                    unit_price_fen: r.try_get(2)?,
-                    min_players: r.try_get(3)?,
-                    max_players: r.try_get(4)?,
-                    description: opt_text(r, 5)?,
-                    created_at: r.try_get(6)?,
-                    updated_at: r.try_get(7)?,
-                },
-                r.try_get(8)?,
-                r.try_get(9)?,
-            ))
-        })
+        .map(|r| Ok((app_from_row(r)?, r.try_get(8)?, r.try_get(9)?)))
         .collect::<Result<_, sqlx::Error>>()
         .map_err(AppError::from)
 }
