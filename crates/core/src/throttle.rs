@@ -18,12 +18,53 @@ use crate::error::{AppError, ErrorKind};
 
 /// Per-account and per-address limiters shared by every system's login routes.
 pub struct LoginThrottle {
-    account: Option<DefaultKeyedRateLimiter<String>>,
-    ip: Option<DefaultKeyedRateLimiter<String>>,
+    account: PerMinute,
+    ip: PerMinute,
 }
 
 fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<String>> {
     NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))
+}
+
+/// A rate limit per key (an account, an address, an operator): at most `per_minute` a minute,
+/// spread evenly (GCRA through `governor`, a burst of `per_minute`); `0` is no limit. Systems
+/// use it for their own limits (MR's per-operator and per-address authorization limits).
+pub struct PerMinute {
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    per_minute: u32,
+}
+
+impl PerMinute {
+    /// A limit of `per_minute` (`0`: none).
+    pub fn new(per_minute: u32) -> PerMinute {
+        PerMinute {
+            limiter: limiter(per_minute),
+            per_minute,
+        }
+    }
+
+    /// Takes one cell for `key`; `Err(wait)` when its budget is spent (nothing taken).
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        match &self.limiter {
+            Some(l) => l
+                .check_key(&key.to_string())
+                .map_err(|n| n.wait_time_from(DefaultClock::default().now())),
+            None => Ok(()),
+        }
+    }
+
+    /// The configured rate.
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
+    /// Forgets keys whose budget is full again (call periodically).
+    pub fn purge(&self) {
+        if let Some(l) = &self.limiter {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
 }
 
 impl LoginThrottle {
@@ -31,8 +72,8 @@ impl LoginThrottle {
     /// `0` turns a limit off.
     pub fn new(per_account: u32, per_ip: u32) -> LoginThrottle {
         LoginThrottle {
-            account: limiter(per_account),
-            ip: limiter(per_ip),
+            account: PerMinute::new(per_account),
+            ip: PerMinute::new(per_ip),
         }
     }
 
@@ -40,17 +81,15 @@ impl LoginThrottle {
     /// with the wait in seconds as `details.retry_after_secs` (the HTTP layer sends it as
     /// `Retry-After`).
     pub fn check(&self, system: &str, username: &str, ip: Option<&str>) -> Result<(), AppError> {
-        let now = DefaultClock::default().now();
         let mut wait = Duration::ZERO;
-        if let Some(l) = &self.account
-            && let Err(n) = l.check_key(&format!("{system}\u{1f}{}", username.to_lowercase()))
-        {
-            wait = wait.max(n.wait_time_from(now));
+        let account = format!("{system}\u{1f}{}", username.to_lowercase());
+        if let Err(w) = self.account.check(&account) {
+            wait = wait.max(w);
         }
-        if let (Some(l), Some(ip)) = (&self.ip, ip)
-            && let Err(n) = l.check_key(&ip.to_string())
+        if let Some(ip) = ip
+            && let Err(w) = self.ip.check(ip)
         {
-            wait = wait.max(n.wait_time_from(now));
+            wait = wait.max(w);
         }
         if wait.is_zero() {
             return Ok(());
@@ -62,10 +101,8 @@ impl LoginThrottle {
 
     /// Forgets keys whose buckets are full again (call periodically; bounds memory).
     pub fn purge(&self) {
-        for l in [&self.account, &self.ip].into_iter().flatten() {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
+        self.account.purge();
+        self.ip.purge();
     }
 }
 

@@ -53,8 +53,15 @@ pub async fn build_state(core: CoreState) -> Result<MrState, String> {
         core.config.writer_lanes,
         "mr_authorizations",
     );
+    let on = settings.rate_limits_on();
+    let rate = |n: u32| suanpan_core::throttle::PerMinute::new(if on { n } else { 0 });
+    let limits = crate::Limits {
+        operator: rate(settings.rate_limit_per_operator_per_min),
+        ip: rate(settings.rate_limit_per_ip_per_min),
+    };
     Ok(MrState {
         core,
+        limits: Arc::new(limits),
         settings: Arc::new(settings),
         seal: Arc::new(seal),
         charges,

@@ -48,6 +48,16 @@ pub struct MrState {
     pub seal: Arc<apikey::KeySeal>,
     /// Authorizations go through the core's group-commit writer.
     pub charges: suanpan_core::writer::GroupWriter<service::Charge>,
+    /// FR-055's authorization limits: per operator, per client address.
+    pub limits: Arc<Limits>,
+}
+
+/// The authorization rate limits (FR-055), `0` (or `rate_limits = off`) for none.
+pub struct Limits {
+    /// Per operator id.
+    pub operator: suanpan_core::throttle::PerMinute,
+    /// Per client address.
+    pub ip: suanpan_core::throttle::PerMinute,
 }
 
 impl FromRef<MrState> for CoreState {

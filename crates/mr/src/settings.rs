@@ -13,6 +13,10 @@ pub struct MrSettings {
     pub api_key_seal_key: String,
     /// `X-Timestamp` window in seconds (contract: 300).
     pub signature_window_secs: i64,
+    /// Most authorization requests per operator per minute (FR-055: 10).
+    pub rate_limit_per_operator_per_min: u32,
+    /// Most authorization requests per client address per minute (FR-055: 100).
+    pub rate_limit_per_ip_per_min: u32,
     /// `on` (default) or `off`: the authorization rate limits (issue #6;
     /// `SUANPAN_MR_RATE_LIMITS=off` for load tests).
     #[serde(deserialize_with = "suanpan_core::config::lenient_string")]
@@ -24,6 +28,8 @@ impl Default for MrSettings {
         MrSettings {
             api_key_seal_key: String::new(),
             signature_window_secs: crate::domain::TIMESTAMP_WINDOW_SECS,
+            rate_limit_per_operator_per_min: 10,
+            rate_limit_per_ip_per_min: 100,
             rate_limits: "on".into(),
         }
     }
@@ -31,4 +37,11 @@ impl Default for MrSettings {
 
 impl Section for MrSettings {
     const NAME: &'static str = "mr";
+}
+
+impl MrSettings {
+    /// False when `rate_limits` is `off` (any case).
+    pub fn rate_limits_on(&self) -> bool {
+        !self.rate_limits.trim().eq_ignore_ascii_case("off")
+    }
 }

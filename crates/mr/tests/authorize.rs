@@ -299,3 +299,81 @@ async fn ten_thousand_concurrent_authorizations_charge_exactly_what_the_balance_
         .unwrap();
     assert_eq!(usage, 1_000);
 }
+
+/// FR-055: at most `rate_limit_per_operator_per_min` authorization requests per operator and
+/// `rate_limit_per_ip_per_min` per client address; over either, 429 `RATE_LIMIT_EXCEEDED` with
+/// the contract's details. `rate_limits = off` (the other tests) turns both off.
+#[tokio::test]
+async fn rate_limits_per_operator_and_per_address() {
+    let mr = Mr::with(|core, s| {
+        core.trust_proxy_headers = true;
+        s.rate_limit_per_operator_per_min = 3;
+        s.rate_limit_per_ip_per_min = 5;
+    })
+    .await;
+    let v = mr.venue(100_000).await;
+    let w = mr.venue(100_000).await;
+    let ts = now_secs();
+    let from = |ip: &str, venue: &common::Venue| {
+        let raw = serde_json::to_vec(&body(venue, 1)).unwrap();
+        let mut h = signed(venue, &raw, &session(venue, ts), ts, false);
+        h.push(("x-forwarded-for", ip.to_string()));
+        (h, raw)
+    };
+    for i in 0..3 {
+        let (h, raw) = from(&format!("10.0.0.{i}"), &v);
+        let (st, r) = mr
+            .call(Method::POST, common::AUTHORIZE, &h, Some(&raw))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+    }
+    let (h, raw) = from("10.0.0.9", &v);
+    let (st, e) = mr
+        .call(Method::POST, common::AUTHORIZE, &h, Some(&raw))
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMIT_EXCEEDED")),
+        "{e}"
+    );
+    assert_eq!(e["details"]["limit"], 3);
+    assert_eq!(e["details"]["window_seconds"], 60);
+    assert!(e["details"]["retry_after"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        mr.balance(&v).await,
+        "970.00",
+        "the refused request charged nothing"
+    );
+    // Another operator is not limited by the first one's budget, but one address is: 5 a minute.
+    for _ in 0..2 {
+        let (h, raw) = from("10.9.9.9", &w);
+        assert_eq!(
+            mr.call(Method::POST, common::AUTHORIZE, &h, Some(&raw))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let (h, raw) = from("10.9.9.9", &w);
+    assert_eq!(
+        mr.call(Method::POST, common::AUTHORIZE, &h, Some(&raw))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    for _ in 0..2 {
+        let (h, raw) = from("10.9.9.9", &v);
+        let _ = mr
+            .call(Method::POST, common::AUTHORIZE, &h, Some(&raw))
+            .await;
+    }
+    let (h, raw) = from("10.9.9.9", &w);
+    let (st, e) = mr
+        .call(Method::POST, common::AUTHORIZE, &h, Some(&raw))
+        .await;
+    assert_eq!(
+        (st, e["details"]["limit"].as_u64()),
+        (StatusCode::TOO_MANY_REQUESTS, Some(5)),
+        "{e}"
+    );
+}

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
+use suanpan_core::auth::ClientIp;
 use suanpan_core::error::{AppError, ErrorKind};
 use suanpan_core::http::ApiJson;
 use suanpan_core::idempotency::{self, Key};
@@ -64,9 +65,16 @@ fn err(kind: ErrorKind, code: &'static str, message: &str) -> AppError {
 pub async fn authorize_game(
     State(s): State<MrState>,
     OriginalUri(uri): OriginalUri,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
+    if let Some(ip) = &ip {
+        s.limits
+            .ip
+            .check(ip)
+            .map_err(|w| rate_limited(s.limits.ip.per_minute(), w))?;
+    }
     let key = header(&headers, "x-api-key")
         .filter(|k| k.len() == domain::API_KEY_LEN)
         .ok_or_else(|| {
@@ -123,6 +131,10 @@ pub async fn authorize_game(
         return Err(err(ErrorKind::Invalid, code::TIMESTAMP_EXPIRED, "X-Timestamp is too far from the server clock")
             .with_details(json!({"server_time": now / 1000, "request_time": ts, "max_diff_seconds": s.settings.signature_window_secs})));
     }
+    s.limits
+        .operator
+        .check(&facts.operator_id)
+        .map_err(|w| rate_limited(s.limits.operator.per_minute(), w))?;
     if facts.require_signature_v2 && version != SignatureVersion::V2 {
         return Err(err(
             ErrorKind::Invalid,
@@ -141,6 +153,13 @@ pub async fn authorize_game(
     }
     let req = req.map_err(|e| invalid_field("body", &e.to_string()))?;
     authorize(&s, facts, idem, req, now).await
+}
+
+/// 429 `RATE_LIMIT_EXCEEDED` (FR-055) with the contract's details and `Retry-After`.
+fn rate_limited(limit: u32, wait: std::time::Duration) -> AppError {
+    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    err(ErrorKind::TooManyRequests, code::RATE_LIMIT_EXCEEDED, "too many authorization requests")
+        .with_details(json!({"limit": limit, "window_seconds": 60, "retry_after": secs, "retry_after_secs": secs}))
 }
 
 /// The checks on what was read, and the charge.
@@ -324,9 +343,20 @@ pub struct LoginRequest {
     responses((status = 200, description = "token"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "ACCOUNT_DEACTIVATED")))]
 pub async fn operator_login(
     State(s): State<MrState>,
+    ClientIp(ip): ClientIp,
     ApiJson(r): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
-    let op = operators::login(&s, &r.username, &r.password).await?;
+    s.core
+        .throttle
+        .check("mr_operator", &r.username, ip.as_deref())?;
+    let op = match operators::login(&s, &r.username, &r.password).await {
+        Ok(op) => op,
+        Err(e) => {
+            suanpan_core::auth::audit_login_failure(&s.core.db, "mr_operator", &r.username, ip)
+                .await;
+            return Err(e);
+        }
+    };
     let token = s.core.tokens.access(
         &op.operator_id,
         crate::http::OPERATOR_TOKEN,
@@ -349,7 +379,11 @@ async fn staff_login(
     s: &MrState,
     r: LoginRequest,
     role: crate::auth::Role,
+    ip: Option<String>,
 ) -> Result<(String, suanpan_core::auth::Staff), AppError> {
+    s.core
+        .throttle
+        .check(crate::SYSTEM, &r.username, ip.as_deref())?;
     let unauthorized = || {
         AppError::new(
             ErrorKind::Unauthenticated,
@@ -357,15 +391,20 @@ async fn staff_login(
             "wrong username or password",
         )
     };
-    let (staff, grants) = suanpan_core::auth::login_staff(&s.core.db, &r.username, &r.password)
-        .await
-        .map_err(|e| match e.kind {
-            ErrorKind::Unauthenticated => unauthorized(),
-            _ => e,
-        })?;
-    if crate::auth::Role::of(&grants) != Some(role) {
-        return Err(unauthorized());
-    }
+    let checked = suanpan_core::auth::login_staff(&s.core.db, &r.username, &r.password).await;
+    let (staff, _) = match checked {
+        Ok(x) if crate::auth::Role::of(&x.1) == Some(role) => x,
+        Ok(_)
+        | Err(AppError {
+            kind: ErrorKind::Unauthenticated,
+            ..
+        }) => {
+            suanpan_core::auth::audit_login_failure(&s.core.db, crate::SYSTEM, &r.username, ip)
+                .await;
+            return Err(unauthorized());
+        }
+        Err(e) => return Err(e),
+    };
     let token = s
         .core
         .tokens
@@ -379,9 +418,10 @@ async fn staff_login(
     responses((status = 200, description = "token"), (status = 401, description = "UNAUTHORIZED")))]
 pub async fn admin_login(
     State(s): State<MrState>,
+    ClientIp(ip): ClientIp,
     ApiJson(r): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
-    staff_answer(&s, r, crate::auth::Role::Admin).await
+    staff_answer(&s, r, crate::auth::Role::Admin, ip).await
 }
 
 /// Finance login (contract `financeLogin`). Errors: 401 `UNAUTHORIZED`.
@@ -389,9 +429,10 @@ pub async fn admin_login(
     responses((status = 200, description = "token"), (status = 401, description = "UNAUTHORIZED")))]
 pub async fn finance_login(
     State(s): State<MrState>,
+    ClientIp(ip): ClientIp,
     ApiJson(r): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
-    staff_answer(&s, r, crate::auth::Role::Finance).await
+    staff_answer(&s, r, crate::auth::Role::Finance, ip).await
 }
 
 /// The login answer of `role`: the token and the account under `admin` (with `admin_id`) or
@@ -400,8 +441,9 @@ async fn staff_answer(
     s: &MrState,
     r: LoginRequest,
     role: crate::auth::Role,
+    ip: Option<String>,
 ) -> Result<Response, AppError> {
-    let (token, staff) = staff_login(s, r, role).await?;
+    let (token, staff) = staff_login(s, r, role, ip).await?;
     let name = role.as_str();
     let mut who = json!({format!("{name}_id"): staff.id.to_string(), "username": staff.username, "name": staff.username});
     if role == crate::auth::Role::Finance {

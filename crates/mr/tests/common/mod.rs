@@ -32,22 +32,26 @@ pub struct Venue {
 
 impl Mr {
     pub async fn new() -> Mr {
+        Self::with(|_, mr| mr.rate_limits = "off".into()).await
+    }
+
+    /// MR with its settings changed by `tweak` (rate limits on unless it turns them off).
+    pub async fn with(tweak: impl FnOnce(&mut Config, &mut MrSettings)) -> Mr {
         let dir = std::env::temp_dir()
             .join("suanpan-tests")
             .join(suanpan_core::ids::random_alnum(12).to_ascii_lowercase());
         std::fs::create_dir_all(&dir).unwrap();
-        let core = Config {
+        let mut core = Config {
             database_url: suanpan_core::testing::fresh_database_url().await,
             data_dir: dir.to_string_lossy().into_owned(),
             db_max_connections: 8,
             sqlite_synchronous: "NORMAL".into(),
             ..Config::default()
         };
+        let mut mr = MrSettings::default();
+        tweak(&mut core, &mut mr);
         let mut settings = Settings::new(core);
-        settings.set(&MrSettings {
-            rate_limits: "off".into(),
-            ..MrSettings::default()
-        });
+        settings.set(&mr);
         let state = suanpan_mr::app::open(settings).await.unwrap();
         let router = suanpan_mr::app::router(state.clone());
         Mr { state, router }
