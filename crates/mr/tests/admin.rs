@@ -172,3 +172,76 @@ async fn roles_are_checked_per_system() {
         (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED"))
     );
 }
+
+#[tokio::test]
+async fn an_admin_reads_and_resets_an_operators_key_and_both_are_audited() {
+    let mr = Mr::new().await;
+    let admin = staff(&mr, "keyadmin", "admin", "mr").await;
+    let mut v = mr.venue(10_000).await;
+    let path = format!("/mr/v1/admin/operators/{}/api-key", v.operator_id);
+    let (st, k) = mr
+        .json(Method::GET, &path, Some(&admin), serde_json::Value::Null)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{k}");
+    assert_eq!(
+        k["data"]["api_key"],
+        v.api_key.as_str(),
+        "the key opens from its sealed form"
+    );
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            &format!("{path}/reset"),
+            Some(&admin),
+            json!({"reason": "short"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["details"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("reason"))
+    );
+    let (st, r) = mr
+        .json(
+            Method::POST,
+            &format!("{path}/reset"),
+            Some(&admin),
+            json!({"reason": "the venue reported a leaked key"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let ts = now_secs();
+    let body = json!({"app_id": v.app_id, "site_id": v.site_id, "player_count": 1});
+    let (st, _) = mr
+        .authorize(&v, &body, &common::session(&v, ts), ts, false)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "the old key is dead");
+    v.api_key = r["data"]["api_key"].as_str().unwrap().to_string();
+    assert_eq!(
+        mr.authorize(&v, &body, &common::session(&v, ts), ts, false)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE entity_type = 'mr_operator' ORDER BY id",
+    )
+    .fetch_all(mr.state.core.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(
+        actions,
+        vec!["api_key.view".to_string(), "api_key.reset".to_string()]
+    );
+    let (st, e) = mr
+        .json(
+            Method::GET,
+            "/mr/v1/admin/operators/opnone/api-key",
+            Some(&admin),
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("OPERATOR_NOT_FOUND"))
+    );
+}

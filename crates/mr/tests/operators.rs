@@ -178,3 +178,125 @@ async fn us1_2_login_profile_balance_and_sites() {
         (StatusCode::BAD_REQUEST, Some("name"))
     );
 }
+
+#[tokio::test]
+async fn us1_3_profile_updates_key_regeneration_and_site_deletion() {
+    let mr = Mr::new().await;
+    let mut v = mr.venue(10_000).await;
+    let (st, p) = mr
+        .json(
+            Method::PUT,
+            "/mr/v1/operators/me",
+            Some(&v.token),
+            json!({"phone": "13911112222"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["data"]["phone"], "13911112222");
+    assert_eq!(p["data"]["name"], "测试场馆", "fields not given stay");
+    let (st, e) = mr
+        .json(
+            Method::PUT,
+            "/mr/v1/operators/me",
+            Some(&v.token),
+            json!({"email": "bad"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["details"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("email"))
+    );
+    // A new key: the old one stops working at once.
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/operators/me/api-key/regenerate",
+            Some(&v.token),
+            json!({"password": "wrong"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED"))
+    );
+    let (st, k) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/operators/me/api-key/regenerate",
+            Some(&v.token),
+            json!({"password": "Passw0rdX"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{k}");
+    let ts = common::now_secs();
+    let body = json!({"app_id": v.app_id, "site_id": v.site_id, "player_count": 1});
+    let (st, e) = mr
+        .authorize(&v, &body, &common::session(&v, ts), ts, false)
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("INVALID_API_KEY")),
+        "old key: {e}"
+    );
+    v.api_key = k["data"]["api_key"].as_str().unwrap().to_string();
+    assert_eq!(
+        mr.authorize(&v, &body, &common::session(&v, ts), ts, false)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // A deleted site keeps its history and refuses authorizations.
+    let path = format!("/mr/v1/operators/me/sites/{}", v.site_id);
+    let (st, u) = mr
+        .json(
+            Method::PUT,
+            &path,
+            Some(&v.token),
+            json!({"name": "一号店（新）"}),
+        )
+        .await;
+    assert_eq!(
+        (st, u["data"]["name"].as_str()),
+        (StatusCode::OK, Some("一号店（新）")),
+        "{u}"
+    );
+    assert_eq!(
+        mr.json(Method::DELETE, &path, Some(&v.token), Value::Null)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (st, e) = mr
+        .json(Method::DELETE, &path, Some(&v.token), Value::Null)
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("SITE_NOT_FOUND"))
+    );
+    let (st, e) = mr
+        .authorize(&v, &body, &common::session(&v, ts), ts, false)
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("SITE_NOT_FOUND")),
+        "{e}"
+    );
+    let (_, sites) = mr
+        .json(
+            Method::GET,
+            "/mr/v1/operators/me/sites?include_deleted=true",
+            Some(&v.token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(sites["data"]["sites"][0]["is_deleted"], true);
+    let (_, page) = mr
+        .json(
+            Method::GET,
+            "/mr/v1/operators/me/usage-records",
+            Some(&v.token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(page["total"], 1, "history kept");
+}

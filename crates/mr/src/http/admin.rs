@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use suanpan_core::error::AppError;
-use suanpan_core::http::ApiJson;
+use suanpan_core::http::{ApiJson, ApiPath};
 use suanpan_core::time;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,6 +26,8 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(create_operator))
         .routes(routes!(create_application))
         .routes(routes!(create_authorization))
+        .routes(routes!(get_operator_api_key))
+        .routes(routes!(reset_operator_api_key))
 }
 
 /// Contract `createOperator`.
@@ -218,4 +220,76 @@ pub async fn create_authorization(
         axum::Json(json!({"success": true, "message": "authorized"})),
     )
         .into_response())
+}
+
+fn operator_missing() -> AppError {
+    AppError::not_found(code::OPERATOR_NOT_FOUND, "no such operator")
+}
+
+/// An operator's current API key in clear, for support (contract `getOperatorApiKey`); every
+/// read is audited (`api_key.view`) before the key is shown. Errors: 404 `OPERATOR_NOT_FOUND`.
+#[utoipa::path(get, path = "/admin/operators/{operator_id}/api-key", tag = "admin", params(("operator_id" = String, Path)),
+    responses((status = 200, description = "the key"), (status = 404, description = "OPERATOR_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn get_operator_api_key(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(operator_id): ApiPath<String>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    let (op, _) = op_store::by_id(&s.core.db, &operator_id)
+        .await?
+        .ok_or_else(operator_missing)?;
+    let key = s.seal.open(&op.api_key_sealed).ok_or_else(|| {
+        AppError::internal("an API key does not open under the configured seal key")
+    })?;
+    let actor = who.staff.actor();
+    let d = s.core.db.dialect;
+    s.core
+        .db
+        .transaction(&(&actor, operator_id.as_str()), move |tx, &(actor, id)| {
+            Box::pin(async move {
+                let mut b = suanpan_core::db::Batch::new();
+                suanpan_core::audit::push_record(
+                    &mut b,
+                    d,
+                    &suanpan_core::audit::Entry::new(actor, "api_key.view", "mr_operator", id),
+                );
+                b.execute(tx, d).await?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"api_key": key, "generated_at": rfc3339_ms(op.api_key_generated_at)}),
+    ))
+}
+
+/// Contract `resetOperatorApiKey`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct KeyReset {
+    /// 10..200 characters.
+    pub reason: String,
+}
+
+/// Replaces an operator's API key (the old one stops working at once), audited
+/// (`api_key.reset`). Errors: 400 `INVALID_PARAMS`, 404 `OPERATOR_NOT_FOUND`.
+#[utoipa::path(post, path = "/admin/operators/{operator_id}/api-key/reset", tag = "admin", params(("operator_id" = String, Path)), request_body = KeyReset,
+    responses((status = 200, description = "the new key"), (status = 400, description = "INVALID_PARAMS"), (status = 404, description = "OPERATOR_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn reset_operator_api_key(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(operator_id): ApiPath<String>,
+    ApiJson(r): ApiJson<KeyReset>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    if !(10..=200).contains(&r.reason.chars().count()) {
+        return Err(invalid_field("reason", "10-200 characters"));
+    }
+    let (key, at) =
+        operators::new_key(&s, &operator_id, &who.staff.actor(), "api_key.reset").await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"api_key": key, "generated_at": rfc3339_ms(at)}),
+    ))
 }

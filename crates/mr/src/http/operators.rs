@@ -2,12 +2,12 @@
 //! usage records (contract `operator.yaml`).
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use suanpan_core::error::AppError;
-use suanpan_core::http::{ApiJson, ApiQuery};
+use suanpan_core::http::{ApiJson, ApiPath, ApiQuery};
 use suanpan_core::time;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,7 +21,9 @@ use crate::store::{apps, operators, sites, usage};
 /// The routes of this prefix.
 pub fn routes() -> OpenApiRouter<MrState> {
     OpenApiRouter::new()
-        .routes(routes!(get_operator_profile))
+        .routes(routes!(get_operator_profile, update_operator_profile))
+        .routes(routes!(regenerate_api_key))
+        .routes(routes!(update_operator_site, delete_operator_site))
         .routes(routes!(get_operator_balance))
         .routes(routes!(get_operator_sites, create_operator_site))
         .routes(routes!(get_authorized_apps))
@@ -35,14 +37,16 @@ pub async fn get_operator_profile(
     AuthOperator(op): AuthOperator,
 ) -> Result<Response, AppError> {
     let (balance, ..) = operators::balance(&s.core.db, &op.operator_id).await?;
-    Ok(success(
-        StatusCode::OK,
-        json!({
-            "operator_id": op.operator_id, "username": op.username, "name": op.name, "phone": op.phone,
-            "email": op.email, "category": op.category, "balance": yuan(balance),
-            "created_at": rfc3339_ms(op.created_at), "updated_at": rfc3339_ms(op.updated_at),
-        }),
-    ))
+    Ok(success(StatusCode::OK, profile_json(&op, balance)))
+}
+
+/// Contract `OperatorProfile`.
+fn profile_json(op: &operators::Operator, balance: i64) -> serde_json::Value {
+    json!({
+        "operator_id": op.operator_id, "username": op.username, "name": op.name, "phone": op.phone,
+        "email": op.email, "category": op.category, "balance": yuan(balance),
+        "created_at": rfc3339_ms(op.created_at), "updated_at": rfc3339_ms(op.updated_at),
+    })
 }
 
 /// Balance, totals and the last transaction's time (the account's creation when there is none;
@@ -114,16 +118,7 @@ pub async fn create_operator_site(
     AuthOperator(op): AuthOperator,
     ApiJson(n): ApiJson<NewSite>,
 ) -> Result<Response, AppError> {
-    let chars = |t: &str| t.chars().count();
-    if !(2..=50).contains(&chars(&n.name)) {
-        return Err(invalid_field("name", "2-50 characters"));
-    }
-    if !(5..=200).contains(&chars(&n.address)) {
-        return Err(invalid_field("address", "5-200 characters"));
-    }
-    if n.description.as_deref().is_some_and(|d| chars(d) > 500) {
-        return Err(invalid_field("description", "at most 500 characters"));
-    }
+    check_site(Some(&n.name), Some(&n.address), n.description.as_deref())?;
     let now = time::now_ms();
     let site = sites::Site {
         site_id: format!(
@@ -202,4 +197,168 @@ pub async fn get_usage_records(
     Ok(axum::Json(
         json!({"page": page, "page_size": size, "total": total, "items": items}),
     ))
+}
+
+/// Contract `updateOperatorProfile`: every field optional.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ProfileUpdate {
+    /// 2..50 characters.
+    pub name: Option<String>,
+    /// `^1[3-9]\d{9}$`.
+    pub phone: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+}
+
+/// Updates the operator's name, phone or e-mail. Errors: 400 `INVALID_PARAMS`.
+#[utoipa::path(put, path = "/operators/me", tag = "operator", request_body = ProfileUpdate, responses((status = 200, description = "updated"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED")))]
+pub async fn update_operator_profile(
+    State(s): State<MrState>,
+    who: AuthOperator,
+    ApiJson(u): ApiJson<ProfileUpdate>,
+) -> Result<Response, AppError> {
+    let field =
+        |r: Result<(), (&'static str, &'static str)>| r.map_err(|(f, e)| invalid_field(f, e));
+    if let Some(n) = &u.name {
+        field(crate::domain::check_name(n))?;
+    }
+    if let Some(p) = &u.phone {
+        field(crate::domain::check_phone(p))?;
+    }
+    if let Some(e) = &u.email {
+        field(crate::domain::check_email(e))?;
+    }
+    let id = &who.0.operator_id;
+    operators::update_profile(
+        &s.core.db,
+        id,
+        u.name.as_deref(),
+        u.phone.as_deref(),
+        u.email.as_deref(),
+        time::now_ms(),
+    )
+    .await?;
+    let (op, _) = operators::by_id(&s.core.db, id)
+        .await?
+        .ok_or_else(|| AppError::internal("operator vanished"))?;
+    let (balance, ..) = operators::balance(&s.core.db, id).await?;
+    Ok((StatusCode::OK, axum::Json(json!({"success": true, "message": "profile updated", "data": profile_json(&op, balance)}))).into_response())
+}
+
+/// The password that confirms a sensitive change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PasswordConfirm {
+    /// The account's password.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Replaces the operator's API key; the old one stops working at once; the new one is shown
+/// here only. Errors: 401 `UNAUTHORIZED` (wrong password).
+#[utoipa::path(post, path = "/operators/me/api-key/regenerate", tag = "operator", request_body = PasswordConfirm, responses((status = 200, description = "the new key"), (status = 401, description = "UNAUTHORIZED")))]
+pub async fn regenerate_api_key(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    ApiJson(p): ApiJson<PasswordConfirm>,
+) -> Result<Response, AppError> {
+    crate::service::operators::login(&s, &op.username, &p.password).await?;
+    let actor = crate::service::operators::actor(&op);
+    let (key, at) =
+        crate::service::operators::new_key(&s, &op.operator_id, &actor, "api_key.regenerate")
+            .await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"api_key": key, "generated_at": rfc3339_ms(at)}),
+    ))
+}
+
+/// Contract `updateOperatorSite`: every field optional.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SiteUpdate {
+    /// 2..50 characters.
+    pub name: Option<String>,
+    /// 5..200 characters.
+    pub address: Option<String>,
+    /// At most 500 characters.
+    pub description: Option<String>,
+}
+
+fn check_site(
+    name: Option<&str>,
+    address: Option<&str>,
+    description: Option<&str>,
+) -> Result<(), AppError> {
+    let chars = |t: &str| t.chars().count();
+    if name.is_some_and(|n| !(2..=50).contains(&chars(n))) {
+        return Err(invalid_field("name", "2-50 characters"));
+    }
+    if address.is_some_and(|a| !(5..=200).contains(&chars(a))) {
+        return Err(invalid_field("address", "5-200 characters"));
+    }
+    if description.is_some_and(|d| chars(d) > 500) {
+        return Err(invalid_field("description", "at most 500 characters"));
+    }
+    Ok(())
+}
+
+fn site_missing() -> AppError {
+    AppError::not_found(
+        crate::envelope::code::SITE_NOT_FOUND,
+        "no such site of this operator",
+    )
+}
+
+/// Updates a site of the operator. Errors: 400 `INVALID_PARAMS`, 404 `SITE_NOT_FOUND` (another
+/// operator's, deleted or unknown).
+#[utoipa::path(put, path = "/operators/me/sites/{site_id}", tag = "operator", params(("site_id" = String, Path)), request_body = SiteUpdate, responses((status = 200, description = "updated"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 404, description = "SITE_NOT_FOUND")))]
+pub async fn update_operator_site(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    ApiPath(site_id): ApiPath<String>,
+    ApiJson(u): ApiJson<SiteUpdate>,
+) -> Result<Response, AppError> {
+    check_site(
+        u.name.as_deref(),
+        u.address.as_deref(),
+        u.description.as_deref(),
+    )?;
+    if !sites::update(
+        &s.core.db,
+        &op.operator_id,
+        &site_id,
+        u.name.as_deref(),
+        u.address.as_deref(),
+        u.description.as_deref(),
+        time::now_ms(),
+    )
+    .await?
+    {
+        return Err(site_missing());
+    }
+    let site = sites::one(&s.core.db, &op.operator_id, &site_id)
+        .await?
+        .ok_or_else(site_missing)?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"success": true, "message": "site updated", "data": site_json(&site)})),
+    )
+        .into_response())
+}
+
+/// Deletes a site logically: its history stays, authorizations there are refused. Errors: 404
+/// `SITE_NOT_FOUND`.
+#[utoipa::path(delete, path = "/operators/me/sites/{site_id}", tag = "operator", params(("site_id" = String, Path)), responses((status = 200, description = "deleted"), (status = 401, description = "UNAUTHORIZED"), (status = 404, description = "SITE_NOT_FOUND")))]
+pub async fn delete_operator_site(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    ApiPath(site_id): ApiPath<String>,
+) -> Result<Response, AppError> {
+    if !sites::delete(&s.core.db, &op.operator_id, &site_id, time::now_ms()).await? {
+        return Err(site_missing());
+    }
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"success": true, "message": "site deleted"})),
+    )
+        .into_response())
 }

@@ -182,3 +182,53 @@ pub async fn credit(
         })
         .await
 }
+
+/// Replaces the operator's API key (the old one stops working at once) and audits it as
+/// `actor` with `action` (`api_key.regenerate` by the operator, `api_key.reset` by an admin), in
+/// one transaction. Returns the new key and when it was made (ms). Errors: `OPERATOR_NOT_FOUND`.
+pub async fn new_key(
+    s: &MrState,
+    operator_id: &str,
+    actor: &suanpan_core::audit::Actor,
+    action: &str,
+) -> Result<(String, i64), AppError> {
+    let key = crate::apikey::new_api_key();
+    let (index, sealed, now) = (s.seal.index(&key), s.seal.seal(&key), time::now_ms());
+    let d = s.core.db.dialect;
+    let cx = (operator_id, index.as_str(), sealed.as_str(), actor, action);
+    s.core
+        .db
+        .transaction(
+            &cx,
+            move |tx, &(operator_id, index, sealed, actor, action)| {
+                Box::pin(async move {
+                    let mut b = Batch::new();
+                    operators::push_new_key(&mut b, d, operator_id, index, sealed, now);
+                    suanpan_core::audit::push_record(
+                        &mut b,
+                        d,
+                        &suanpan_core::audit::Entry::new(actor, action, "mr_operator", operator_id),
+                    );
+                    if b.execute(tx, d).await?.failed_guard.is_some() {
+                        return Err(AppError::not_found(
+                            code::OPERATOR_NOT_FOUND,
+                            "no such operator",
+                        ));
+                    }
+                    Ok(())
+                })
+            },
+        )
+        .await?;
+    Ok((key, now))
+}
+
+/// An operator as an audit actor.
+pub fn actor(op: &Operator) -> suanpan_core::audit::Actor {
+    suanpan_core::audit::Actor {
+        kind: "mr_operator",
+        id: op.operator_id.clone(),
+        name: op.username.clone(),
+        ip: None,
+    }
+}

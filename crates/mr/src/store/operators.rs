@@ -121,3 +121,40 @@ pub async fn balance(db: &Db, operator_id: &str) -> Result<(i64, i64, i64, Optio
     let (balance, consumed): (i64, i64) = (row.try_get(0)?, row.try_get(2)?);
     Ok((balance, balance + consumed, consumed, Some(row.try_get(1)?)))
 }
+
+/// Adds the replacement of an operator's API key to `b` (a guard: the operator exists).
+pub fn push_new_key(
+    b: &mut Batch,
+    d: Dialect,
+    operator_id: &str,
+    index: &str,
+    sealed: &str,
+    now: i64,
+) -> usize {
+    b.guard(
+        sql!(d, "UPDATE mr_operators SET api_key_hash = ?, api_key_sealed = ?, api_key_generated_at = ?, updated_at = ? WHERE operator_id = ?"),
+        vec![index.into(), sealed.into(), now.into(), now.into(), operator_id.into()],
+    )
+}
+
+/// Updates the profile fields given; returns false when the operator does not exist.
+pub async fn update_profile(
+    db: &Db,
+    operator_id: &str,
+    name: Option<&str>,
+    phone: Option<&str>,
+    email: Option<&str>,
+    now: i64,
+) -> Result<bool, AppError> {
+    let d = db.dialect;
+    let n = sqlx::query(sql!(d, "UPDATE mr_operators SET name = COALESCE(?, name), phone = COALESCE(?, phone), email = COALESCE(?, email), updated_at = ? WHERE operator_id = ?"))
+        .bind(name)
+        .bind(phone)
+        .bind(email)
+        .bind(now)
+        .bind(operator_id)
+        .execute(db.writer())
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}

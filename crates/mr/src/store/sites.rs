@@ -68,3 +68,48 @@ pub async fn of_operator(
         .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
+
+/// Updates the fields given of the operator's live site; returns false when there is none.
+pub async fn update(
+    db: &Db,
+    operator_id: &str,
+    site_id: &str,
+    name: Option<&str>,
+    address: Option<&str>,
+    description: Option<&str>,
+    now: i64,
+) -> Result<bool, AppError> {
+    let d = db.dialect;
+    let n = sqlx::query(sql!(d, "UPDATE mr_sites SET name = COALESCE(?, name), address = COALESCE(?, address), description = COALESCE(?, description), updated_at = ? WHERE site_id = ? AND operator_id = ? AND is_deleted = 0"))
+        .bind(name)
+        .bind(address)
+        .bind(description)
+        .bind(now)
+        .bind(site_id)
+        .bind(operator_id)
+        .execute(db.writer())
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+/// Deletes the operator's live site logically (history keeps it); false when there is none.
+pub async fn delete(db: &Db, operator_id: &str, site_id: &str, now: i64) -> Result<bool, AppError> {
+    let d = db.dialect;
+    let n = sqlx::query(sql!(d, "UPDATE mr_sites SET is_deleted = 1, updated_at = ? WHERE site_id = ? AND operator_id = ? AND is_deleted = 0"))
+        .bind(now)
+        .bind(site_id)
+        .bind(operator_id)
+        .execute(db.writer())
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+/// The operator's site `site_id`, deleted or not.
+pub async fn one(db: &Db, operator_id: &str, site_id: &str) -> Result<Option<Site>, AppError> {
+    Ok(of_operator(db, operator_id, true)
+        .await?
+        .into_iter()
+        .find(|s| s.site_id == site_id))
+}
