@@ -247,6 +247,81 @@ pub fn revenue_account(operator_id: &str) -> String {
 /// The ledger unit of MR money: fen of CNY.
 pub const CNY: &str = "CNY";
 
+/// How statistics are bucketed (contract `dimension`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dimension {
+    /// One bucket per business day.
+    Day,
+    /// Per ISO week, dated by its Monday.
+    Week,
+    /// Per month, dated by its first day.
+    Month,
+}
+
+impl Dimension {
+    /// From the wire name (`day|week|month`).
+    pub fn parse(s: &str) -> Option<Dimension> {
+        match s {
+            "day" => Some(Dimension::Day),
+            "week" => Some(Dimension::Week),
+            "month" => Some(Dimension::Month),
+            _ => None,
+        }
+    }
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Day => "day",
+            Dimension::Week => "week",
+            Dimension::Month => "month",
+        }
+    }
+}
+
+/// The date of the bucket that business day `day` (days since 1970-01-01 in Asia/Shanghai)
+/// falls in: the day itself, the Monday of its ISO week, or the first of its month.
+pub fn bucket_date(day: i64, dim: Dimension) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let date = epoch + chrono::Duration::days(day);
+    match dim {
+        Dimension::Day => date,
+        Dimension::Week => {
+            date - chrono::Duration::days(i64::from(date.weekday().num_days_from_monday()))
+        }
+        Dimension::Month => date.with_day(1).unwrap_or(date),
+    }
+}
+
+/// Merges per-day `(day, sessions, players, cost)` rows (in day order) into buckets of `dim`,
+/// in date order; days without sessions are left out (the contract is silent; documented).
+pub fn buckets(
+    days: &[(i64, i64, i64, i64)],
+    dim: Dimension,
+) -> Vec<(chrono::NaiveDate, i64, i64, i64)> {
+    let mut out: Vec<(chrono::NaiveDate, i64, i64, i64)> = Vec::new();
+    for &(day, sessions, players, cost) in days {
+        let date = bucket_date(day, dim);
+        match out.last_mut() {
+            Some(last) if last.0 == date => {
+                last.1 += sessions;
+                last.2 += players;
+                last.3 += cost;
+            }
+            _ => out.push((date, sessions, players, cost)),
+        }
+    }
+    out
+}
+
+/// `players / sessions` rounded to two decimals (0 without sessions).
+pub fn average(players: i64, sessions: i64) -> f64 {
+    if sessions == 0 {
+        return 0.0;
+    }
+    (players as f64 / sessions as f64 * 100.0).round() / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +372,40 @@ mod tests {
             Some(SignatureVersion::V2)
         );
         assert_eq!(SignatureVersion::parse(Some("3")), None);
+    }
+
+    #[test]
+    fn statistics_buckets_by_day_iso_week_and_month() {
+        // 2025-01-15 is a Wednesday: day 20103 since 1970-01-01.
+        let wed = (chrono::NaiveDate::from_ymd_opt(2025, 1, 15).unwrap()
+            - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+        .num_days();
+        assert_eq!(bucket_date(wed, Dimension::Day).to_string(), "2025-01-15");
+        assert_eq!(bucket_date(wed, Dimension::Week).to_string(), "2025-01-13");
+        assert_eq!(bucket_date(wed, Dimension::Month).to_string(), "2025-01-01");
+        let rows = [
+            (wed, 2, 5, 500),
+            (wed + 1, 1, 2, 200),
+            (wed + 5, 3, 3, 300),
+            (wed + 20, 1, 4, 400),
+        ];
+        let weeks = buckets(&rows, Dimension::Week);
+        assert_eq!(
+            weeks
+                .iter()
+                .map(|b| (b.0.to_string(), b.1))
+                .collect::<Vec<_>>(),
+            vec![
+                ("2025-01-13".into(), 3),
+                ("2025-01-20".into(), 3),
+                ("2025-02-03".into(), 1)
+            ]
+        );
+        let months = buckets(&rows, Dimension::Month);
+        assert_eq!(months.len(), 2);
+        assert_eq!((months[0].1, months[0].2, months[0].3), (6, 10, 1000));
+        assert_eq!(average(10, 3), 3.33);
+        assert_eq!(average(0, 0), 0.0);
     }
 
     #[test]

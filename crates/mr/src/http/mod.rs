@@ -1,9 +1,10 @@
 //! MR's HTTP handlers, one file per path prefix: `auth` (`/auth/*`), `operators`
-//! (`/operators/me/*`), `admin` (`/admin/*`). Paths here are relative to `/mr/v1`.
+//! (`/operators/me/*`), `statistics` (`/operators/me/statistics/*`), `admin` (`/admin/*`). Paths here are relative to `/mr/v1`.
 
 pub mod admin;
 pub mod auth;
 pub mod operators;
+pub mod statistics;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -20,6 +21,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(operators::routes())
+        .merge(statistics::routes())
         .merge(admin::routes())
 }
 

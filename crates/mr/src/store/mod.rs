@@ -3,4 +3,5 @@
 pub mod apps;
 pub mod operators;
 pub mod sites;
+pub mod stats;
 pub mod usage;
