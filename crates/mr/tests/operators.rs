@@ -300,3 +300,44 @@ async fn us1_3_profile_updates_key_regeneration_and_site_deletion() {
         .await;
     assert_eq!(page["total"], 1, "history kept");
 }
+
+#[tokio::test]
+async fn us3_transactions_list_recharges_and_consumptions_newest_first() {
+    let mr = Mr::new().await;
+    let v = mr.venue(10_000).await;
+    let ts = common::now_secs();
+    let body = json!({"app_id": v.app_id, "site_id": v.site_id, "player_count": 2});
+    let (st, a) = mr
+        .authorize(&v, &body, &common::session(&v, ts), ts, false)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    let list = |q: &str| {
+        let path = format!("/mr/v1/operators/me/transactions{q}");
+        let (mr, t) = (&mr, v.token.clone());
+        async move { mr.json(Method::GET, &path, Some(&t), Value::Null).await }
+    };
+    let (st, all) = list("").await;
+    assert_eq!(st, StatusCode::OK, "{all}");
+    assert_eq!(all["total"], 2);
+    assert_eq!(all["items"][0]["type"], "consumption");
+    assert_eq!(all["items"][0]["amount"], "20.00");
+    assert_eq!(all["items"][0]["balance_after"], "80.00");
+    assert!(all["items"][0]["related_usage_id"].is_string());
+    assert_eq!(all["items"][1]["type"], "recharge");
+    assert_eq!(all["items"][1]["balance_after"], "100.00");
+    assert!(
+        all["items"][1].get("payment_method").is_none(),
+        "manual credits name no provider"
+    );
+    let (_, r) = list("?type=recharge").await;
+    assert_eq!(r["total"], 1);
+    let (_, p) = list("?page=2&page_size=1").await;
+    assert_eq!(
+        (p["page"].as_i64(), p["items"][0]["type"].as_str()),
+        (Some(2), Some("recharge"))
+    );
+    assert_eq!(list("?type=refund").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(list("?page_size=101").await.0, StatusCode::BAD_REQUEST);
+    let (_, none) = list("?end_time=2020-01-01T00:00:00Z").await;
+    assert_eq!(none["total"], 0);
+}

@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(get_operator_sites, create_operator_site))
         .routes(routes!(get_authorized_apps))
         .routes(routes!(get_usage_records))
+        .routes(routes!(get_transactions))
 }
 
 /// The operator's profile (contract `OperatorProfile`).
@@ -173,11 +174,7 @@ pub async fn get_usage_records(
     AuthOperator(op): AuthOperator,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<axum::Json<serde_json::Value>, AppError> {
-    let page = q.page.unwrap_or(1);
-    let size = q.page_size.unwrap_or(20);
-    if page < 1 || !(1..=100).contains(&size) {
-        return Err(invalid_field("page", "page ≥ 1, page_size 1-100"));
-    }
+    let (page, size, _, _) = page_window(q.page, q.page_size)?;
     let (items, total) = usage::page_of(
         &s.core.db,
         &op.operator_id,
@@ -361,4 +358,63 @@ pub async fn delete_operator_site(
         axum::Json(json!({"success": true, "message": "site deleted"})),
     )
         .into_response())
+}
+
+/// Query of the transaction history.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TransactionsQuery {
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// 1..100, default 20.
+    pub page_size: Option<i64>,
+    /// From (RFC 3339, inclusive).
+    pub start_time: Option<String>,
+    /// To (RFC 3339, exclusive).
+    pub end_time: Option<String>,
+    /// `recharge`, `consumption` or `all` (default).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// `(limit, offset)` of a page; 400 `INVALID_PARAMS` outside page ≥ 1, page_size 1..100.
+pub fn page_window(page: Option<i64>, size: Option<i64>) -> Result<(i64, i64, i64, i64), AppError> {
+    let (page, size) = (page.unwrap_or(1), size.unwrap_or(20));
+    if page < 1 || !(1..=100).contains(&size) {
+        return Err(invalid_field("page", "page ≥ 1, page_size 1-100"));
+    }
+    Ok((page, size, size, (page - 1).saturating_mul(size)))
+}
+
+/// The operator's recharges and consumptions, newest first (contract `Page<Transaction>`).
+#[utoipa::path(get, path = "/operators/me/transactions", tag = "operator", params(TransactionsQuery), responses((status = 200, description = "page"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED")))]
+pub async fn get_transactions(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    ApiQuery(q): ApiQuery<TransactionsQuery>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    let (page, size, limit, offset) = page_window(q.page, q.page_size)?;
+    let kind = match q.kind.as_deref() {
+        None | Some("all") => None,
+        Some(k @ ("recharge" | "consumption")) => Some(k),
+        Some(_) => return Err(invalid_field("type", "recharge, consumption or all")),
+    };
+    let window = super::statistics::window(q.start_time.as_deref(), q.end_time.as_deref())?;
+    let (items, total) =
+        usage::transactions(&s.core.db, &op.operator_id, kind, window, (limit, offset)).await?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|t| {
+            let mut v = json!({"transaction_id": t.transaction_id, "type": t.kind, "amount": yuan(t.amount_fen), "balance_after": yuan(t.balance_after_fen), "created_at": rfc3339_ms(t.created_at)});
+            if let Some(u) = &t.related_usage_id {
+                v["related_usage_id"] = json!(u);
+            }
+            if let Some(m) = t.payment_method.as_deref().filter(|m| matches!(*m, "wechat" | "alipay")) {
+                v["payment_method"] = json!(m);
+            }
+            v
+        })
+        .collect();
+    Ok(axum::Json(
+        json!({"page": page, "page_size": size, "total": total, "items": items}),
+    ))
 }

@@ -139,3 +139,74 @@ pub async fn insert_recharge(
         .await?;
     Ok(())
 }
+
+/// One row of an operator's transaction history.
+#[derive(Clone, Debug)]
+pub struct Transaction {
+    /// Public id.
+    pub transaction_id: String,
+    /// `recharge` or `consumption`.
+    pub kind: String,
+    /// Amount (fen, positive).
+    pub amount_fen: i64,
+    /// Balance after it (fen).
+    pub balance_after_fen: i64,
+    /// The usage record of a consumption.
+    pub related_usage_id: Option<String>,
+    /// The payment method of a recharge.
+    pub payment_method: Option<String>,
+    /// When (ms).
+    pub created_at: i64,
+}
+
+/// A page of the operator's transactions in `[from, to)` (ms), newest first, of `kind` (`None`:
+/// all), with the total count.
+pub async fn transactions(
+    db: &Db,
+    operator_id: &str,
+    kind: Option<&str>,
+    (from, to): (i64, i64),
+    (limit, offset): (i64, i64),
+) -> Result<(Vec<Transaction>, i64), AppError> {
+    let d = db.dialect;
+    let filter = "operator_id = ? AND (? = '' OR kind = ?) AND created_at >= ? AND created_at < ?";
+    let q = d.prepare(&format!("SELECT transaction_id, kind, amount_fen, balance_after_fen, related_usage_id, payment_method, created_at FROM mr_transactions WHERE {filter} ORDER BY id DESC LIMIT ? OFFSET ?"));
+    let kind = kind.unwrap_or("");
+    let rows = sqlx::query(&q)
+        .bind(operator_id)
+        .bind(kind)
+        .bind(kind)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.reader())
+        .await?;
+    let count = d.prepare(&format!(
+        "SELECT COUNT(*) FROM mr_transactions WHERE {filter}"
+    ));
+    let total: i64 = sqlx::query(&count)
+        .bind(operator_id)
+        .bind(kind)
+        .bind(kind)
+        .bind(from)
+        .bind(to)
+        .fetch_one(db.reader())
+        .await?
+        .try_get(0)?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(Transaction {
+                transaction_id: text(r, 0)?,
+                kind: text(r, 1)?,
+                amount_fen: r.try_get(2)?,
+                balance_after_fen: r.try_get(3)?,
+                related_usage_id: suanpan_core::db::opt_text(r, 4)?,
+                payment_method: suanpan_core::db::opt_text(r, 5)?,
+                created_at: r.try_get(6)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((items, total))
+}
