@@ -245,3 +245,63 @@ async fn an_admin_reads_and_resets_an_operators_key_and_both_are_audited() {
         (StatusCode::NOT_FOUND, Some("OPERATOR_NOT_FOUND"))
     );
 }
+
+#[tokio::test]
+async fn us7_the_admin_lists_operators_with_balances_filters_and_sorting() {
+    let mr = Mr::new().await;
+    let admin = staff(&mr, "listadmin", "admin", "mr").await;
+    let rich = mr.venue(90_000).await;
+    let poor = mr.venue(1_000).await;
+    let _mid = mr.venue(50_000).await;
+    let ts = now_secs();
+    let body = json!({"app_id": rich.app_id, "site_id": rich.site_id, "player_count": 3});
+    assert_eq!(
+        mr.authorize(&rich, &body, &common::session(&rich, ts), ts, false)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let list = |q: &str| {
+        let path = format!("/mr/v1/admin/operators{q}");
+        let (mr, t) = (&mr, admin.clone());
+        async move {
+            mr.json(Method::GET, &path, Some(&t), serde_json::Value::Null)
+                .await
+        }
+    };
+    let (st, all) = list("?sort_by=balance&sort_order=asc").await;
+    assert_eq!(st, StatusCode::OK, "{all}");
+    assert_eq!(all["total"], 3);
+    assert_eq!(all["items"][0]["operator_id"], poor.operator_id.as_str());
+    assert_eq!(all["items"][0]["balance"], "10.00");
+    let (_, top) = list("?sort_by=total_consumed").await;
+    assert_eq!(top["items"][0]["operator_id"], rich.operator_id.as_str());
+    assert_eq!(top["items"][0]["total_consumed"], "30.00");
+    assert_eq!(top["items"][0]["balance"], "870.00");
+    let username = mr
+        .json(
+            Method::GET,
+            "/mr/v1/operators/me",
+            Some(&poor.token),
+            serde_json::Value::Null,
+        )
+        .await
+        .1["data"]["username"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, found) = list(&format!("?keyword={username}")).await;
+    assert_eq!(found["total"], 1);
+    let (_, none) = list("?keyword=%25_").await;
+    assert_eq!(
+        none["total"], 0,
+        "LIKE wildcards in the keyword are literal"
+    );
+    let (_, vip) = list("?category=vip").await;
+    assert_eq!(vip["total"], 0);
+    assert_eq!(
+        list("?sort_by=password_hash").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(list("?category=gold").await.0, StatusCode::BAD_REQUEST);
+}

@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use suanpan_core::error::AppError;
-use suanpan_core::http::{ApiJson, ApiPath};
+use suanpan_core::http::{ApiJson, ApiPath, ApiQuery};
 use suanpan_core::time;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,7 +23,7 @@ use crate::store::{apps, operators as op_store};
 /// The routes of this prefix.
 pub fn routes() -> OpenApiRouter<MrState> {
     OpenApiRouter::new()
-        .routes(routes!(create_operator))
+        .routes(routes!(create_operator, get_operators))
         .routes(routes!(create_application))
         .routes(routes!(create_authorization))
         .routes(routes!(get_operator_api_key))
@@ -291,5 +291,85 @@ pub async fn reset_operator_api_key(
     Ok(success(
         StatusCode::OK,
         json!({"api_key": key, "generated_at": rfc3339_ms(at)}),
+    ))
+}
+
+/// Query of the admin's operator list (contract `getOperators`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OperatorsQuery {
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// 1..100, default 20.
+    pub page_size: Option<i64>,
+    /// `created_at` (default), `balance`, `total_consumed`, `username` or `name`.
+    pub sort_by: Option<String>,
+    /// `asc` or `desc` (default).
+    pub sort_order: Option<String>,
+    /// `trial`, `normal`, `vip` or `all` (default).
+    pub category: Option<String>,
+    /// Part of the username, name, phone or e-mail.
+    pub keyword: Option<String>,
+    /// Deactivated accounts too (default false).
+    #[serde(default)]
+    pub include_deactivated: bool,
+}
+
+/// Operators with their balances, newest first by default (contract `Page<OperatorSummary>`).
+/// Errors: 400 `INVALID_PARAMS` (an unknown sort, order or category).
+#[utoipa::path(get, path = "/admin/operators", tag = "admin", params(OperatorsQuery),
+    responses((status = 200, description = "page"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn get_operators(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiQuery(q): ApiQuery<OperatorsQuery>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    who.require(Role::Admin)?;
+    let (page, size, limit, offset) = super::operators::page_window(q.page, q.page_size)?;
+    let sort_by = q.sort_by.as_deref().unwrap_or("created_at");
+    if ![
+        "created_at",
+        "balance",
+        "total_consumed",
+        "username",
+        "name",
+    ]
+    .contains(&sort_by)
+    {
+        return Err(invalid_field(
+            "sort_by",
+            "created_at, balance, total_consumed, username or name",
+        ));
+    }
+    let ascending = match q.sort_order.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(_) => return Err(invalid_field("sort_order", "asc or desc")),
+    };
+    let category = match q.category.as_deref() {
+        None | Some("all") => None,
+        Some(c) => Some(
+            Category::parse(c)
+                .ok_or_else(|| invalid_field("category", "trial, normal, vip or all"))?
+                .as_str(),
+        ),
+    };
+    let filter = op_store::ListFilter {
+        category,
+        keyword: q.keyword.as_deref().filter(|k| !k.is_empty()),
+        include_deactivated: q.include_deactivated,
+        sort_by,
+        ascending,
+    };
+    let (items, total) = op_store::list(&s.core.db, &filter, limit, offset).await?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|(o, balance, consumed)| json!({
+            "operator_id": o.operator_id, "username": o.username, "name": o.name, "category": o.category,
+            "balance": yuan(*balance), "total_consumed": yuan(*consumed), "is_deactivated": o.is_deactivated,
+            "created_at": rfc3339_ms(o.created_at), "phone": o.phone, "email": o.email,
+        }))
+        .collect();
+    Ok(axum::Json(
+        json!({"page": page, "page_size": size, "total": total, "items": items}),
     ))
 }

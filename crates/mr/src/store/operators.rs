@@ -1,7 +1,7 @@
 //! Operators (venue owners) and their API keys.
 
 use sqlx::Row;
-use suanpan_core::db::{Arg, Batch, Db, Dialect, text};
+use suanpan_core::db::{Arg, Batch, Db, Dialect, bind_all, text};
 use suanpan_core::{AppError, sql};
 
 /// An operator's row.
@@ -157,4 +157,82 @@ pub async fn update_profile(
         .await?
         .rows_affected();
     Ok(n == 1)
+}
+
+/// An operator as the admin's list shows it: the row, its balance and its total consumption.
+pub type Summary = (Operator, i64, i64);
+
+/// Filters of the admin's operator list.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter<'a> {
+    /// One category, or all.
+    pub category: Option<&'a str>,
+    /// Part of the username, name, phone or e-mail.
+    pub keyword: Option<&'a str>,
+    /// Deactivated accounts too.
+    pub include_deactivated: bool,
+    /// `created_at`, `balance`, `total_consumed`, `username` or `name` (checked by the caller).
+    pub sort_by: &'a str,
+    /// Ascending.
+    pub ascending: bool,
+}
+
+/// A page of operators with balances (two ledger rows each, joined by key), and the total.
+pub async fn list(
+    db: &Db,
+    f: &ListFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Summary>, i64), AppError> {
+    let d = db.dialect;
+    let order = match f.sort_by {
+        "balance" => "bal",
+        "total_consumed" => "consumed",
+        "username" => "o.username",
+        "name" => "o.name",
+        _ => "o.created_at",
+    };
+    let dir = if f.ascending { "ASC" } else { "DESC" };
+    let filter = "(? = '' OR o.category = ?) AND (? = 1 OR o.is_deactivated = 0) AND (? = '' OR o.username LIKE ? ESCAPE '!' OR o.name LIKE ? ESCAPE '!' OR o.phone LIKE ? ESCAPE '!' OR o.email LIKE ? ESCAPE '!')";
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("o.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let q = d.prepare(&format!("SELECT {cols}, o.password_hash, COALESCE(b.balance - b.pending_out, 0) AS bal, COALESCE(r.balance, 0) AS consumed FROM mr_operators o LEFT JOIN ledger_accounts b ON b.account = {} LEFT JOIN ledger_accounts r ON r.account = {} WHERE {filter} ORDER BY {order} {dir}, o.id {dir} LIMIT ? OFFSET ?", concat_sql(d, "mr:operator:"), concat_sql(d, "mr:revenue:")));
+    let (cat, kw) = (f.category.unwrap_or(""), f.keyword.unwrap_or(""));
+    let like = suanpan_core::db::like_pattern(kw);
+    let mut args: Vec<Arg> = vec![
+        cat.into(),
+        cat.into(),
+        i64::from(f.include_deactivated).into(),
+        kw.into(),
+    ];
+    args.extend(std::iter::repeat_n(like.as_str().into(), 4));
+    let total: i64 = bind_all(
+        sqlx::query(&d.prepare(&format!(
+            "SELECT COUNT(*) FROM mr_operators o WHERE {filter}"
+        ))),
+        &args,
+    )
+    .fetch_one(db.reader())
+    .await?
+    .try_get(0)?;
+    args.extend([limit.into(), offset.into()]);
+    let rows = bind_all(sqlx::query(&q), &args)
+        .fetch_all(db.reader())
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| Ok((from_row(r)?, r.try_get(13)?, r.try_get(14)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((items, total))
+}
+
+/// `'{prefix}' || o.operator_id` in the dialect (MySQL has `CONCAT`).
+fn concat_sql(d: Dialect, prefix: &str) -> String {
+    match d {
+        Dialect::MySql => format!("CONCAT('{prefix}', o.operator_id)"),
+        _ => format!("'{prefix}' || o.operator_id"),
+    }
 }
