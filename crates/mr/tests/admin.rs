@@ -305,3 +305,81 @@ async fn us7_the_admin_lists_operators_with_balances_filters_and_sorting() {
     );
     assert_eq!(list("?category=gold").await.0, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn us7_operator_details_updates_and_category_are_audited_with_the_change() {
+    let mr = Mr::new().await;
+    let admin = staff(&mr, "detadmin", "admin", "mr").await;
+    let v = mr.venue(10_000).await;
+    let path = format!("/mr/v1/admin/operators/{}", v.operator_id);
+    let (st, d) = mr
+        .json(Method::GET, &path, Some(&admin), serde_json::Value::Null)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    assert_eq!(
+        (
+            d["data"]["sites_count"].as_i64(),
+            d["data"]["authorized_apps_count"].as_i64(),
+            d["data"]["total_sessions"].as_i64()
+        ),
+        (Some(1), Some(1), Some(0))
+    );
+    assert_eq!(d["data"]["total_recharged"], "100.00");
+    assert!(d["data"]["last_transaction_at"].is_string());
+    let (st, u) = mr
+        .json(
+            Method::PUT,
+            &path,
+            Some(&admin),
+            json!({"name": "改名后的场馆"}),
+        )
+        .await;
+    assert_eq!(
+        (st, u["data"]["name"].as_str()),
+        (StatusCode::OK, Some("改名后的场馆")),
+        "{u}"
+    );
+    let (st, _) = mr
+        .json(
+            Method::PUT,
+            &format!("{path}/category"),
+            Some(&admin),
+            json!({"category": "vip", "reason": "大客户"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, d) = mr
+        .json(Method::GET, &path, Some(&admin), serde_json::Value::Null)
+        .await;
+    assert_eq!(d["data"]["category"], "vip");
+    let (st, e) = mr
+        .json(
+            Method::PUT,
+            "/mr/v1/admin/operators/opnone/category",
+            Some(&admin),
+            json!({"category": "vip"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("OPERATOR_NOT_FOUND"))
+    );
+    let (st, _) = mr
+        .json(Method::PUT, &path, Some(&admin), json!({"phone": "123"}))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE entity_type = 'mr_operator' ORDER BY id",
+    )
+    .fetch_all(mr.state.core.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(
+        actions,
+        vec![
+            "mr_operator.update".to_string(),
+            "mr_operator.category".to_string()
+        ],
+        "refused changes leave no audit row"
+    );
+}

@@ -24,6 +24,8 @@ use crate::store::{apps, operators as op_store};
 pub fn routes() -> OpenApiRouter<MrState> {
     OpenApiRouter::new()
         .routes(routes!(create_operator, get_operators))
+        .routes(routes!(get_operator_details, update_operator))
+        .routes(routes!(update_operator_category))
         .routes(routes!(create_application))
         .routes(routes!(create_authorization))
         .routes(routes!(get_operator_api_key))
@@ -242,23 +244,7 @@ pub async fn get_operator_api_key(
     let key = s.seal.open(&op.api_key_sealed).ok_or_else(|| {
         AppError::internal("an API key does not open under the configured seal key")
     })?;
-    let actor = who.staff.actor();
-    let d = s.core.db.dialect;
-    s.core
-        .db
-        .transaction(&(&actor, operator_id.as_str()), move |tx, &(actor, id)| {
-            Box::pin(async move {
-                let mut b = suanpan_core::db::Batch::new();
-                suanpan_core::audit::push_record(
-                    &mut b,
-                    d,
-                    &suanpan_core::audit::Entry::new(actor, "api_key.view", "mr_operator", id),
-                );
-                b.execute(tx, d).await?;
-                Ok(())
-            })
-        })
-        .await?;
+    audit(&s, &who, "api_key.view", &operator_id).await?;
     Ok(success(
         StatusCode::OK,
         json!({"api_key": key, "generated_at": rfc3339_ms(op.api_key_generated_at)}),
@@ -372,4 +358,163 @@ pub async fn get_operators(
     Ok(axum::Json(
         json!({"page": page, "page_size": size, "total": total, "items": items}),
     ))
+}
+
+/// Contract `OperatorDetails` of `operator_id`.
+async fn details(s: &MrState, operator_id: &str) -> Result<serde_json::Value, AppError> {
+    let (o, _) = op_store::by_id(&s.core.db, operator_id)
+        .await?
+        .ok_or_else(operator_missing)?;
+    let (balance, recharged, consumed, last) = op_store::balance(&s.core.db, operator_id).await?;
+    let (sessions, apps, sites) = op_store::counts(&s.core.db, operator_id, time::now_ms()).await?;
+    let last = last.filter(|at| *at > o.created_at).map(rfc3339_ms);
+    Ok(json!({
+        "operator_id": o.operator_id, "username": o.username, "name": o.name, "category": o.category,
+        "balance": yuan(balance), "total_consumed": yuan(consumed), "is_deactivated": o.is_deactivated,
+        "created_at": rfc3339_ms(o.created_at), "phone": o.phone, "email": o.email,
+        "total_recharged": yuan(recharged), "total_sessions": sessions, "last_transaction_at": last,
+        "authorized_apps_count": apps, "sites_count": sites, "updated_at": rfc3339_ms(o.updated_at),
+    }))
+}
+
+/// One operator with its totals and counts (contract `getOperatorDetails`). Errors: 404
+/// `OPERATOR_NOT_FOUND`.
+#[utoipa::path(get, path = "/admin/operators/{operator_id}", tag = "admin", params(("operator_id" = String, Path)),
+    responses((status = 200, description = "details"), (status = 404, description = "OPERATOR_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn get_operator_details(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(operator_id): ApiPath<String>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    Ok(success(StatusCode::OK, details(&s, &operator_id).await?))
+}
+
+/// Contract `updateOperator`: every field optional.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct OperatorUpdate {
+    /// 2..50 characters.
+    pub name: Option<String>,
+    /// `^1[3-9]\d{9}$`.
+    pub phone: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+}
+
+/// Updates an operator's name, phone or e-mail, audited (`mr_operator.update`). Errors: 400
+/// `INVALID_PARAMS`, 404 `OPERATOR_NOT_FOUND`.
+#[utoipa::path(put, path = "/admin/operators/{operator_id}", tag = "admin", params(("operator_id" = String, Path)), request_body = OperatorUpdate,
+    responses((status = 200, description = "updated"), (status = 400, description = "INVALID_PARAMS"), (status = 404, description = "OPERATOR_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn update_operator(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(operator_id): ApiPath<String>,
+    ApiJson(u): ApiJson<OperatorUpdate>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    let field =
+        |r: Result<(), (&'static str, &'static str)>| r.map_err(|(f, e)| invalid_field(f, e));
+    if let Some(n) = &u.name {
+        field(domain::check_name(n))?;
+    }
+    if let Some(p) = &u.phone {
+        field(domain::check_phone(p))?;
+    }
+    if let Some(e) = &u.email {
+        field(domain::check_email(e))?;
+    }
+    let fields = [u.name.as_deref(), u.phone.as_deref(), u.email.as_deref()];
+    let now = time::now_ms();
+    audited(&s, &who, "mr_operator.update", &operator_id, |b, d| {
+        op_store::push_update_profile(b, d, &operator_id, fields, now)
+    })
+    .await?;
+    let d = details(&s, &operator_id).await?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"success": true, "message": "operator updated", "data": d})),
+    )
+        .into_response())
+}
+
+/// Contract `updateOperatorCategory`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CategoryChange {
+    /// `trial|normal|vip`.
+    pub category: String,
+    /// At most 200 characters.
+    pub reason: Option<String>,
+}
+
+/// Changes an operator's category, audited (`mr_operator.category`). Errors: 400, 404.
+#[utoipa::path(put, path = "/admin/operators/{operator_id}/category", tag = "admin", params(("operator_id" = String, Path)), request_body = CategoryChange,
+    responses((status = 200, description = "changed"), (status = 400, description = "INVALID_PARAMS"), (status = 404, description = "OPERATOR_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn update_operator_category(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(operator_id): ApiPath<String>,
+    ApiJson(c): ApiJson<CategoryChange>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    let category = Category::parse(&c.category)
+        .ok_or_else(|| invalid_field("category", "trial, normal or vip"))?;
+    if c.reason.as_deref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(invalid_field("reason", "at most 200 characters"));
+    }
+    let now = time::now_ms();
+    audited(&s, &who, "mr_operator.category", &operator_id, |b, d| {
+        op_store::push_set_category(b, d, &operator_id, category.as_str(), now)
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"success": true, "message": "category updated"})),
+    )
+        .into_response())
+}
+
+/// Runs an admin action on an operator and its audit row in one transaction: `action_sql`
+/// adds the action's statements to the batch and returns its guard (the operator exists, else
+/// 404 `OPERATOR_NOT_FOUND` and nothing is written).
+async fn audited<F>(
+    s: &MrState,
+    who: &MrStaff,
+    action: &str,
+    operator_id: &str,
+    action_sql: F,
+) -> Result<(), AppError>
+where
+    F: Fn(&mut suanpan_core::db::Batch, suanpan_core::db::Dialect) -> usize + Sync,
+{
+    let actor = who.staff.actor();
+    let d = s.core.db.dialect;
+    let cx = (&actor, action, operator_id, &action_sql);
+    s.core
+        .db
+        .transaction(&cx, move |tx, &(actor, action, id, action_sql)| {
+            Box::pin(async move {
+                let mut b = suanpan_core::db::Batch::new();
+                let guard = action_sql(&mut b, d);
+                suanpan_core::audit::push_record(
+                    &mut b,
+                    d,
+                    &suanpan_core::audit::Entry::new(actor, action, "mr_operator", id),
+                );
+                if b.execute(tx, d).await?.failed_guard == Some(guard) {
+                    return Err(operator_missing());
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Writes one audit row of an admin action on an operator (a read: nothing else changes).
+async fn audit(
+    s: &MrState,
+    who: &MrStaff,
+    action: &str,
+    operator_id: &str,
+) -> Result<(), AppError> {
+    audited(s, who, action, operator_id, |_, _| usize::MAX).await
 }

@@ -229,9 +229,7 @@ pub async fn update_operator_profile(
     operators::update_profile(
         &s.core.db,
         id,
-        u.name.as_deref(),
-        u.phone.as_deref(),
-        u.email.as_deref(),
+        [u.name.as_deref(), u.phone.as_deref(), u.email.as_deref()],
         time::now_ms(),
     )
     .await?;

@@ -137,26 +137,19 @@ pub fn push_new_key(
     )
 }
 
-/// Updates the profile fields given; returns false when the operator does not exist.
+/// Updates the profile fields given (name, phone, e-mail); false when the operator does not
+/// exist.
 pub async fn update_profile(
     db: &Db,
     operator_id: &str,
-    name: Option<&str>,
-    phone: Option<&str>,
-    email: Option<&str>,
+    fields: [Option<&str>; 3],
     now: i64,
 ) -> Result<bool, AppError> {
     let d = db.dialect;
-    let n = sqlx::query(sql!(d, "UPDATE mr_operators SET name = COALESCE(?, name), phone = COALESCE(?, phone), email = COALESCE(?, email), updated_at = ? WHERE operator_id = ?"))
-        .bind(name)
-        .bind(phone)
-        .bind(email)
-        .bind(now)
-        .bind(operator_id)
-        .execute(db.writer())
-        .await?
-        .rows_affected();
-    Ok(n == 1)
+    let mut b = Batch::new();
+    push_update_profile(&mut b, d, operator_id, fields, now);
+    let mut conn = db.writer().acquire().await?;
+    Ok(b.execute(&mut conn, d).await?.failed_guard.is_none())
 }
 
 /// An operator as the admin's list shows it: the row, its balance and its total consumption.
@@ -235,4 +228,50 @@ fn concat_sql(d: Dialect, prefix: &str) -> String {
         Dialect::MySql => format!("CONCAT('{prefix}', o.operator_id)"),
         _ => format!("'{prefix}' || o.operator_id"),
     }
+}
+
+/// Counts for the admin's operator details: `(sessions, active authorizations at now, live
+/// sites)`.
+pub async fn counts(db: &Db, operator_id: &str, now: i64) -> Result<(i64, i64, i64), AppError> {
+    let d = db.dialect;
+    let r = sqlx::query(sql!(d, "SELECT (SELECT COUNT(*) FROM mr_usage_records WHERE operator_id = ?), (SELECT COUNT(*) FROM mr_authorizations WHERE operator_id = ? AND is_active = 1 AND (expires_at IS NULL OR expires_at > ?)), (SELECT COUNT(*) FROM mr_sites WHERE operator_id = ? AND is_deleted = 0)"))
+        .bind(operator_id)
+        .bind(operator_id)
+        .bind(now)
+        .bind(operator_id)
+        .fetch_one(db.reader())
+        .await?;
+    Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+}
+
+/// Adds the change of an operator's category to `b` (a guard: the operator exists).
+pub fn push_set_category(
+    b: &mut Batch,
+    d: Dialect,
+    operator_id: &str,
+    category: &str,
+    now: i64,
+) -> usize {
+    b.guard(
+        sql!(
+            d,
+            "UPDATE mr_operators SET category = ?, updated_at = ? WHERE operator_id = ?"
+        ),
+        vec![category.into(), now.into(), operator_id.into()],
+    )
+}
+
+/// Adds the update of the profile fields given to `b` (a guard: the operator exists).
+pub fn push_update_profile(
+    b: &mut Batch,
+    d: Dialect,
+    operator_id: &str,
+    fields: [Option<&str>; 3],
+    now: i64,
+) -> usize {
+    let arg = |v: Option<&str>| v.map_or(Arg::NullText, Arg::from);
+    b.guard(
+        sql!(d, "UPDATE mr_operators SET name = COALESCE(?, name), phone = COALESCE(?, phone), email = COALESCE(?, email), updated_at = ? WHERE operator_id = ?"),
+        vec![arg(fields[0]), arg(fields[1]), arg(fields[2]), now.into(), operator_id.into()],
+    )
 }
