@@ -97,3 +97,17 @@ CREATE TABLE mr_transactions (
     CONSTRAINT uq_mr_transactions_id UNIQUE (transaction_id)
 ){{TABLE}};
 CREATE INDEX ix_mr_transactions_operator ON mr_transactions (operator_id, created_at);
+
+-- Messages to operators: price changes, announcements, low-balance reminders, authorizations.
+CREATE TABLE mr_messages (
+    id {{PK}},
+    message_id VARCHAR(64) NOT NULL,
+    operator_id VARCHAR(32) NOT NULL,
+    kind VARCHAR(16) NOT NULL,
+    title VARCHAR(200) NOT NULL,
+    content {{CLOB}} NOT NULL,
+    read_at BIGINT,
+    created_at BIGINT NOT NULL,
+    CONSTRAINT uq_mr_messages_id UNIQUE (message_id)
+){{TABLE}};
+CREATE INDEX ix_mr_messages_operator ON mr_messages (operator_id, id);

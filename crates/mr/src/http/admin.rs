@@ -26,7 +26,10 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(create_operator, get_operators))
         .routes(routes!(get_operator_details, update_operator))
         .routes(routes!(update_operator_category))
-        .routes(routes!(create_application))
+        .routes(routes!(create_application, get_applications))
+        .routes(routes!(update_application))
+        .routes(routes!(update_application_price))
+        .routes(routes!(create_announcement))
         .routes(routes!(create_authorization))
         .routes(routes!(get_operator_api_key))
         .routes(routes!(reset_operator_api_key))
@@ -425,9 +428,13 @@ pub async fn update_operator(
     }
     let fields = [u.name.as_deref(), u.phone.as_deref(), u.email.as_deref()];
     let now = time::now_ms();
-    audited(&s, &who, "mr_operator.update", &operator_id, |b, d| {
-        op_store::push_update_profile(b, d, &operator_id, fields, now)
-    })
+    audited(
+        &s,
+        &who,
+        "mr_operator.update",
+        operator_target(&operator_id),
+        |b, d| op_store::push_update_profile(b, d, &operator_id, fields, now),
+    )
     .await?;
     let d = details(&s, &operator_id).await?;
     Ok((
@@ -462,9 +469,13 @@ pub async fn update_operator_category(
         return Err(invalid_field("reason", "at most 200 characters"));
     }
     let now = time::now_ms();
-    audited(&s, &who, "mr_operator.category", &operator_id, |b, d| {
-        op_store::push_set_category(b, d, &operator_id, category.as_str(), now)
-    })
+    audited(
+        &s,
+        &who,
+        "mr_operator.category",
+        operator_target(&operator_id),
+        |b, d| op_store::push_set_category(b, d, &operator_id, category.as_str(), now),
+    )
     .await?;
     Ok((
         StatusCode::OK,
@@ -473,14 +484,30 @@ pub async fn update_operator_category(
         .into_response())
 }
 
-/// Runs an admin action on an operator and its audit row in one transaction: `action_sql`
-/// adds the action's statements to the batch and returns its guard (the operator exists, else
-/// 404 `OPERATOR_NOT_FOUND` and nothing is written).
+/// What an audited admin action acts on: the audit's entity type and id, and the error when
+/// the action's guard finds no such entity.
+struct Target<'a> {
+    kind: &'static str,
+    id: &'a str,
+    missing: fn() -> AppError,
+}
+
+fn operator_target(id: &str) -> Target<'_> {
+    Target {
+        kind: "mr_operator",
+        id,
+        missing: operator_missing,
+    }
+}
+
+/// Runs an admin action and its audit row in one transaction: `action_sql` adds the action's
+/// statements to the batch and returns its guard (the entity exists, else `target.missing` and
+/// nothing is written).
 async fn audited<F>(
     s: &MrState,
     who: &MrStaff,
     action: &str,
-    operator_id: &str,
+    target: Target<'_>,
     action_sql: F,
 ) -> Result<(), AppError>
 where
@@ -488,20 +515,20 @@ where
 {
     let actor = who.staff.actor();
     let d = s.core.db.dialect;
-    let cx = (&actor, action, operator_id, &action_sql);
+    let cx = (&actor, action, &target, &action_sql);
     s.core
         .db
-        .transaction(&cx, move |tx, &(actor, action, id, action_sql)| {
+        .transaction(&cx, move |tx, &(actor, action, target, action_sql)| {
             Box::pin(async move {
                 let mut b = suanpan_core::db::Batch::new();
                 let guard = action_sql(&mut b, d);
                 suanpan_core::audit::push_record(
                     &mut b,
                     d,
-                    &suanpan_core::audit::Entry::new(actor, action, "mr_operator", id),
+                    &suanpan_core::audit::Entry::new(actor, action, target.kind, target.id),
                 );
                 if b.execute(tx, d).await?.failed_guard == Some(guard) {
-                    return Err(operator_missing());
+                    return Err((target.missing)());
                 }
                 Ok(())
             })
@@ -516,5 +543,254 @@ async fn audit(
     action: &str,
     operator_id: &str,
 ) -> Result<(), AppError> {
-    audited(s, who, action, operator_id, |_, _| usize::MAX).await
+    audited(s, who, action, operator_target(operator_id), |_, _| {
+        usize::MAX
+    })
+    .await
+}
+
+fn app_missing() -> AppError {
+    AppError::not_found(code::APP_NOT_FOUND, "no such application")
+}
+
+fn app_json(a: &apps::App) -> serde_json::Value {
+    let mut v = json!({
+        "app_id": a.app_id, "app_name": a.app_name, "unit_price": yuan(a.unit_price_fen),
+        "min_players": a.min_players, "max_players": a.max_players,
+        "created_at": rfc3339_ms(a.created_at), "updated_at": rfc3339_ms(a.updated_at),
+    });
+    if let Some(d) = &a.description {
+        v["description"] = json!(d);
+    }
+    v
+}
+
+/// Query of the application list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AppsQuery {
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// 1..100, default 20.
+    pub page_size: Option<i64>,
+    /// Part of the name.
+    pub keyword: Option<String>,
+}
+
+/// Applications, newest first (contract `Page<Application>`).
+#[utoipa::path(get, path = "/admin/applications", tag = "admin", params(AppsQuery),
+    responses((status = 200, description = "page"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn get_applications(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiQuery(q): ApiQuery<AppsQuery>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    who.require(Role::Admin)?;
+    let (page, size, limit, offset) = super::operators::page_window(q.page, q.page_size)?;
+    let (items, total) = apps::page(
+        &s.core.db,
+        q.keyword.as_deref().unwrap_or(""),
+        limit,
+        offset,
+    )
+    .await?;
+    Ok(axum::Json(
+        json!({"page": page, "page_size": size, "total": total, "items": items.iter().map(app_json).collect::<Vec<_>>()}),
+    ))
+}
+
+/// Contract `updateApplication` (the price has its own operation).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AppUpdate {
+    /// 2..50 characters.
+    pub app_name: Option<String>,
+    /// ≥ 1.
+    pub min_players: Option<i64>,
+    /// ≤ 100.
+    pub max_players: Option<i64>,
+    /// At most 500 characters.
+    pub description: Option<String>,
+}
+
+/// Updates an application's name, player range or description, audited. Errors: 400
+/// `INVALID_PARAMS` (also a range with min above max), 404 `APP_NOT_FOUND`.
+#[utoipa::path(put, path = "/admin/applications/{app_id}", tag = "admin", params(("app_id" = String, Path)), request_body = AppUpdate,
+    responses((status = 200, description = "updated"), (status = 400, description = "INVALID_PARAMS"), (status = 404, description = "APP_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn update_application(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(app_id): ApiPath<String>,
+    ApiJson(u): ApiJson<AppUpdate>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    if u.app_name
+        .as_deref()
+        .is_some_and(|n| !(2..=50).contains(&n.chars().count()))
+    {
+        return Err(invalid_field("app_name", "2-50 characters"));
+    }
+    let (lo, hi) = domain::PLAYER_COUNT_RANGE;
+    if u.min_players.is_some_and(|m| m < lo)
+        || u.max_players.is_some_and(|m| !(lo..=hi).contains(&m))
+    {
+        return Err(invalid_field(
+            "max_players",
+            "1 ≤ min_players ≤ max_players ≤ 100",
+        ));
+    }
+    if u.description
+        .as_deref()
+        .is_some_and(|d| d.chars().count() > 500)
+    {
+        return Err(invalid_field("description", "at most 500 characters"));
+    }
+    let before = apps::by_id(&s.core.db, &app_id)
+        .await?
+        .ok_or_else(app_missing)?;
+    if u.min_players.unwrap_or(before.min_players) > u.max_players.unwrap_or(before.max_players) {
+        return Err(invalid_field(
+            "min_players",
+            "min_players may not exceed max_players",
+        ));
+    }
+    let now = time::now_ms();
+    let target = Target {
+        kind: "mr_application",
+        id: &app_id,
+        missing: app_missing,
+    };
+    audited(&s, &who, "mr_application.update", target, |b, d| {
+        apps::push_update(
+            b,
+            d,
+            &app_id,
+            u.app_name.as_deref(),
+            (u.min_players, u.max_players),
+            u.description.as_deref(),
+            now,
+        )
+    })
+    .await?;
+    let after = apps::by_id(&s.core.db, &app_id)
+        .await?
+        .ok_or_else(app_missing)?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(
+            json!({"success": true, "message": "application updated", "data": app_json(&after)}),
+        ),
+    )
+        .into_response())
+}
+
+/// Contract `updateApplicationPrice`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PriceChange {
+    /// Money per player, > 0.
+    pub unit_price: String,
+    /// At most 200 characters.
+    pub reason: Option<String>,
+}
+
+/// Changes an application's price from now on (past charges keep theirs); every operator
+/// authorized for it gets a `price_change` message; audited; all in one transaction. Errors:
+/// 400 `INVALID_PARAMS`, 404 `APP_NOT_FOUND`.
+#[utoipa::path(put, path = "/admin/applications/{app_id}/price", tag = "admin", params(("app_id" = String, Path)), request_body = PriceChange,
+    responses((status = 200, description = "changed"), (status = 400, description = "INVALID_PARAMS"), (status = 404, description = "APP_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn update_application_price(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(app_id): ApiPath<String>,
+    ApiJson(p): ApiJson<PriceChange>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    let price = parse_yuan(&p.unit_price)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| invalid_field("unit_price", "money above 0"))?;
+    if p.reason.as_deref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(invalid_field("reason", "at most 200 characters"));
+    }
+    let before = apps::by_id(&s.core.db, &app_id)
+        .await?
+        .ok_or_else(app_missing)?;
+    let now = time::now_ms();
+    let notified = apps::authorized_operators(&s.core.db, &app_id, now).await?;
+    let title = format!("应用「{}」价格调整", before.app_name);
+    let content = format!(
+        "「{}」每人价格由 ¥{} 调整为 ¥{}，即时生效；已完成的游戏按原价计费。",
+        before.app_name,
+        yuan(before.unit_price_fen),
+        yuan(price)
+    );
+    let target = Target {
+        kind: "mr_application",
+        id: &app_id,
+        missing: app_missing,
+    };
+    audited(&s, &who, "mr_application.price", target, |b, d| {
+        let guard = apps::push_price(b, d, &app_id, price, now);
+        crate::store::messages::push_send(b, d, &notified, "price_change", &title, &content, now);
+        guard
+    })
+    .await?;
+    Ok((StatusCode::OK, axum::Json(json!({"success": true, "message": "price updated", "data": {
+        "app_id": app_id, "old_price": yuan(before.unit_price_fen), "new_price": yuan(price), "notified_operators_count": notified.len(),
+    }}))).into_response())
+}
+
+/// Contract `createAnnouncement`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Announcement {
+    /// 2..100 characters.
+    pub title: String,
+    /// 10..2000 characters.
+    pub content: String,
+    /// Operator ids; empty or absent: every active operator.
+    #[serde(default)]
+    pub target_operators: Vec<String>,
+}
+
+/// Sends an announcement as a `system` message to the chosen or all active operators, audited.
+/// Errors: 400 `INVALID_PARAMS` (lengths, an unknown operator id).
+#[utoipa::path(post, path = "/admin/announcements", tag = "admin", request_body = Announcement,
+    responses((status = 201, description = "sent"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn create_announcement(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiJson(a): ApiJson<Announcement>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    if !(2..=100).contains(&a.title.chars().count()) {
+        return Err(invalid_field("title", "2-100 characters"));
+    }
+    if !(10..=2000).contains(&a.content.chars().count()) {
+        return Err(invalid_field("content", "10-2000 characters"));
+    }
+    let active = op_store::active_ids(&s.core.db).await?;
+    let to: Vec<String> = if a.target_operators.is_empty() {
+        active
+    } else {
+        if let Some(bad) = a.target_operators.iter().find(|t| !active.contains(t)) {
+            return Err(invalid_field(
+                "target_operators",
+                &format!("no active operator {bad}"),
+            ));
+        }
+        a.target_operators.clone()
+    };
+    let id = format!(
+        "ann{}",
+        suanpan_core::ids::random_alnum(12).to_ascii_lowercase()
+    );
+    let now = time::now_ms();
+    let target = Target {
+        kind: "mr_announcement",
+        id: &id,
+        missing: operator_missing,
+    };
+    audited(&s, &who, "mr_announcement.create", target, |b, d| {
+        crate::store::messages::push_send(b, d, &to, "system", &a.title, &a.content, now);
+        usize::MAX
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"success": true, "message": "announcement sent", "data": {"announcement_id": id, "recipients_count": to.len()}}))).into_response())
 }

@@ -29,6 +29,8 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(get_authorized_apps))
         .routes(routes!(get_usage_records))
         .routes(routes!(get_transactions))
+        .routes(routes!(get_messages))
+        .routes(routes!(mark_message_as_read))
 }
 
 /// The operator's profile (contract `OperatorProfile`).
@@ -415,4 +417,62 @@ pub async fn get_transactions(
     Ok(axum::Json(
         json!({"page": page, "page_size": size, "total": total, "items": items}),
     ))
+}
+
+/// Query of the message list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MessagesQuery {
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// 1..100, default 20.
+    pub page_size: Option<i64>,
+    /// Unread only (default false).
+    #[serde(default)]
+    pub unread_only: bool,
+}
+
+/// The operator's messages, newest first, with `unread_count` (contract `getMessages`).
+#[utoipa::path(get, path = "/operators/me/messages", tag = "operator", params(MessagesQuery), responses((status = 200, description = "page"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED")))]
+pub async fn get_messages(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    ApiQuery(q): ApiQuery<MessagesQuery>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    let (page, size, limit, offset) = page_window(q.page, q.page_size)?;
+    let (items, total, unread) =
+        crate::store::messages::page(&s.core.db, &op.operator_id, q.unread_only, limit, offset)
+            .await?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|m| json!({
+            "message_id": m.message_id, "type": m.kind, "title": m.title, "content": m.content,
+            "is_read": m.read_at.is_some(), "read_at": m.read_at.map(rfc3339_ms), "created_at": rfc3339_ms(m.created_at),
+        }))
+        .collect();
+    Ok(axum::Json(
+        json!({"page": page, "page_size": size, "total": total, "unread_count": unread, "items": items}),
+    ))
+}
+
+/// Marks a message read; idempotent (the first reading time stays). Errors: 404
+/// `RESOURCE_NOT_FOUND` (not this operator's message).
+#[utoipa::path(put, path = "/operators/me/messages/{message_id}/read", tag = "operator", params(("message_id" = String, Path)), responses((status = 200, description = "read"), (status = 401, description = "UNAUTHORIZED"), (status = 404, description = "RESOURCE_NOT_FOUND")))]
+pub async fn mark_message_as_read(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    ApiPath(message_id): ApiPath<String>,
+) -> Result<Response, AppError> {
+    if !crate::store::messages::mark_read(&s.core.db, &op.operator_id, &message_id, time::now_ms())
+        .await?
+    {
+        return Err(AppError::not_found(
+            crate::envelope::code::RESOURCE_NOT_FOUND,
+            "no such message",
+        ));
+    }
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"success": true, "message": "marked as read"})),
+    )
+        .into_response())
 }

@@ -185,3 +185,88 @@ pub async fn authorized_apps(
         .collect::<Result<_, sqlx::Error>>()
         .map_err(AppError::from)
 }
+
+/// A page of applications whose name contains `keyword`, newest first, and the total.
+pub async fn page(
+    db: &Db,
+    keyword: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<App>, i64), AppError> {
+    let d = db.dialect;
+    let like = suanpan_core::db::like_pattern(keyword);
+    let rows = sqlx::query(sql!(d, "SELECT app_id, app_name, unit_price_fen, min_players, max_players, description, created_at, updated_at FROM mr_applications WHERE app_name LIKE ? ESCAPE '!' ORDER BY id DESC LIMIT ? OFFSET ?"))
+        .bind(&like)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.reader())
+        .await?;
+    let total: i64 = sqlx::query(sql!(
+        d,
+        "SELECT COUNT(*) FROM mr_applications WHERE app_name LIKE ? ESCAPE '!'"
+    ))
+    .bind(&like)
+    .fetch_one(db.reader())
+    .await?
+    .try_get(0)?;
+    Ok((
+        rows.iter().map(app_from_row).collect::<Result<_, _>>()?,
+        total,
+    ))
+}
+
+/// Adds the update of the given terms to `b` (guard: the app exists; `min ≤ max` is checked
+/// in SQL against the merged values).
+pub fn push_update(
+    b: &mut suanpan_core::db::Batch,
+    d: suanpan_core::db::Dialect,
+    app_id: &str,
+    name: Option<&str>,
+    players: (Option<i64>, Option<i64>),
+    description: Option<&str>,
+    now: i64,
+) -> usize {
+    use suanpan_core::db::Arg;
+    let text = |v: Option<&str>| v.map_or(Arg::NullText, Arg::from);
+    let int = |v: Option<i64>| v.map_or(Arg::Null, Arg::from);
+    b.guard(
+        sql!(d, "UPDATE mr_applications SET app_name = COALESCE(?, app_name), min_players = COALESCE(?, min_players), max_players = COALESCE(?, max_players), description = COALESCE(?, description), updated_at = ? WHERE app_id = ? AND COALESCE(?, min_players) <= COALESCE(?, max_players)"),
+        vec![text(name), int(players.0), int(players.1), text(description), now.into(), app_id.into(), int(players.0), int(players.1)],
+    )
+}
+
+/// Adds the change of an app's price to `b` (guard: the app exists). Past usage records keep
+/// the price they were charged at.
+pub fn push_price(
+    b: &mut suanpan_core::db::Batch,
+    d: suanpan_core::db::Dialect,
+    app_id: &str,
+    price_fen: i64,
+    now: i64,
+) -> usize {
+    b.guard(
+        sql!(
+            d,
+            "UPDATE mr_applications SET unit_price_fen = ?, updated_at = ? WHERE app_id = ?"
+        ),
+        vec![price_fen.into(), now.into(), app_id.into()],
+    )
+}
+
+/// The operators holding an active, unexpired authorization for `app_id`.
+pub async fn authorized_operators(
+    db: &Db,
+    app_id: &str,
+    now: i64,
+) -> Result<Vec<String>, AppError> {
+    let d = db.dialect;
+    let rows = sqlx::query(sql!(d, "SELECT operator_id FROM mr_authorizations WHERE app_id = ? AND is_active = 1 AND (expires_at IS NULL OR expires_at > ?) ORDER BY id"))
+        .bind(app_id)
+        .bind(now)
+        .fetch_all(db.reader())
+        .await?;
+    rows.iter()
+        .map(|r| text(r, 0))
+        .collect::<Result<_, _>>()
+        .map_err(AppError::from)
+}

@@ -1,6 +1,7 @@
 //! All of MR's SQL, one file per aggregate.
 
 pub mod apps;
+pub mod messages;
 pub mod operators;
 pub mod sites;
 pub mod stats;

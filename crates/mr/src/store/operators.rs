@@ -275,3 +275,18 @@ pub fn push_update_profile(
         vec![arg(fields[0]), arg(fields[1]), arg(fields[2]), now.into(), operator_id.into()],
     )
 }
+
+/// The ids of every operator that is not deactivated, oldest first.
+pub async fn active_ids(db: &Db) -> Result<Vec<String>, AppError> {
+    let d = db.dialect;
+    let rows = sqlx::query(sql!(
+        d,
+        "SELECT operator_id FROM mr_operators WHERE is_deactivated = 0 ORDER BY id"
+    ))
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter()
+        .map(|r| text(r, 0))
+        .collect::<Result<_, _>>()
+        .map_err(AppError::from)
+}
