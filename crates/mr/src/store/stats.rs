@@ -53,13 +53,11 @@ pub async fn by_app(
     to: i64,
 ) -> Result<Vec<(String, String, Totals)>, AppError> {
     let d = db.dialect;
-    let rows = sqlx::query(sql!(d, "SELECT u.app_id, a.app_name, CAST(COUNT(*) AS {{INT}}), CAST(SUM(u.player_count) AS {{INT}}), CAST(SUM(u.total_cost_fen) AS {{INT}}) AS cost FROM mr_usage_records u JOIN mr_applications a ON a.app_id = u.app_id WHERE u.operator_id = ? AND u.created_at >= ? AND u.created_at < ? GROUP BY u.app_id, a.app_name ORDER BY cost DESC, u.app_id"))
-        .bind(operator_id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(db.reader())
-        .await?;
-    named(&rows)
+    let q = sql!(
+        d,
+        "SELECT u.app_id, a.app_name, CAST(COUNT(*) AS {{INT}}), CAST(SUM(u.player_count) AS {{INT}}), CAST(SUM(u.total_cost_fen) AS {{INT}}) AS cost FROM mr_usage_records u JOIN mr_applications a ON a.app_id = u.app_id WHERE u.operator_id = ? AND u.created_at >= ? AND u.created_at < ? GROUP BY u.app_id, a.app_name ORDER BY cost DESC, u.app_id"
+    );
+    grouped(db, q, operator_id, from, to).await
 }
 
 /// Per site `(site_id, site_name, totals)`, most cost first.
@@ -70,7 +68,23 @@ pub async fn by_site(
     to: i64,
 ) -> Result<Vec<(String, String, Totals)>, AppError> {
     let d = db.dialect;
-    let rows = sqlx::query(sql!(d, "SELECT u.site_id, s.name, CAST(COUNT(*) AS {{INT}}), CAST(SUM(u.player_count) AS {{INT}}), CAST(SUM(u.total_cost_fen) AS {{INT}}) AS cost FROM mr_usage_records u JOIN mr_sites s ON s.site_id = u.site_id WHERE u.operator_id = ? AND u.created_at >= ? AND u.created_at < ? GROUP BY u.site_id, s.name ORDER BY cost DESC, u.site_id"))
+    let q = sql!(
+        d,
+        "SELECT u.site_id, s.name, CAST(COUNT(*) AS {{INT}}), CAST(SUM(u.player_count) AS {{INT}}), CAST(SUM(u.total_cost_fen) AS {{INT}}) AS cost FROM mr_usage_records u JOIN mr_sites s ON s.site_id = u.site_id WHERE u.operator_id = ? AND u.created_at >= ? AND u.created_at < ? GROUP BY u.site_id, s.name ORDER BY cost DESC, u.site_id"
+    );
+    grouped(db, q, operator_id, from, to).await
+}
+
+/// Runs a grouping query `q` (id, name, sessions, players, cost; bound to the operator and the
+/// window `[from, to)`).
+async fn grouped(
+    db: &Db,
+    q: &str,
+    operator_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, String, Totals)>, AppError> {
+    let rows = sqlx::query(q)
         .bind(operator_id)
         .bind(from)
         .bind(to)
