@@ -341,3 +341,86 @@ async fn us3_transactions_list_recharges_and_consumptions_newest_first() {
     let (_, none) = list("?end_time=2020-01-01T00:00:00Z").await;
     assert_eq!(none["total"], 0);
 }
+
+#[tokio::test]
+async fn us1_4_deactivation_stops_tokens_and_keys_and_keeps_the_books_balanced() {
+    let mr = Mr::new().await;
+    let v = mr.venue(5_000).await;
+    let (st, e) = mr
+        .json(
+            Method::DELETE,
+            "/mr/v1/operators/me",
+            Some(&v.token),
+            json!({"password": "wrong"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED"))
+    );
+    let (st, r) = mr
+        .json(
+            Method::DELETE,
+            "/mr/v1/operators/me",
+            Some(&v.token),
+            json!({"password": "Passw0rdX", "reason": "门店关闭"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let (st, _) = mr
+        .json(
+            Method::GET,
+            "/mr/v1/operators/me",
+            Some(&v.token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "the token stops working");
+    let username = format!(
+        "{}",
+        sqlx::query_scalar::<_, String>("SELECT username FROM mr_operators")
+            .fetch_one(mr.state.core.db.reader())
+            .await
+            .unwrap()
+    );
+    let (st, e) = mr
+        .json(
+            Method::POST,
+            "/mr/v1/auth/operators/login",
+            None,
+            json!({"username": username, "password": "Passw0rdX"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("ACCOUNT_DEACTIVATED"))
+    );
+    let ts = common::now_secs();
+    let body = json!({"app_id": v.app_id, "site_id": v.site_id, "player_count": 1});
+    let (st, e) = mr
+        .authorize(&v, &body, &common::session(&v, ts), ts, false)
+        .await;
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("INVALID_API_KEY"))
+    );
+    let (bal, _, _, _) = suanpan_mr::store::operators::balance(&mr.state.core.db, &v.operator_id)
+        .await
+        .unwrap();
+    assert_eq!(bal, 0, "the balance is zero");
+    let report = suanpan_core::ledger::verify_db(&mr.state.core.db)
+        .await
+        .unwrap();
+    assert!(
+        report.ok(),
+        "money is moved, not lost: {:?}",
+        report.violations
+    );
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'mr_operator.deactivate'",
+    )
+    .fetch_one(mr.state.core.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+}

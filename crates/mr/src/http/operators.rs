@@ -21,7 +21,11 @@ use crate::store::{apps, operators, sites, usage};
 /// The routes of this prefix.
 pub fn routes() -> OpenApiRouter<MrState> {
     OpenApiRouter::new()
-        .routes(routes!(get_operator_profile, update_operator_profile))
+        .routes(routes!(
+            get_operator_profile,
+            update_operator_profile,
+            deactivate_operator
+        ))
         .routes(routes!(regenerate_api_key))
         .routes(routes!(update_operator_site, delete_operator_site))
         .routes(routes!(get_operator_balance))
@@ -473,6 +477,36 @@ pub async fn mark_message_as_read(
     Ok((
         StatusCode::OK,
         axum::Json(json!({"success": true, "message": "marked as read"})),
+    )
+        .into_response())
+}
+
+/// Contract `deactivateOperator`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Deactivation {
+    /// The account's password.
+    #[serde(default)]
+    pub password: String,
+    /// Why (optional, audited).
+    pub reason: Option<String>,
+}
+
+/// Deactivates the signed-in operator: logins answer 403 `ACCOUNT_DEACTIVATED` afterwards, its
+/// tokens and API key stop working, the data stays, the remaining balance is forfeited (refund
+/// first). Errors: 401 `UNAUTHORIZED` (wrong password).
+#[utoipa::path(delete, path = "/operators/me", tag = "operator", request_body = Deactivation, responses((status = 200, description = "deactivated"), (status = 401, description = "UNAUTHORIZED")))]
+pub async fn deactivate_operator(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    ApiJson(d): ApiJson<Deactivation>,
+) -> Result<Response, AppError> {
+    if d.reason.as_deref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(invalid_field("reason", "at most 500 characters"));
+    }
+    crate::service::operators::deactivate(&s, &op, &d.password, d.reason.as_deref()).await?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"success": true, "message": "account deactivated"})),
     )
         .into_response())
 }

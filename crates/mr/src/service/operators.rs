@@ -232,3 +232,72 @@ pub fn actor(op: &Operator) -> suanpan_core::audit::Actor {
         ip: None,
     }
 }
+
+/// Deactivates an operator (contract `deactivateOperator`): logical delete, data kept; its
+/// remaining balance moves to the ledger account `mr:forfeited:{id}` (the contract sets the
+/// balance to zero and advises a refund first); its tokens and API key stop working at once
+/// (every request checks the flag). Audited, one transaction. Errors: `UNAUTHORIZED` (401) for a
+/// wrong password.
+pub async fn deactivate(
+    s: &MrState,
+    op: &Operator,
+    password: &str,
+    reason: Option<&str>,
+) -> Result<(), AppError> {
+    login(s, &op.username, password).await?;
+    let d = s.core.db.dialect;
+    let actor = actor(op);
+    let detail = serde_json::json!({"reason": reason});
+    let cx = (op, &actor, &detail);
+    s.core
+        .db
+        .transaction(&cx, move |tx, &(op, actor, detail)| {
+            Box::pin(async move {
+                let now = time::now_ms();
+                let account = balance_account(&op.operator_id);
+                let left = ledger::account(tx, d, &account).await?.available();
+                let forfeited = format!("mr:forfeited:{}", op.operator_id);
+                ledger::execute(
+                    tx,
+                    d,
+                    &Op::Open {
+                        account: forfeited.clone(),
+                        unit: CNY.into(),
+                        non_negative: false,
+                    },
+                    now,
+                )
+                .await?;
+                if left > 0 {
+                    let t = Op::Transfer {
+                        id: format!("mr:deactivate:{}", op.operator_id),
+                        debit: account,
+                        credit: forfeited,
+                        unit: CNY.into(),
+                        amount: left,
+                        reference: op.operator_id.clone(),
+                    };
+                    ledger::execute(tx, d, &t, now).await?;
+                }
+                let mut b = Batch::new();
+                let g = operators::push_deactivate(&mut b, d, &op.operator_id, now);
+                let entry = suanpan_core::audit::Entry::new(
+                    actor,
+                    "mr_operator.deactivate",
+                    "mr_operator",
+                    &op.operator_id,
+                )
+                .after(detail);
+                suanpan_core::audit::push_record(&mut b, d, &entry);
+                if b.execute(tx, d).await?.failed_guard == Some(g) {
+                    return Err(AppError::new(
+                        ErrorKind::Unauthenticated,
+                        code::UNAUTHORIZED,
+                        "the account is not active",
+                    ));
+                }
+                Ok(())
+            })
+        })
+        .await
+}

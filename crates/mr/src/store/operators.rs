@@ -290,3 +290,11 @@ pub async fn active_ids(db: &Db) -> Result<Vec<String>, AppError> {
         .collect::<Result<_, _>>()
         .map_err(AppError::from)
 }
+
+/// Adds the logical deletion of an operator to `b` (a guard: it exists and is active).
+pub fn push_deactivate(b: &mut Batch, d: Dialect, operator_id: &str, now: i64) -> usize {
+    b.guard(
+        sql!(d, "UPDATE mr_operators SET is_deactivated = 1, updated_at = ? WHERE operator_id = ? AND is_deactivated = 0"),
+        vec![now.into(), operator_id.into()],
+    )
+}
