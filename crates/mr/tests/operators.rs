@@ -376,13 +376,10 @@ async fn us1_4_deactivation_stops_tokens_and_keys_and_keeps_the_books_balanced()
         )
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "the token stops working");
-    let username = format!(
-        "{}",
-        sqlx::query_scalar::<_, String>("SELECT username FROM mr_operators")
-            .fetch_one(mr.state.core.db.reader())
-            .await
-            .unwrap()
-    );
+    let username: String = sqlx::query_scalar::<_, String>("SELECT username FROM mr_operators")
+        .fetch_one(mr.state.core.db.reader())
+        .await
+        .unwrap();
     let (st, e) = mr
         .json(
             Method::POST,
