@@ -111,3 +111,20 @@ CREATE TABLE mr_messages (
     CONSTRAINT uq_mr_messages_id UNIQUE (message_id)
 ){{TABLE}};
 CREATE INDEX ix_mr_messages_operator ON mr_messages (operator_id, id);
+
+-- Operators' requests to be authorized for an application, reviewed by an admin.
+CREATE TABLE mr_app_requests (
+    id {{PK}},
+    request_id VARCHAR(64) NOT NULL,
+    operator_id VARCHAR(32) NOT NULL,
+    app_id VARCHAR(64) NOT NULL,
+    reason VARCHAR(600) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    reject_reason VARCHAR(255),
+    reviewed_by VARCHAR(64),
+    reviewed_at BIGINT,
+    created_at BIGINT NOT NULL,
+    CONSTRAINT uq_mr_app_requests_id UNIQUE (request_id)
+){{TABLE}};
+CREATE INDEX ix_mr_app_requests_operator ON mr_app_requests (operator_id, id);
+CREATE INDEX ix_mr_app_requests_status ON mr_app_requests (status, id);

@@ -30,6 +30,9 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(update_application))
         .routes(routes!(update_application_price))
         .routes(routes!(create_announcement))
+        .routes(routes!(admin_get_app_requests))
+        .routes(routes!(approve_app_request))
+        .routes(routes!(reject_app_request))
         .routes(routes!(create_authorization))
         .routes(routes!(get_operator_api_key))
         .routes(routes!(reset_operator_api_key))
@@ -196,16 +199,7 @@ pub async fn create_authorization(
 ) -> Result<Response, AppError> {
     who.require(Role::Admin)?;
     let now = time::now_ms();
-    let expires_at = match n.expires_at.as_deref() {
-        None => None,
-        Some(t) => Some(
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map(|d| d.timestamp_millis())
-                .ok()
-                .filter(|ms| *ms > now)
-                .ok_or_else(|| invalid_field("expires_at", "an RFC 3339 time in the future"))?,
-        ),
-    };
+    let expires_at = future_time(n.expires_at.as_deref(), now)?;
     if n.note.as_deref().is_some_and(|t| t.chars().count() > 200) {
         return Err(invalid_field("note", "at most 200 characters"));
     }
@@ -793,4 +787,141 @@ pub async fn create_announcement(
     })
     .await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"success": true, "message": "announcement sent", "data": {"announcement_id": id, "recipients_count": to.len()}}))).into_response())
+}
+
+/// App requests of every operator, newest first (status default `pending`).
+#[utoipa::path(get, path = "/admin/app-requests", tag = "admin", params(super::operators::RequestsQuery),
+    responses((status = 200, description = "page"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn admin_get_app_requests(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiQuery(q): ApiQuery<super::operators::RequestsQuery>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    who.require(Role::Admin)?;
+    let (page, size, limit, offset) = super::operators::page_window(q.page, q.page_size)?;
+    let status = super::operators::request_status(q.status.as_deref(), "pending")?;
+    let (items, total) =
+        crate::store::requests::page(&s.core.db, None, status, limit, offset).await?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|r| super::operators::request_json(r, true))
+        .collect();
+    Ok(axum::Json(
+        json!({"page": page, "page_size": size, "total": total, "items": items}),
+    ))
+}
+
+fn request_missing() -> AppError {
+    AppError::not_found(code::RESOURCE_NOT_FOUND, "no such app request")
+}
+
+fn not_pending() -> AppError {
+    invalid_field("request_id", "the request is no longer pending")
+}
+
+/// Contract `approveAppRequest`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct Approval {
+    /// RFC 3339 in the future; absent or null: permanent.
+    pub expires_at: Option<String>,
+    /// At most 200 characters.
+    pub note: Option<String>,
+}
+
+/// Approves a pending request: the authorization is active at once; audited; one transaction.
+/// Errors: 400 (not pending, a past `expires_at`), 404 `RESOURCE_NOT_FOUND`.
+#[utoipa::path(post, path = "/admin/app-requests/{request_id}/approve", tag = "admin", params(("request_id" = String, Path)), request_body = Approval,
+    responses((status = 200, description = "approved"), (status = 400, description = "INVALID_PARAMS"), (status = 404, description = "RESOURCE_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn approve_app_request(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(request_id): ApiPath<String>,
+    ApiJson(a): ApiJson<Approval>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    let now = time::now_ms();
+    let expires_at = future_time(a.expires_at.as_deref(), now)?;
+    if a.note.as_deref().is_some_and(|t| t.chars().count() > 200) {
+        return Err(invalid_field("note", "at most 200 characters"));
+    }
+    let (operator_id, app_id, _) = crate::store::requests::one(&s.core.db, &request_id)
+        .await?
+        .ok_or_else(request_missing)?;
+    let admin_id = who.staff.staff.id.to_string();
+    let target = Target {
+        kind: "mr_app_request",
+        id: &request_id,
+        missing: not_pending,
+    };
+    audited(&s, &who, "mr_app_request.approve", target, |b, d| {
+        let g = crate::store::requests::push_review(b, d, &request_id, true, None, &admin_id, now);
+        apps::push_authorize(b, d, &operator_id, &app_id, expires_at, now);
+        g
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"success": true, "message": "approved"})),
+    )
+        .into_response())
+}
+
+/// Contract `rejectAppRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Rejection {
+    /// 10..200 characters.
+    pub reason: String,
+}
+
+/// Rejects a pending request with a reason; audited. Errors: 400, 404 `RESOURCE_NOT_FOUND`.
+#[utoipa::path(post, path = "/admin/app-requests/{request_id}/reject", tag = "admin", params(("request_id" = String, Path)), request_body = Rejection,
+    responses((status = 200, description = "rejected"), (status = 400, description = "INVALID_PARAMS"), (status = 404, description = "RESOURCE_NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn reject_app_request(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(request_id): ApiPath<String>,
+    ApiJson(r): ApiJson<Rejection>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    if !(10..=200).contains(&r.reason.chars().count()) {
+        return Err(invalid_field("reason", "10-200 characters"));
+    }
+    crate::store::requests::one(&s.core.db, &request_id)
+        .await?
+        .ok_or_else(request_missing)?;
+    let (admin_id, now) = (who.staff.staff.id.to_string(), time::now_ms());
+    let target = Target {
+        kind: "mr_app_request",
+        id: &request_id,
+        missing: not_pending,
+    };
+    audited(&s, &who, "mr_app_request.reject", target, |b, d| {
+        crate::store::requests::push_review(
+            b,
+            d,
+            &request_id,
+            false,
+            Some(&r.reason),
+            &admin_id,
+            now,
+        )
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"success": true, "message": "rejected"})),
+    )
+        .into_response())
+}
+
+/// An optional RFC 3339 time that must be in the future (ms); 400 `INVALID_PARAMS` otherwise.
+fn future_time(t: Option<&str>, now: i64) -> Result<Option<i64>, AppError> {
+    t.map(|t| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| d.timestamp_millis())
+            .ok()
+            .filter(|ms| *ms > now)
+            .ok_or_else(|| invalid_field("expires_at", "an RFC 3339 time in the future"))
+    })
+    .transpose()
 }

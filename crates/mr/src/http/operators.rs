@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(get_usage_records))
         .routes(routes!(get_transactions))
         .routes(routes!(get_messages))
+        .routes(routes!(get_app_requests, request_app_authorization))
         .routes(routes!(mark_message_as_read))
 }
 
@@ -509,4 +510,130 @@ pub async fn deactivate_operator(
         axum::Json(json!({"success": true, "message": "account deactivated"})),
     )
         .into_response())
+}
+
+/// Contract `AppRequest` (operator view) or `AppRequestAdmin` (`admin`: with the operator).
+pub fn request_json(r: &crate::store::requests::Request, admin: bool) -> serde_json::Value {
+    let mut v = json!({
+        "request_id": r.request_id, "app_id": r.app_id, "app_name": r.app_name, "reason": r.reason,
+        "status": r.status, "created_at": rfc3339_ms(r.created_at),
+    });
+    if admin {
+        v["operator_id"] = json!(r.operator_id);
+        v["operator_name"] = json!(r.operator_name);
+        v["operator_category"] = json!(r.operator_category);
+        v["reject_reason"] = json!(r.reject_reason);
+        v["reviewed_by"] = json!(r.reviewed_by);
+        v["reviewed_at"] = json!(r.reviewed_at.map(rfc3339_ms));
+        return v;
+    }
+    if let Some(x) = &r.reject_reason {
+        v["reject_reason"] = json!(x);
+    }
+    if let Some(x) = &r.reviewed_by {
+        v["reviewed_by"] = json!(x);
+    }
+    if let Some(x) = r.reviewed_at {
+        v["reviewed_at"] = json!(rfc3339_ms(x));
+    }
+    v
+}
+
+/// Query of a request list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RequestsQuery {
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// 1..100, default 20.
+    pub page_size: Option<i64>,
+    /// `pending`, `approved`, `rejected` or `all`.
+    pub status: Option<String>,
+}
+
+/// The status filter of a request list (`None`: all); 400 for an unknown one.
+pub fn request_status(
+    s: Option<&str>,
+    default: &'static str,
+) -> Result<Option<&'static str>, AppError> {
+    match s.unwrap_or(default) {
+        "all" => Ok(None),
+        "pending" => Ok(Some("pending")),
+        "approved" => Ok(Some("approved")),
+        "rejected" => Ok(Some("rejected")),
+        _ => Err(invalid_field(
+            "status",
+            "pending, approved, rejected or all",
+        )),
+    }
+}
+
+/// The operator's app requests, newest first (status default `all`).
+#[utoipa::path(get, path = "/operators/me/app-requests", tag = "operator", params(RequestsQuery), responses((status = 200, description = "page"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED")))]
+pub async fn get_app_requests(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    ApiQuery(q): ApiQuery<RequestsQuery>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    let (page, size, limit, offset) = page_window(q.page, q.page_size)?;
+    let status = request_status(q.status.as_deref(), "all")?;
+    let (items, total) =
+        crate::store::requests::page(&s.core.db, Some(&op.operator_id), status, limit, offset)
+            .await?;
+    let items: Vec<_> = items.iter().map(|r| request_json(r, false)).collect();
+    Ok(axum::Json(
+        json!({"page": page, "page_size": size, "total": total, "items": items}),
+    ))
+}
+
+/// Contract `requestAppAuthorization`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewRequest {
+    /// The application.
+    pub app_id: String,
+    /// 10..500 characters.
+    pub reason: String,
+}
+
+/// Asks to be authorized for an application. Errors: 400 `INVALID_PARAMS` (already authorized,
+/// a request already pending, reason length), 404 `APP_NOT_FOUND`.
+#[utoipa::path(post, path = "/operators/me/app-requests", tag = "operator", request_body = NewRequest, responses((status = 201, description = "pending"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 404, description = "APP_NOT_FOUND")))]
+pub async fn request_app_authorization(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    ApiJson(n): ApiJson<NewRequest>,
+) -> Result<Response, AppError> {
+    if !(10..=500).contains(&n.reason.chars().count()) {
+        return Err(invalid_field("reason", "10-500 characters"));
+    }
+    apps::by_id(&s.core.db, &n.app_id).await?.ok_or_else(|| {
+        AppError::not_found(crate::envelope::code::APP_NOT_FOUND, "no such application")
+    })?;
+    let now = time::now_ms();
+    if apps::authorized_apps(&s.core.db, &op.operator_id, now)
+        .await?
+        .iter()
+        .any(|(a, ..)| a.app_id == n.app_id)
+    {
+        return Err(invalid_field("app_id", "already authorized"));
+    }
+    let id = format!(
+        "req{}",
+        suanpan_core::ids::random_alnum(12).to_ascii_lowercase()
+    );
+    if !crate::store::requests::insert(&s.core.db, &id, &op.operator_id, &n.app_id, &n.reason, now)
+        .await?
+    {
+        return Err(invalid_field(
+            "app_id",
+            "a request for this application is pending",
+        ));
+    }
+    let (items, _) =
+        crate::store::requests::page(&s.core.db, Some(&op.operator_id), Some("pending"), 100, 0)
+            .await?;
+    let r = items
+        .iter()
+        .find(|r| r.request_id == id)
+        .ok_or_else(|| AppError::internal("new request not found"))?;
+    Ok(success(StatusCode::CREATED, request_json(r, false)))
 }

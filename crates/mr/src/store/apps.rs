@@ -270,3 +270,25 @@ pub async fn authorized_operators(
         .collect::<Result<_, _>>()
         .map_err(AppError::from)
 }
+
+/// Adds the authorization of `operator_id` for `app_id` until `expires_at` to `b`: renews an
+/// inactive or expired one, creates a missing one, leaves an active one as it is.
+pub fn push_authorize(
+    b: &mut suanpan_core::db::Batch,
+    d: suanpan_core::db::Dialect,
+    operator_id: &str,
+    app_id: &str,
+    expires_at: Option<i64>,
+    now: i64,
+) {
+    use suanpan_core::db::Arg;
+    let exp = || expires_at.map_or(Arg::Null, Arg::from);
+    b.push(
+        sql!(d, "UPDATE mr_authorizations SET authorized_at = ?, expires_at = ?, is_active = 1 WHERE operator_id = ? AND app_id = ? AND (is_active = 0 OR (expires_at IS NOT NULL AND expires_at <= ?))"),
+        vec![now.into(), exp(), operator_id.into(), app_id.into(), now.into()],
+    );
+    b.push(
+        sql!(d, "{{INSERT_IGNORE}} INTO mr_authorizations (operator_id, app_id, authorized_at, expires_at, is_active, created_at) VALUES (?, ?, ?, ?, 1, ?){{ON_CONFLICT_IGNORE}}"),
+        vec![operator_id.into(), app_id.into(), now.into(), exp(), now.into()],
+    );
+}

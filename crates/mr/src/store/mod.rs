@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod messages;
 pub mod operators;
+pub mod requests;
 pub mod sites;
 pub mod stats;
 pub mod usage;
