@@ -7,39 +7,7 @@ use common::{Mr, now_secs};
 use http::{Method, StatusCode};
 use serde_json::json;
 
-async fn staff(mr: &Mr, name: &str, role: &str, system: &str) -> String {
-    suanpan_core::auth::create_staff(
-        &mr.state.core.db,
-        name,
-        "Staff-pass-123",
-        system,
-        role,
-        None,
-    )
-    .await
-    .unwrap();
-    let path = if role == "finance" {
-        "/mr/v1/auth/finance/login"
-    } else {
-        "/mr/v1/auth/admin/login"
-    };
-    let (st, r) = mr
-        .json(
-            Method::POST,
-            path,
-            None,
-            json!({"username": name, "password": "Staff-pass-123"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{r}");
-    let who = if role == "finance" {
-        &r["data"]["finance"]["finance_id"]
-    } else {
-        &r["data"]["admin"]["admin_id"]
-    };
-    assert!(who.is_string(), "{r}");
-    r["data"]["access_token"].as_str().unwrap().to_string()
-}
+use common::staff;
 
 #[tokio::test]
 async fn an_admin_sets_up_an_operator_who_can_then_authorize_games() {

@@ -10,25 +10,7 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn us4_2_request_approve_and_play_or_reject_with_a_reason() {
     let mr = Mr::new().await;
-    suanpan_core::auth::create_staff(
-        &mr.state.core.db,
-        "reqadmin",
-        "Staff-pass-123",
-        "mr",
-        "admin",
-        None,
-    )
-    .await
-    .unwrap();
-    let (_, login) = mr
-        .json(
-            Method::POST,
-            "/mr/v1/auth/admin/login",
-            None,
-            json!({"username": "reqadmin", "password": "Staff-pass-123"}),
-        )
-        .await;
-    let admin = login["data"]["access_token"].as_str().unwrap().to_string();
+    let admin = common::staff(&mr, "reqadmin", "admin", "mr").await;
     let v = mr.venue(10_000).await;
     let (_, app) = mr
         .json(

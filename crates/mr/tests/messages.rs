@@ -9,25 +9,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn admin(mr: &Mr) -> String {
-    suanpan_core::auth::create_staff(
-        &mr.state.core.db,
-        "msgadmin",
-        "Staff-pass-123",
-        "mr",
-        "admin",
-        None,
-    )
-    .await
-    .unwrap();
-    let (_, r) = mr
-        .json(
-            Method::POST,
-            "/mr/v1/auth/admin/login",
-            None,
-            json!({"username": "msgadmin", "password": "Staff-pass-123"}),
-        )
-        .await;
-    r["data"]["access_token"].as_str().unwrap().to_string()
+    common::staff(mr, "msgadmin", "admin", "mr").await
 }
 
 #[tokio::test]

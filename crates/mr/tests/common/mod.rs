@@ -251,3 +251,39 @@ pub fn session(v: &Venue, ts: i64) -> String {
 pub fn now_secs() -> i64 {
     suanpan_core::time::now_ms() / 1000
 }
+
+/// Creates a back-office account with `role` in `system` and logs it in at MR's login for the
+/// role; its bearer token.
+pub async fn staff(mr: &Mr, name: &str, role: &str, system: &str) -> String {
+    suanpan_core::auth::create_staff(
+        &mr.state.core.db,
+        name,
+        "Staff-pass-123",
+        system,
+        role,
+        None,
+    )
+    .await
+    .unwrap();
+    let path = if role == "finance" {
+        "/mr/v1/auth/finance/login"
+    } else {
+        "/mr/v1/auth/admin/login"
+    };
+    let (st, r) = mr
+        .json(
+            Method::POST,
+            path,
+            None,
+            json!({"username": name, "password": "Staff-pass-123"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let who = if role == "finance" {
+        &r["data"]["finance"]["finance_id"]
+    } else {
+        &r["data"]["admin"]["admin_id"]
+    };
+    assert!(who.is_string(), "{r}");
+    r["data"]["access_token"].as_str().unwrap().to_string()
+}
