@@ -605,7 +605,7 @@ pub async fn request_app_authorization(
     if !(10..=500).contains(&n.reason.chars().count()) {
         return Err(invalid_field("reason", "10-500 characters"));
     }
-    apps::by_id(&s.core.db, &n.app_id).await?.ok_or_else(|| {
+    let app = apps::by_id(&s.core.db, &n.app_id).await?.ok_or_else(|| {
         AppError::not_found(crate::envelope::code::APP_NOT_FOUND, "no such application")
     })?;
     let now = time::now_ms();
@@ -628,12 +628,20 @@ pub async fn request_app_authorization(
             "a request for this application is pending",
         ));
     }
-    let (items, _) =
-        crate::store::requests::page(&s.core.db, Some(&op.operator_id), Some("pending"), 100, 0)
-            .await?;
-    let r = items
-        .iter()
-        .find(|r| r.request_id == id)
-        .ok_or_else(|| AppError::internal("new request not found"))?;
-    Ok(success(StatusCode::CREATED, request_json(r, false)))
+    // The answer is what was just written; no read back.
+    let r = crate::store::requests::Request {
+        request_id: id,
+        operator_id: op.operator_id,
+        operator_name: op.name,
+        operator_category: op.category,
+        app_id: app.app_id,
+        app_name: app.app_name,
+        reason: n.reason,
+        status: "pending".into(),
+        reject_reason: None,
+        reviewed_by: None,
+        reviewed_at: None,
+        created_at: now,
+    };
+    Ok(success(StatusCode::CREATED, request_json(&r, false)))
 }

@@ -25,6 +25,12 @@ pub struct App {
     pub updated_at: i64,
 }
 
+/// Renews an inactive or expired authorization (binds: now, expires_at, operator, app, now).
+const RENEW_AUTHORIZATION: &str = "UPDATE mr_authorizations SET authorized_at = ?, expires_at = ?, is_active = 1 WHERE operator_id = ? AND app_id = ? AND (is_active = 0 OR (expires_at IS NOT NULL AND expires_at <= ?))";
+
+/// Creates a missing authorization (binds: operator, app, now, expires_at, now).
+const INSERT_AUTHORIZATION: &str = "{{INSERT_IGNORE}} INTO mr_authorizations (operator_id, app_id, authorized_at, expires_at, is_active, created_at) VALUES (?, ?, ?, ?, 1, ?){{ON_CONFLICT_IGNORE}}";
+
 /// Inserts an application.
 pub async fn insert(db: &Db, a: &App) -> Result<(), AppError> {
     let d = db.dialect;
@@ -77,7 +83,7 @@ pub async fn authorize(
     now: i64,
 ) -> Result<bool, AppError> {
     let d = db.dialect;
-    let renewed = sqlx::query(sql!(d, "UPDATE mr_authorizations SET authorized_at = ?, expires_at = ?, is_active = 1 WHERE operator_id = ? AND app_id = ? AND (is_active = 0 OR (expires_at IS NOT NULL AND expires_at <= ?))"))
+    let renewed = sqlx::query(sql!(d, RENEW_AUTHORIZATION))
         .bind(now)
         .bind(expires_at)
         .bind(operator_id)
@@ -89,7 +95,7 @@ pub async fn authorize(
     if renewed == 1 {
         return Ok(true);
     }
-    let inserted = sqlx::query(sql!(d, "{{INSERT_IGNORE}} INTO mr_authorizations (operator_id, app_id, authorized_at, expires_at, is_active, created_at) VALUES (?, ?, ?, ?, 1, ?){{ON_CONFLICT_IGNORE}}"))
+    let inserted = sqlx::query(sql!(d, INSERT_AUTHORIZATION))
         .bind(operator_id)
         .bind(app_id)
         .bind(now)
@@ -284,11 +290,23 @@ pub fn push_authorize(
     use suanpan_core::db::Arg;
     let exp = || expires_at.map_or(Arg::Null, Arg::from);
     b.push(
-        sql!(d, "UPDATE mr_authorizations SET authorized_at = ?, expires_at = ?, is_active = 1 WHERE operator_id = ? AND app_id = ? AND (is_active = 0 OR (expires_at IS NOT NULL AND expires_at <= ?))"),
-        vec![now.into(), exp(), operator_id.into(), app_id.into(), now.into()],
+        sql!(d, RENEW_AUTHORIZATION),
+        vec![
+            now.into(),
+            exp(),
+            operator_id.into(),
+            app_id.into(),
+            now.into(),
+        ],
     );
     b.push(
-        sql!(d, "{{INSERT_IGNORE}} INTO mr_authorizations (operator_id, app_id, authorized_at, expires_at, is_active, created_at) VALUES (?, ?, ?, ?, 1, ?){{ON_CONFLICT_IGNORE}}"),
-        vec![operator_id.into(), app_id.into(), now.into(), exp(), now.into()],
+        sql!(d, INSERT_AUTHORIZATION),
+        vec![
+            operator_id.into(),
+            app_id.into(),
+            now.into(),
+            exp(),
+            now.into(),
+        ],
     );
 }
