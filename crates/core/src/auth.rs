@@ -510,8 +510,12 @@ pub async fn upsert_user(db: &Db, openid: &str, unionid: Option<&str>) -> Result
 /// The token of an `Authorization: Bearer …` header. Errors: `unauthenticated` (401) when it
 /// is missing or malformed.
 pub fn bearer(parts: &Parts) -> Result<&str, AppError> {
-    let h = parts
-        .headers
+    bearer_of(&parts.headers)
+}
+
+/// [`bearer`] over the headers alone (handlers that take `HeaderMap`).
+pub fn bearer_of(headers: &http::HeaderMap) -> Result<&str, AppError> {
+    let h = headers
         .get(http::header::AUTHORIZATION)
         .ok_or_else(|| AppError::unauthenticated("missing Authorization: Bearer token"))?;
     let s = h

@@ -44,8 +44,12 @@ pub fn routes(state: MrState) -> Router {
     core_http::envelope::with_envelope(Router::new().nest("/mr/v1", app), MrEnvelope)
 }
 
-/// Builds MR's state on an opened core (which must have run [`MIGRATIONS`]).
-pub async fn build_state(core: CoreState) -> Result<MrState, String> {
+/// Builds MR's state on an opened core (which must have run [`MIGRATIONS`]) and the payment
+/// flow, registering MR's payment hooks with it.
+pub async fn build_state(
+    core: CoreState,
+    payments: suanpan_payments::Payments,
+) -> Result<MrState, String> {
     let settings: MrSettings = core.settings.section()?;
     let seal = crate::apikey::KeySeal::load(&settings.api_key_seal_key, &core.config.data_dir)?;
     let charges = suanpan_core::writer::GroupWriter::spawn(
@@ -59,7 +63,14 @@ pub async fn build_state(core: CoreState) -> Result<MrState, String> {
         operator: rate(settings.rate_limit_per_operator_per_min),
         ip: rate(settings.rate_limit_per_ip_per_min),
     };
+    let owner = Arc::new(crate::service::recharge::MrPayments::new(
+        core.db.clone(),
+        &core.config.public_base_url,
+    ));
+    payments.register(owner.clone());
     Ok(MrState {
+        payments,
+        owner,
         core,
         limits: Arc::new(limits),
         settings: Arc::new(settings),
@@ -68,14 +79,19 @@ pub async fn build_state(core: CoreState) -> Result<MrState, String> {
     })
 }
 
-/// The migrations MR needs: the core's and its own.
-pub const MIGRATIONS: [&[suanpan_core::db::migrate::Migration]; 2] =
-    [suanpan_core::db::migrate::MIGRATIONS, crate::MIGRATIONS];
+/// The migrations MR needs: the core's, the payment flow's and its own.
+pub const MIGRATIONS: [&[suanpan_core::db::migrate::Migration]; 3] = [
+    suanpan_core::db::migrate::MIGRATIONS,
+    suanpan_payments::MIGRATIONS,
+    crate::MIGRATIONS,
+];
 
-/// Opens the core with MR's migrations and builds MR alone (tests and tools).
+/// Opens the core with MR's migrations and builds MR alone with the payment providers of
+/// `settings` (tests and tools).
 pub async fn open(settings: Settings) -> Result<MrState, String> {
     let core = CoreState::open(settings, &MIGRATIONS).await?;
-    build_state(core).await
+    let payments = suanpan_payments::settings::payments_from_settings(&core)?;
+    build_state(core, payments).await
 }
 
 /// MR alone as a whole application (its routes, the ops endpoints, the middleware).

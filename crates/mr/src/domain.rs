@@ -247,6 +247,64 @@ pub fn revenue_account(operator_id: &str) -> String {
 /// The ledger unit of MR money: fen of CNY.
 pub const CNY: &str = "CNY";
 
+/// The ledger account refunds are paid out of: an approved refund moves the operator's
+/// balance here; a provider's final "no" moves its part back.
+pub fn refunds_account(operator_id: &str) -> String {
+    format!("mr:refunds:{operator_id}")
+}
+
+/// Smallest and largest recharge, fen (contract `rechargeBalance`: 充值金额（最小10元，最大10000元）).
+pub const RECHARGE_RANGE: (Fen, Fen) = (1_000, 1_000_000);
+
+/// How long a recharge's QR code can be paid, ms (contract: `expires_at` 订单过期时间（15分钟）).
+pub const RECHARGE_TTL_MS: i64 = 15 * 60 * 1000;
+
+/// A recharge amount: the contract's money pattern within [`RECHARGE_RANGE`]. The error is
+/// the message of a 400 `INVALID_PARAMS` on `amount`.
+pub fn check_recharge(amount: &str) -> Result<Fen, &'static str> {
+    match parse_yuan(amount) {
+        None => Err("a decimal string in yuan with at most two decimals"),
+        Some(f) if f < RECHARGE_RANGE.0 || f > RECHARGE_RANGE.1 => {
+            Err("充值金额必须在10-10000元之间 (10.00 to 10000.00)")
+        }
+        Some(f) => Ok(f),
+    }
+}
+
+/// Whether `s` has `min..=max` characters once trimmed (reasons and notes of the contract:
+/// refund reason 10..500, reject reason 10..200, notes up to 200).
+pub fn length_within(s: &str, min: usize, max: usize) -> bool {
+    let n = s.trim().chars().count();
+    (min..=max).contains(&n)
+}
+
+/// A taxpayer id as the contract's `tax_id` pattern `^[A-Z0-9]{15,20}$` (统一社会信用代码 is 18).
+pub fn valid_tax_id(s: &str) -> bool {
+    (15..=20).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// How an approved refund of `amount` is paid back: through the recharges that can still take
+/// a refund, newest first, each up to its refundable rest (`(recharge id, rest)`, in the order
+/// given); what they cannot take is paid by hand (offline). Returns the parts and the offline
+/// rest; the parts and the rest add up to `amount`.
+pub fn split_refund(amount: Fen, refundable: &[(i64, Fen)]) -> (Vec<(i64, Fen)>, Fen) {
+    let mut left = amount.max(0);
+    let mut parts = Vec::new();
+    for &(id, rest) in refundable {
+        if left == 0 {
+            break;
+        }
+        let take = rest.min(left);
+        if take > 0 {
+            parts.push((id, take));
+            left -= take;
+        }
+    }
+    (parts, left)
+}
+
 /// How statistics are bucketed (contract `dimension`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dimension {
@@ -449,5 +507,37 @@ mod tests {
         assert_eq!(authorization_cost(4, 1250), Some(5000));
         assert_eq!(authorization_cost(i64::MAX, 2), None);
         assert!(valid_operator_id("op1") && !valid_operator_id("op_1"));
+    }
+
+    #[test]
+    fn recharges_are_ten_to_ten_thousand_yuan() {
+        assert_eq!(check_recharge("10"), Ok(1_000));
+        assert_eq!(check_recharge("500.5"), Ok(50_050));
+        assert_eq!(check_recharge("10000.00"), Ok(1_000_000));
+        assert!(check_recharge("9.99").is_err());
+        assert!(check_recharge("10000.01").is_err());
+        assert!(check_recharge("-10").is_err() && check_recharge("1e3").is_err());
+    }
+
+    #[test]
+    fn tax_ids_and_reasons_follow_the_contract() {
+        assert!(valid_tax_id("91110000123456789X"));
+        assert!(!valid_tax_id("91110000123456789x"));
+        assert!(!valid_tax_id("12345678901234"));
+        assert!(length_within("业务调整，不再继续使用了", 10, 500));
+        assert!(!length_within("  太短了  ", 10, 500));
+    }
+
+    #[test]
+    fn a_refund_is_split_over_recharges_newest_first_and_the_rest_is_offline() {
+        let rest = [(9, 3_000), (7, 0), (4, 10_000)];
+        assert_eq!(
+            split_refund(5_000, &rest),
+            (vec![(9, 3_000), (4, 2_000)], 0)
+        );
+        assert_eq!(split_refund(2_000, &rest), (vec![(9, 2_000)], 0));
+        let (parts, offline) = split_refund(20_000, &rest);
+        assert_eq!((parts, offline), (vec![(9, 3_000), (4, 10_000)], 7_000));
+        assert_eq!(split_refund(500, &[]), (vec![], 500));
     }
 }

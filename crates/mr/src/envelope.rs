@@ -42,6 +42,14 @@ pub mod code {
     pub const RESOURCE_NOT_FOUND: &str = "RESOURCE_NOT_FOUND";
     /// The username is taken (400).
     pub const USERNAME_EXISTS: &str = "USERNAME_EXISTS";
+    /// Unknown refund request (404).
+    pub const REFUND_NOT_FOUND: &str = "REFUND_NOT_FOUND";
+    /// Unknown invoice request (404).
+    pub const INVOICE_NOT_FOUND: &str = "INVOICE_NOT_FOUND";
+    /// The payment provider is not configured, refused or could not be reached (502/503).
+    pub const PAYMENT_FAILED: &str = "PAYMENT_FAILED";
+    /// The report is unknown or not generated yet (404).
+    pub const REPORT_NOT_READY: &str = "REPORT_NOT_READY";
 }
 
 /// Every code the contract's enum allows.

@@ -31,11 +31,18 @@ use suanpan_core::db::migrate::Migration;
 pub const SYSTEM: &str = "mr";
 
 /// MR's migrations (run with every other system's by the binary).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 8,
-    name: "mr",
-    sql: include_str!("../migrations/0008_mr.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 8,
+        name: "mr",
+        sql: include_str!("../migrations/0008_mr.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "mr_money",
+        sql: include_str!("../migrations/0009_mr_money.sql"),
+    },
+];
 
 /// MR's handler state.
 #[derive(Clone)]
@@ -50,6 +57,10 @@ pub struct MrState {
     pub charges: suanpan_core::writer::GroupWriter<service::Charge>,
     /// FR-055's authorization limits: per operator, per client address.
     pub limits: Arc<Limits>,
+    /// The core payment flow (shared with every system; MR's hooks registered).
+    pub payments: suanpan_payments::Payments,
+    /// MR's hooks in the payment flow (its notification URLs).
+    pub owner: Arc<service::recharge::MrPayments>,
 }
 
 /// The authorization rate limits (FR-055), `0` (or `rate_limits = off`) for none.

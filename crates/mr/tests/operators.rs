@@ -336,7 +336,9 @@ async fn us3_transactions_list_recharges_and_consumptions_newest_first() {
         (p["page"].as_i64(), p["items"][0]["type"].as_str()),
         (Some(2), Some("recharge"))
     );
-    assert_eq!(list("?type=refund").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(list("?type=cash").await.0, StatusCode::BAD_REQUEST);
+    let (_, refunds) = list("?type=refund").await;
+    assert_eq!(refunds["total"], 0, "refund movements only when asked for");
     assert_eq!(list("?page_size=101").await.0, StatusCode::BAD_REQUEST);
     let (_, none) = list("?end_time=2020-01-01T00:00:00Z").await;
     assert_eq!(none["total"], 0);
@@ -420,4 +422,32 @@ async fn us1_4_deactivation_stops_tokens_and_keys_and_keeps_the_books_balanced()
     .await
     .unwrap();
     assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_token_and_only_that_token() {
+    let mr = common::Mr::new().await;
+    let v = mr.venue(0).await;
+    let me = "/mr/v1/operators/me";
+    let logout = "/mr/v1/auth/operators/logout";
+    let (st, _) = mr.json(Method::GET, me, Some(&v.token), Value::Null).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, body) = mr
+        .json(Method::POST, logout, Some(&v.token), Value::Null)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["success"], true);
+    let (st, e) = mr.json(Method::GET, me, Some(&v.token), Value::Null).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(e["error_code"], "UNAUTHORIZED");
+    let (st, _) = mr
+        .json(Method::POST, logout, Some(&v.token), Value::Null)
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token cannot log out again"
+    );
+    let (st, _) = mr.json(Method::POST, logout, None, Value::Null).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
 }

@@ -61,6 +61,10 @@ pub struct PrepayRequest {
     pub scene: Scene,
     /// After this Unix time (seconds) the provider refuses payment.
     pub expires_at_unix: Option<i64>,
+    /// Where the provider posts this payment's notifications; `None`: the provider's
+    /// configured URL. A system that serves its own notification route names it here.
+    #[serde(default)]
+    pub notify_url: Option<String>,
 }
 
 /// What the payer's side needs to pay.
@@ -149,6 +153,10 @@ pub struct RefundRequest {
     pub total_fen: i64,
     /// Shown to the payer.
     pub reason: String,
+    /// Where the provider posts the refund's result (WeChat Pay; Alipay refunds answer at
+    /// once); `None`: the provider's configured URL.
+    #[serde(default)]
+    pub notify_url: Option<String>,
 }
 
 /// A refund as the provider reports it.

@@ -9,6 +9,7 @@ use suanpan_core::CoreState;
 use suanpan_core::config::{Config, Section, lenient_string};
 use suanpan_core::wechat_login::WechatLoginSettings;
 
+use crate::alipay::client::{AlipayClient, AlipayConfig};
 use crate::flow::Payments;
 use crate::provider::PaymentProvider;
 use crate::wechatpay::client::apiv3_key_bytes;
@@ -82,6 +83,72 @@ impl WechatPaySettings {
     }
 }
 
+/// Alipay open-platform settings (RSA2). Keys keep the flat naming of the WeChat Pay ones:
+/// `alipay_app_id`, `SUANPAN_ALIPAY_APP_ID`, ….
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlipaySettings {
+    /// Gateway URL (`https://openapi.alipay.com/gateway.do`; the sandbox's, or the local
+    /// simulator's, for development).
+    #[serde(deserialize_with = "lenient_string")]
+    pub alipay_gateway: String,
+    /// The application's `app_id`.
+    #[serde(deserialize_with = "lenient_string")]
+    pub alipay_app_id: String,
+    /// Path to the application private key PEM (RSA2, PKCS#8 or PKCS#1).
+    #[serde(deserialize_with = "lenient_string")]
+    pub alipay_private_key: String,
+    /// The Alipay public key (支付宝公钥) as the console shows it: base64 SPKI DER.
+    #[serde(deserialize_with = "lenient_string")]
+    pub alipay_public_key: String,
+    /// Default `notify_url`; empty: only what each system sends with its own requests.
+    #[serde(deserialize_with = "lenient_string")]
+    pub alipay_notify_url: String,
+}
+
+impl Default for AlipaySettings {
+    fn default() -> Self {
+        AlipaySettings {
+            alipay_gateway: crate::alipay::client::DEFAULT_GATEWAY.into(),
+            alipay_app_id: String::new(),
+            alipay_private_key: String::new(),
+            alipay_public_key: String::new(),
+            alipay_notify_url: String::new(),
+        }
+    }
+}
+
+impl Section for AlipaySettings {
+    const NAME: &'static str = "";
+}
+
+impl AlipaySettings {
+    /// True when the app id and both keys are given.
+    pub fn configured(&self) -> bool {
+        !(self.alipay_app_id.is_empty()
+            || self.alipay_private_key.is_empty()
+            || self.alipay_public_key.is_empty())
+    }
+}
+
+/// Builds the Alipay client from its settings. Errors are messages for the operator.
+pub fn alipay_client(cfg: &AlipaySettings) -> Result<AlipayClient, String> {
+    let pem = std::fs::read_to_string(&cfg.alipay_private_key).map_err(|e| {
+        format!(
+            "cannot read alipay private key {}: {e}",
+            cfg.alipay_private_key
+        )
+    })?;
+    AlipayClient::new(AlipayConfig {
+        gateway: cfg.alipay_gateway.clone(),
+        app_id: cfg.alipay_app_id.clone(),
+        merchant_key: MerchantKey::from_pem(&pem).map_err(|e| e.to_string())?,
+        alipay_public_key_b64: cfg.alipay_public_key.trim().to_string(),
+        notify_url: cfg.alipay_notify_url.clone(),
+    })
+    .map_err(|e| e.to_string())
+}
+
 /// Builds the WeChat Pay client from the merchant settings (the AppID is the WeChat login
 /// section's; the notification URL defaults to `{public_base_url}/v1/payments/wechat/notify`,
 /// which applies the payments and refunds of every system). Errors are messages for the
@@ -128,13 +195,18 @@ pub fn wechatpay_client(
 }
 
 /// The payment flow with every provider configured in `core`'s settings (WeChat Pay when its
-/// merchant settings are given). Errors are messages for the operator.
+/// merchant settings are given, Alipay when its app id and keys are). Errors are messages for
+/// the operator.
 pub fn payments_from_settings(core: &CoreState) -> Result<Payments, String> {
     let login: WechatLoginSettings = core.settings.section()?;
     let wechat: WechatPaySettings = core.settings.section()?;
+    let alipay: AlipaySettings = core.settings.section()?;
     let mut providers: Vec<Arc<dyn PaymentProvider>> = Vec::new();
     if wechat.configured() {
         providers.push(Arc::new(wechatpay_client(&core.config, &login, &wechat)?));
+    }
+    if alipay.configured() {
+        providers.push(Arc::new(alipay_client(&alipay)?));
     }
     Ok(Payments::new(core.db.clone(), providers))
 }

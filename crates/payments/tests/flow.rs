@@ -270,6 +270,7 @@ fn qr_request(out_trade_no: &str, amount_fen: i64) -> PrepayRequest {
         description: "算盘 流程测试".into(),
         scene: Scene::AlipayQr,
         expires_at_unix: Some(chrono::Utc::now().timestamp() + 900),
+        notify_url: None,
     }
 }
 
@@ -762,6 +763,7 @@ async fn a_refund_alipay_refuses_fails_and_its_owner_is_told() {
         amount_fen: fen,
         total_fen: fen,
         reason: "console".into(),
+        notify_url: None,
     };
     PaymentProvider::refund(&*e.client, &outside).await.unwrap();
 

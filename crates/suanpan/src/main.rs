@@ -140,7 +140,7 @@ async fn open_all(settings: Settings) -> Result<(ShopState, suanpan_mr::MrState)
         .map_err(anyhow::Error::msg)?;
     let payments =
         suanpan_payments::settings::payments_from_settings(&core).map_err(anyhow::Error::msg)?;
-    let mr = suanpan_mr::app::build_state(core.clone())
+    let mr = suanpan_mr::app::build_state(core.clone(), payments.clone())
         .await
         .map_err(anyhow::Error::msg)?;
     let shop = suanpan_shop::app::build_state(core, payments)

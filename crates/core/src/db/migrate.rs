@@ -6,7 +6,7 @@
 //! next number after the highest one of any crate (two crates claiming one number is an error
 //! before anything runs). An applied migration is never edited; changes are new migrations.
 //!
-//! One file serves all three engines: the tokens `{{PK}}`, `{{CLOB}}` and `{{TABLE}}` are
+//! One file serves all three engines: the tokens `{{PK}}`, `{{CLOB}}`, `{{BLOB}}` and `{{TABLE}}` are
 //! replaced per [`Dialect`]. Concurrent runners are serialised by an advisory lock (PostgreSQL,
 //! MySQL) or the single SQLite writer.
 
@@ -78,8 +78,14 @@ pub fn render(sql: &str, dialect: Dialect) -> String {
             " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         ),
     };
+    let blob = match dialect {
+        Dialect::Sqlite => "BLOB",
+        Dialect::Postgres => "BYTEA",
+        Dialect::MySql => "LONGBLOB",
+    };
     sql.replace("{{PK}}", pk)
         .replace("{{CLOB}}", clob)
+        .replace("{{BLOB}}", blob)
         .replace("{{TABLE}}", table)
 }
 

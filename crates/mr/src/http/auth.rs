@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(authorize_game))
         .routes(routes!(register_operator))
         .routes(routes!(operator_login))
+        .routes(routes!(operator_logout))
         .routes(routes!(admin_login))
         .routes(routes!(finance_login))
 }
@@ -371,6 +372,24 @@ pub async fn operator_login(
             "operator": {"operator_id": op.operator_id, "username": op.username, "name": op.name, "category": op.category},
         }),
     ))
+}
+
+/// Logs the operator out: the bearer token is revoked until it would have expired (contract
+/// `operatorLogout`: 注销当前JWT Token（加入黑名单）). Errors: 401.
+#[utoipa::path(post, path = "/auth/operators/logout", tag = "auth", responses((status = 200, description = "logged out"), (status = 401, description = "UNAUTHORIZED")))]
+pub async fn operator_logout(
+    State(s): State<MrState>,
+    crate::http::AuthOperator(_op): crate::http::AuthOperator,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let token = suanpan_core::auth::bearer_of(&headers)?;
+    let claims = s
+        .core
+        .tokens
+        .verify(token, crate::http::OPERATOR_TOKEN, "access")?;
+    let hash = crate::store::tokens::token_hash(token);
+    crate::store::tokens::revoke(&s.core.db, &hash, claims.exp * 1000, time::now_ms()).await?;
+    Ok(axum::Json(json!({"success": true, "message": "已退出登录"})).into_response())
 }
 
 /// Back-office login of `role` (admin or finance): core password check with the login

@@ -3,7 +3,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod finance;
 pub mod operators;
+pub mod payments;
+pub mod recharge;
+pub mod refunds;
 pub mod statistics;
 
 use axum::extract::{FromRef, FromRequestParts};
@@ -22,7 +26,11 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .merge(auth::routes())
         .merge(operators::routes())
         .merge(statistics::routes())
+        .merge(recharge::routes())
+        .merge(refunds::routes())
+        .merge(payments::routes())
         .merge(admin::routes())
+        .merge(finance::routes())
 }
 
 /// A time as the contract writes it: RFC 3339, UTC, milliseconds (`2025-01-15T12:30:00.000Z`).
@@ -45,8 +53,9 @@ pub fn success(status: StatusCode, data: serde_json::Value) -> Response {
 /// JWT kind of operator tokens.
 pub const OPERATOR_TOKEN: &str = "mr_operator";
 
-/// A signed-in, active operator (bearer JWT of kind [`OPERATOR_TOKEN`]). Any other token, a
-/// deactivated account: 401 `UNAUTHORIZED` (operator operations document no 403).
+/// A signed-in, active operator (bearer JWT of kind [`OPERATOR_TOKEN`], not logged out). Any
+/// other token, a revoked one, a deactivated account: 401 `UNAUTHORIZED` (operator operations
+/// document no 403).
 #[derive(Clone, Debug)]
 pub struct AuthOperator(pub crate::store::operators::Operator);
 
@@ -65,6 +74,10 @@ where
             .tokens
             .verify(token, OPERATOR_TOKEN, "access")
             .map_err(|e| unauthorized(&e.message))?;
+        let hash = crate::store::tokens::token_hash(token);
+        if crate::store::tokens::is_revoked(&s.core.db, &hash).await? {
+            return Err(unauthorized("this token was logged out"));
+        }
         let found = crate::store::operators::by_id(&s.core.db, &claims.sub).await?;
         match found {
             Some((op, _)) if !op.is_deactivated => Ok(AuthOperator(op)),

@@ -376,7 +376,8 @@ pub struct TransactionsQuery {
     pub start_time: Option<String>,
     /// To (RFC 3339, exclusive).
     pub end_time: Option<String>,
-    /// `recharge`, `consumption` or `all` (default).
+    /// `recharge`, `consumption` or `all` (default: both). Beyond the contract, `refund` and
+    /// `refund_reversal` list the balance's refund movements.
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }
@@ -400,7 +401,7 @@ pub async fn get_transactions(
     let (page, size, limit, offset) = page_window(q.page, q.page_size)?;
     let kind = match q.kind.as_deref() {
         None | Some("all") => None,
-        Some(k @ ("recharge" | "consumption")) => Some(k),
+        Some(k @ ("recharge" | "consumption" | "refund" | "refund_reversal")) => Some(k),
         Some(_) => return Err(invalid_field("type", "recharge, consumption or all")),
     };
     let window = super::statistics::window(q.start_time.as_deref(), q.end_time.as_deref())?;

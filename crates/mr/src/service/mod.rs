@@ -2,5 +2,7 @@
 
 pub mod authorize;
 pub mod operators;
+pub mod recharge;
+pub mod refunds;
 
 pub use authorize::{Charge, Charged};

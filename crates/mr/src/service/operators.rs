@@ -140,45 +140,14 @@ pub async fn credit(
     s.core
         .db
         .transaction(&cx, move |tx, &(operator_id, amount, method, id)| {
-            Box::pin(async move {
-                let now = time::now_ms();
-                let clearing = format!("mr:clearing:{method}");
-                ledger::execute(
-                    tx,
-                    d,
-                    &Op::Open {
-                        account: clearing.clone(),
-                        unit: CNY.into(),
-                        non_negative: false,
-                    },
-                    now,
-                )
-                .await?;
-                let op = Op::Transfer {
-                    id: format!("mr:credit:{id}"),
-                    debit: clearing,
-                    credit: balance_account(operator_id),
-                    unit: CNY.into(),
-                    amount,
-                    reference: id.to_string(),
-                };
-                ledger::execute(tx, d, &op, now).await?;
-                let after = ledger::account(tx, d, &balance_account(operator_id))
-                    .await?
-                    .available();
-                crate::store::usage::insert_recharge(
-                    tx,
-                    d,
-                    id,
-                    operator_id,
-                    amount,
-                    after,
-                    method,
-                    now,
-                )
-                .await?;
-                Ok(after)
-            })
+            Box::pin(crate::service::recharge::credit_in(
+                tx,
+                d,
+                operator_id,
+                amount,
+                method,
+                id,
+            ))
         })
         .await
 }

@@ -103,23 +103,30 @@ pub fn push_insert(b: &mut Batch, d: Dialect, o: &Operator, password_hash: &str,
 }
 
 /// Balance, total recharged, total consumed (fen) and the last transaction's time (ms; the
-/// account's opening when it has none) of an operator: two ledger rows by key. Recharged is
-/// what came in: balance + consumed.
+/// account's opening when it has none) of an operator: three ledger rows by key. Recharged is
+/// what came in: balance + consumed + refunded out.
 pub async fn balance(db: &Db, operator_id: &str) -> Result<(i64, i64, i64, Option<i64>), AppError> {
     let d = db.dialect;
     let row = sqlx::query(sql!(
         d,
-        "SELECT b.balance - b.pending_out, b.updated_at, COALESCE((SELECT r.balance FROM ledger_accounts r WHERE r.account = ?), 0) FROM ledger_accounts b WHERE b.account = ?"
+        "SELECT b.balance - b.pending_out, b.updated_at, COALESCE((SELECT r.balance FROM ledger_accounts r WHERE r.account = ?), 0), COALESCE((SELECT f.balance FROM ledger_accounts f WHERE f.account = ?), 0) FROM ledger_accounts b WHERE b.account = ?"
     ))
     .bind(crate::domain::revenue_account(operator_id))
+    .bind(crate::domain::refunds_account(operator_id))
     .bind(crate::domain::balance_account(operator_id))
     .fetch_optional(db.reader())
     .await?;
     let Some(row) = row else {
         return Ok((0, 0, 0, None));
     };
-    let (balance, consumed): (i64, i64) = (row.try_get(0)?, row.try_get(2)?);
-    Ok((balance, balance + consumed, consumed, Some(row.try_get(1)?)))
+    let (balance, consumed, refunded): (i64, i64, i64) =
+        (row.try_get(0)?, row.try_get(2)?, row.try_get(3)?);
+    Ok((
+        balance,
+        balance + consumed + refunded,
+        consumed,
+        Some(row.try_get(1)?),
+    ))
 }
 
 /// Adds the replacement of an operator's API key to `b` (a guard: the operator exists).

@@ -145,7 +145,7 @@ pub async fn insert_recharge(
 pub struct Transaction {
     /// Public id.
     pub transaction_id: String,
-    /// `recharge` or `consumption`.
+    /// `recharge`, `consumption`, `refund` or `refund_reversal`.
     pub kind: String,
     /// Amount (fen, positive).
     pub amount_fen: i64,
@@ -160,7 +160,8 @@ pub struct Transaction {
 }
 
 /// A page of the operator's transactions in `[from, to)` (ms), newest first, of `kind` (`None`:
-/// all), with the total count.
+/// the contract's kinds, recharge and consumption; `refund` and `refund_reversal` only when
+/// named), with the total count.
 pub async fn transactions(
     db: &Db,
     operator_id: &str,
@@ -169,7 +170,7 @@ pub async fn transactions(
     (limit, offset): (i64, i64),
 ) -> Result<(Vec<Transaction>, i64), AppError> {
     let d = db.dialect;
-    let filter = "operator_id = ? AND (? = '' OR kind = ?) AND created_at >= ? AND created_at < ?";
+    let filter = "operator_id = ? AND ((? = '' AND kind IN ('recharge', 'consumption')) OR kind = ?) AND created_at >= ? AND created_at < ?";
     let q = d.prepare(&format!("SELECT transaction_id, kind, amount_fen, balance_after_fen, related_usage_id, payment_method, created_at FROM mr_transactions WHERE {filter} ORDER BY id DESC LIMIT ? OFFSET ?"));
     let kind = kind.unwrap_or("");
     let rows = sqlx::query(&q)

@@ -7,8 +7,13 @@ use axum::body::Body;
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use suanpan_core::config::{Config, Settings};
+use suanpan_core::wechat_login::WechatLoginSettings;
 use suanpan_mr::MrState;
 use suanpan_mr::settings::MrSettings;
+use suanpan_payments::alipay::simulator::{AlipaySimulator, AlipaySimulatorConfig};
+use suanpan_payments::settings::{AlipaySettings, WechatPaySettings};
+use suanpan_payments::wechatpay::MerchantKey;
+use suanpan_payments::wechatpay::simulator::{SIM_PUBLIC_KEY_ID, Simulator, SimulatorConfig};
 use tower::ServiceExt;
 
 /// The authorize path as a client sends it (and signs it).
@@ -18,6 +23,44 @@ pub const AUTHORIZE: &str = "/mr/v1/auth/game/authorize";
 pub struct Mr {
     pub state: MrState,
     pub router: Router,
+    /// With [`Mr::with_payments`]: the payment simulators and the server they notify.
+    pub pay: Option<Pay>,
+}
+
+/// The WeChat Pay and Alipay simulators (development fakes of the real gateways, speaking
+/// their protocols), and MR served on a local port so that they can post notifications to
+/// the URL MR names in its prepay requests.
+pub struct Pay {
+    pub wechat: std::sync::Arc<Simulator>,
+    pub alipay: std::sync::Arc<AlipaySimulator>,
+    /// MR's base URL (`http://127.0.0.1:port`).
+    pub base_url: String,
+    _tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+const APPID: &str = "wxd678efh567hg6787";
+const MCHID: &str = "1230000109";
+const ALIPAY_APP_ID: &str = "2021000000000042";
+
+fn keys() -> &'static (String, String, String, String) {
+    static K: std::sync::OnceLock<(String, String, String, String)> = std::sync::OnceLock::new();
+    K.get_or_init(|| {
+        let pem = || MerchantKey::generate().unwrap().to_pkcs8_pem().unwrap();
+        (pem(), pem(), pem(), pem())
+    })
+}
+
+async fn serve_on(
+    router: Router,
+    listener: tokio::net::TcpListener,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    })
 }
 
 /// A registered operator with a site, an authorized app and a bearer token.
@@ -54,7 +97,110 @@ impl Mr {
         settings.set(&mr);
         let state = suanpan_mr::app::open(settings).await.unwrap();
         let router = suanpan_mr::app::router(state.clone());
-        Mr { state, router }
+        Mr {
+            state,
+            router,
+            pay: None,
+        }
+    }
+
+    /// MR with WeChat Pay and Alipay configured against their simulators, served on a local
+    /// port (rate limits off).
+    pub async fn with_payments() -> Mr {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let (merchant_pem, platform_pem, app_pem, alipay_pem) = keys();
+        let dir = std::env::temp_dir()
+            .join("suanpan-tests")
+            .join(suanpan_core::ids::random_alnum(12).to_ascii_lowercase());
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.to_string_lossy().into_owned()
+        };
+        let platform_key = MerchantKey::from_pem(platform_pem).unwrap();
+        let platform_pub = write("platform_pub.pem", &platform_key.public_key_pem().unwrap());
+        let apiv3 = suanpan_core::ids::random_alnum(32);
+        let wechat = Simulator::new(SimulatorConfig {
+            appid: APPID.into(),
+            mchid: MCHID.into(),
+            apiv3_key: apiv3.as_bytes().to_vec(),
+            merchant_public_key_der: MerchantKey::from_pem(merchant_pem)
+                .unwrap()
+                .public_key_der(),
+            platform_key,
+            platform_key_id: SIM_PUBLIC_KEY_ID.into(),
+        });
+        let alipay = AlipaySimulator::new(AlipaySimulatorConfig {
+            app_id: ALIPAY_APP_ID.into(),
+            merchant_public_key_der: MerchantKey::from_pem(app_pem).unwrap().public_key_der(),
+            alipay_key: MerchantKey::from_pem(alipay_pem).unwrap(),
+        });
+        let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+        let (wl, al, ml) = (
+            bind().await.unwrap(),
+            bind().await.unwrap(),
+            bind().await.unwrap(),
+        );
+        let url = |l: &tokio::net::TcpListener| format!("http://{}", l.local_addr().unwrap());
+        let (wechat_url, alipay_url, base_url) = (url(&wl), url(&al), url(&ml));
+        let (w2, a2) = (wechat.clone(), alipay.clone());
+        let mut tasks = vec![
+            tokio::spawn(async move {
+                let _ = w2.serve(wl).await;
+            }),
+            tokio::spawn(async move {
+                let _ = a2.serve(al).await;
+            }),
+        ];
+        let core = Config {
+            database_url: suanpan_core::testing::fresh_database_url().await,
+            data_dir: dir.to_string_lossy().into_owned(),
+            db_max_connections: 8,
+            sqlite_synchronous: "NORMAL".into(),
+            public_base_url: base_url.clone(),
+            ..Config::default()
+        };
+        let mut settings = Settings::new(core);
+        settings.set(&MrSettings {
+            rate_limits: "off".into(),
+            ..MrSettings::default()
+        });
+        settings.set(&WechatLoginSettings {
+            wechat_appid: APPID.into(),
+            wechat_secret: "secret".into(),
+            wechat_api_base: wechat_url.clone(),
+        });
+        settings.set(&WechatPaySettings {
+            wechatpay_api_base: wechat_url,
+            wechatpay_mchid: MCHID.into(),
+            wechatpay_merchant_key: write("merchant.pem", merchant_pem),
+            wechatpay_merchant_serial: "TESTSERIAL0001".into(),
+            wechatpay_apiv3_key: apiv3,
+            wechatpay_platform_public_key: platform_pub,
+            wechatpay_platform_public_key_id: SIM_PUBLIC_KEY_ID.into(),
+            ..WechatPaySettings::default()
+        });
+        settings.set(&AlipaySettings {
+            alipay_gateway: format!("{alipay_url}/gateway.do"),
+            alipay_app_id: ALIPAY_APP_ID.into(),
+            alipay_private_key: write("alipay_app.pem", app_pem),
+            alipay_public_key: alipay.alipay_public_key_b64().unwrap(),
+            alipay_notify_url: String::new(),
+        });
+        let state = suanpan_mr::app::open(settings).await.unwrap();
+        let router = suanpan_mr::app::router(state.clone());
+        tasks.push(serve_on(router.clone(), ml).await);
+        Mr {
+            state,
+            router,
+            pay: Some(Pay {
+                wechat,
+                alipay,
+                base_url,
+                _tasks: tasks,
+            }),
+        }
     }
 
     /// Calls the router; the body parsed as JSON (`Null` when empty).

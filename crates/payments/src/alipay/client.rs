@@ -29,7 +29,7 @@ pub struct AlipayConfig {
     pub merchant_key: MerchantKey,
     /// The Alipay public key (支付宝公钥), base64 SPKI DER as the console shows it.
     pub alipay_public_key_b64: String,
-    /// `notify_url` for asynchronous notifications.
+    /// `notify_url` for asynchronous notifications (empty: none unless a request names one).
     pub notify_url: String,
 }
 
@@ -115,7 +115,8 @@ impl AlipayClient {
 
     /// The signed parameters of a call: common parameters (`app_id`, `method`, `format=JSON`,
     /// `charset=utf-8`, `sign_type=RSA2`, `timestamp`, `version=1.0`, `notify_url`), `extra`
-    /// (e.g. `return_url`), `biz_content`, and `sign`.
+    /// (e.g. `return_url`; a `notify_url` there replaces the configured one), `biz_content`, and
+    /// `sign`.
     pub fn signed_params(
         &self,
         method: &str,
@@ -123,6 +124,11 @@ impl AlipayClient {
         extra: &[(&str, &str)],
         now_unix: i64,
     ) -> Result<Vec<(String, String)>, PayError> {
+        let overridden = extra.iter().any(|(k, _)| *k == "notify_url");
+        let notify = match overridden || self.cfg.notify_url.is_empty() {
+            true => None,
+            false => Some(("notify_url", self.cfg.notify_url.as_str())),
+        };
         let mut p: Vec<(String, String)> = [
             ("app_id", self.cfg.app_id.as_str()),
             ("method", method),
@@ -130,9 +136,9 @@ impl AlipayClient {
             ("charset", "utf-8"),
             ("sign_type", "RSA2"),
             ("version", "1.0"),
-            ("notify_url", self.cfg.notify_url.as_str()),
         ]
         .iter()
+        .chain(notify.iter())
         .chain(extra.iter())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
@@ -147,7 +153,17 @@ impl AlipayClient {
     /// [`PayError::Api`] with `sub_code`/`sub_msg` (or `code`/`msg`),
     /// [`PayError::BadSignature`], [`PayError::Transport`], [`PayError::Malformed`].
     pub async fn call(&self, method: &str, biz: &Value) -> Result<Value, PayError> {
-        let params = self.signed_params(method, biz, &[], chrono::Utc::now().timestamp())?;
+        self.call_with(method, biz, &[]).await
+    }
+
+    /// [`Self::call`] with extra common parameters (see [`Self::signed_params`]).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        biz: &Value,
+        extra: &[(&str, &str)],
+    ) -> Result<Value, PayError> {
+        let params = self.signed_params(method, biz, extra, chrono::Utc::now().timestamp())?;
         let body = form_encode(&params);
         let resp = self
             .http
@@ -201,13 +217,15 @@ impl AlipayClient {
         })
     }
 
-    /// `alipay.trade.precreate` (统一收单线下交易预创建) → `qr_code`.
+    /// `alipay.trade.precreate` (统一收单线下交易预创建) → `qr_code`; `notify_url` replaces the
+    /// configured one for this trade.
     pub async fn precreate(
         &self,
         out_trade_no: &str,
         amount_fen: i64,
         subject: &str,
         expires_at_unix: Option<i64>,
+        notify_url: Option<&str>,
     ) -> Result<String, PayError> {
         let mut biz = json!({
             "out_trade_no": out_trade_no,
@@ -217,7 +235,10 @@ impl AlipayClient {
         if let Some(t) = expires_at_unix {
             biz["time_expire"] = json!(china_datetime(t));
         }
-        let v = self.call("alipay.trade.precreate", &biz).await?;
+        let extra: Vec<(&str, &str)> = notify_url.map(|u| ("notify_url", u)).into_iter().collect();
+        let v = self
+            .call_with("alipay.trade.precreate", &biz, &extra)
+            .await?;
         str_of(&v, "qr_code").ok_or_else(|| PayError::Malformed("no qr_code".into()))
     }
 
@@ -230,6 +251,7 @@ impl AlipayClient {
         subject: &str,
         return_url: &str,
         expires_at_unix: Option<i64>,
+        notify_url: Option<&str>,
     ) -> Result<String, PayError> {
         let mut biz = json!({
             "out_trade_no": out_trade_no,
@@ -240,7 +262,8 @@ impl AlipayClient {
         if let Some(t) = expires_at_unix {
             biz["time_expire"] = json!(china_datetime(t));
         }
-        let extra = [("return_url", return_url)];
+        let mut extra = vec![("return_url", return_url)];
+        extra.extend(notify_url.map(|u| ("notify_url", u)));
         let p = self.signed_params(
             "alipay.trade.page.pay",
             &biz,
@@ -358,12 +381,13 @@ impl AlipayClient {
             &req.description,
             req.expires_at_unix,
         );
+        let notify = req.notify_url.as_deref();
         match &req.scene {
             Scene::AlipayQr => Ok(PrepayAnswer::QrCode {
-                code_url: self.precreate(no, fen, subj, exp).await?,
+                code_url: self.precreate(no, fen, subj, exp, notify).await?,
             }),
             Scene::AlipayPage { return_url } => Ok(PrepayAnswer::RedirectUrl {
-                url: self.page_pay_url(no, fen, subj, return_url, exp)?,
+                url: self.page_pay_url(no, fen, subj, return_url, exp, notify)?,
             }),
             other => Err(PayError::Unsupported(format!(
                 "Alipay cannot serve scene {other:?}"

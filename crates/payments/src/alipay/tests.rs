@@ -169,6 +169,7 @@ fn qr_request(no: &str, fen: i64) -> PrepayRequest {
         description: "算盘 测试".into(),
         scene: Scene::AlipayQr,
         expires_at_unix: Some(chrono::Utc::now().timestamp() + 900),
+        notify_url: None,
     }
 }
 
@@ -212,6 +213,7 @@ async fn precreate_pay_notify_query_refund_flow() {
         amount_fen: 234,
         total_fen: 1234,
         reason: "测试".into(),
+        notify_url: None,
     };
     let r = p.refund(&refund).await.unwrap();
     assert_eq!((r.status, r.amount_fen), (RefundStatus::Succeeded, 234));

@@ -34,7 +34,7 @@ use crate::provider::{
 };
 use store::TradeKey;
 
-pub use refunds::RefundOutcome;
+pub use refunds::{RefundOutcome, refundable};
 
 /// A trade's state in our books (table `pay_trades`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -214,6 +214,13 @@ pub trait PaymentOwner: Send + Sync {
     /// Whether the owner no longer wants payment (cancelled), so that reconciliation may
     /// close its unpaid trade.
     fn abandoned(&self, owner_id: i64) -> BoxFuture<'_, Result<bool, AppError>>;
+
+    /// The notification URL of the system's refunds at `provider` (its own route); `None`:
+    /// the provider's configured URL.
+    fn notify_url(&self, provider: Provider) -> Option<String> {
+        let _ = provider;
+        None
+    }
 }
 
 /// What applying a provider's trade did.

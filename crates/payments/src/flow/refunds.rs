@@ -129,12 +129,14 @@ impl Payments {
         }
         let trade = self.trade_by_id(&r).await?;
         let client = self.provider(trade.provider)?;
+        let notify_url = self.owner(&trade.system)?.notify_url(trade.provider);
         let req = RefundRequest {
             out_refund_no: r.out_refund_no.clone(),
             out_trade_no: trade.out_trade_no.clone(),
             amount_fen: r.amount_fen,
             total_fen: trade.amount_fen,
             reason: r.reason.clone(),
+            notify_url,
         };
         match client.refund(&req).await {
             Ok(answer) => self.apply_refund(&answer).await,

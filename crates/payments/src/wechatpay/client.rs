@@ -70,6 +70,8 @@ pub struct PrepayRequest {
     pub payer_openid: String,
     /// RFC 3339 deadline after which WeChat refuses payment.
     pub time_expire: Option<String>,
+    /// `notify_url` of this payment; `None`: the configured one.
+    pub notify_url: Option<String>,
 }
 
 /// A Native (QR code) prepay request (Native下单).
@@ -83,6 +85,8 @@ pub struct NativePrepayRequest {
     pub amount_fen: i64,
     /// RFC 3339 deadline after which WeChat refuses payment.
     pub time_expire: Option<String>,
+    /// `notify_url` of this payment; `None`: the configured one.
+    pub notify_url: Option<String>,
 }
 
 /// A refund request.
@@ -98,6 +102,8 @@ pub struct RefundRequest {
     pub refund_fen: i64,
     /// Original order total, fen.
     pub total_fen: i64,
+    /// `notify_url` of this refund; `None`: the configured one.
+    pub notify_url: Option<String>,
 }
 
 /// The client. Verification keys are the configured [`WechatPayConfig::platform_keys`]
@@ -333,7 +339,7 @@ impl WechatPayClient {
             "mchid": self.cfg.mchid,
             "description": r.description,
             "out_trade_no": r.out_trade_no,
-            "notify_url": self.cfg.notify_url,
+            "notify_url": r.notify_url.as_deref().unwrap_or(&self.cfg.notify_url),
             "amount": {"total": r.amount_fen, "currency": "CNY"},
             "payer": {"openid": r.payer_openid},
         });
@@ -362,7 +368,7 @@ impl WechatPayClient {
             "mchid": self.cfg.mchid,
             "description": r.description,
             "out_trade_no": r.out_trade_no,
-            "notify_url": self.cfg.notify_url,
+            "notify_url": r.notify_url.as_deref().unwrap_or(&self.cfg.notify_url),
             "amount": {"total": r.amount_fen, "currency": "CNY"},
         });
         if let Some(t) = &r.time_expire {
@@ -433,7 +439,7 @@ impl WechatPayClient {
             "out_trade_no": r.out_trade_no,
             "out_refund_no": r.out_refund_no,
             "reason": r.reason,
-            "notify_url": self.cfg.notify_url,
+            "notify_url": r.notify_url.as_deref().unwrap_or(&self.cfg.notify_url),
             "amount": {"refund": r.refund_fen, "total": r.total_fen, "currency": "CNY"},
         });
         let (_, bytes) = self

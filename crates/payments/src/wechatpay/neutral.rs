@@ -78,6 +78,7 @@ impl WechatPayClient {
                         amount_fen: req.amount_fen,
                         payer_openid: openid.clone(),
                         time_expire: time_expire(req.expires_at_unix),
+                        notify_url: req.notify_url.clone(),
                     })
                     .await?;
                 Ok(PrepayAnswer::JsapiParams(self.pay_params(&prepay_id)?))
@@ -89,6 +90,7 @@ impl WechatPayClient {
                         out_trade_no: req.out_trade_no.clone(),
                         amount_fen: req.amount_fen,
                         time_expire: time_expire(req.expires_at_unix),
+                        notify_url: req.notify_url.clone(),
                     })
                     .await?;
                 Ok(PrepayAnswer::QrCode { code_url })
@@ -168,6 +170,7 @@ impl PaymentProvider for WechatPayClient {
                     reason: req.reason.clone(),
                     refund_fen: req.amount_fen,
                     total_fen: req.total_fen,
+                    notify_url: req.notify_url.clone(),
                 },
             )
             .await?;

@@ -96,6 +96,7 @@ fn request(no: &str, scene: Scene) -> provider::PrepayRequest {
         description: "算盘 测试".into(),
         scene,
         expires_at_unix: Some(chrono::Utc::now().timestamp() + 900),
+        notify_url: None,
     }
 }
 
@@ -161,6 +162,7 @@ async fn payment_and_refund_notifications_map_to_neutral_types() {
         amount_fen: 90,
         total_fen: 990,
         reason: "测试".into(),
+        notify_url: None,
     };
     let r = p.refund(&refund).await.unwrap();
     assert_eq!((r.status, r.amount_fen), (RefundStatus::Processing, 90));
@@ -220,6 +222,7 @@ async fn certificates_download_verify_and_rotate() {
         out_trade_no: "SPWX000020".into(),
         amount_fen: 1,
         time_expire: None,
+        notify_url: None,
     })
     .await
     .unwrap();
@@ -261,6 +264,7 @@ async fn unknown_serial_triggers_one_rate_limited_refresh() {
         out_trade_no: "SPWX000030".into(),
         amount_fen: 1,
         time_expire: None,
+        notify_url: None,
     })
     .await
     .unwrap();

@@ -167,6 +167,7 @@ pub async fn pay_order(s: &ShopState, user: &AuthUser, id: i64) -> AppResult<Pay
         description: names.join(",").chars().take(100).collect(),
         scene: Scene::Jsapi { openid },
         expires_at_unix: Some(o.expires_at / 1000),
+        notify_url: None,
     };
     let show_until = o.expires_at.min(now + 2 * 3600 * 1000);
     match s

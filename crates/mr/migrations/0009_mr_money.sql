@@ -1,0 +1,99 @@
+-- Seed 004, MR money: recharges through the payment flow, refunds of the remaining balance,
+-- invoices, finance reports, and revoked operator tokens (logout).
+-- Times are BIGINT milliseconds, money BIGINT fen.
+
+-- A recharge order (contract `rechargeBalance`); its trade is the payment flow's
+-- `pay_trades` row of system 'mr' and owner id `id`. pending -> paid (credited once); unpaid
+-- after 15 minutes it reads as expired and reconciliation closes its trade (a payment that still
+-- arrives is credited). `idem_key`: the client's `Idempotency-Key`, one order per key.
+CREATE TABLE mr_recharges (
+    id {{PK}},
+    order_id VARCHAR(64) NOT NULL,
+    operator_id VARCHAR(32) NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    payment_method VARCHAR(16) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    qr_code_url VARCHAR(512),
+    expires_at BIGINT NOT NULL,
+    paid_at BIGINT,
+    idem_key VARCHAR(64),
+    created_at BIGINT NOT NULL,
+    CONSTRAINT uq_mr_recharges_order UNIQUE (order_id),
+    CONSTRAINT uq_mr_recharges_idem UNIQUE (operator_id, idem_key),
+    CONSTRAINT ck_mr_recharges_amount CHECK (amount_fen > 0)
+){{TABLE}};
+CREATE INDEX ix_mr_recharges_operator ON mr_recharges (operator_id, id);
+
+-- A refund request of the remaining balance (contract `requestRefund`, reviewed by finance):
+-- pending -> approved (the balance at approval is refunded: paid back through the providers of
+-- the operator's recharges, newest first; what they cannot take back is `offline_fen`, paid by
+-- hand) | rejected. `payout_status`: none, processing, succeeded, partly_failed.
+CREATE TABLE mr_refunds (
+    id {{PK}},
+    refund_id VARCHAR(64) NOT NULL,
+    operator_id VARCHAR(32) NOT NULL,
+    requested_fen BIGINT NOT NULL,
+    actual_fen BIGINT,
+    offline_fen BIGINT NOT NULL DEFAULT 0,
+    status VARCHAR(16) NOT NULL,
+    payout_status VARCHAR(16) NOT NULL DEFAULT 'none',
+    reason VARCHAR(600) NOT NULL,
+    reject_reason VARCHAR(255),
+    note VARCHAR(255),
+    reviewed_by VARCHAR(64),
+    reviewed_at BIGINT,
+    created_at BIGINT NOT NULL,
+    CONSTRAINT uq_mr_refunds_id UNIQUE (refund_id)
+){{TABLE}};
+CREATE INDEX ix_mr_refunds_operator ON mr_refunds (operator_id, id);
+CREATE INDEX ix_mr_refunds_status ON mr_refunds (status, id);
+
+-- An invoice request (contract `requestInvoice`): pending -> approved (the PDF is rendered and
+-- kept in `pdf`) | rejected.
+CREATE TABLE mr_invoices (
+    id {{PK}},
+    invoice_id VARCHAR(64) NOT NULL,
+    operator_id VARCHAR(32) NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    invoice_title VARCHAR(200) NOT NULL,
+    tax_id VARCHAR(32) NOT NULL,
+    email VARCHAR(255),
+    status VARCHAR(16) NOT NULL,
+    note VARCHAR(255),
+    reject_reason VARCHAR(255),
+    reviewed_by VARCHAR(64),
+    reviewed_at BIGINT,
+    pdf {{BLOB}},
+    created_at BIGINT NOT NULL,
+    CONSTRAINT uq_mr_invoices_id UNIQUE (invoice_id)
+){{TABLE}};
+CREATE INDEX ix_mr_invoices_operator ON mr_invoices (operator_id, id);
+CREATE INDEX ix_mr_invoices_status ON mr_invoices (status, id);
+
+-- A finance report (contract `generateFinanceReport`): generating -> completed | failed; the
+-- file is kept in `content`.
+CREATE TABLE mr_reports (
+    id {{PK}},
+    report_id VARCHAR(64) NOT NULL,
+    report_type VARCHAR(16) NOT NULL,
+    start_date VARCHAR(10) NOT NULL,
+    end_date VARCHAR(10) NOT NULL,
+    format VARCHAR(8) NOT NULL,
+    sections VARCHAR(255) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    file_size BIGINT,
+    error_message VARCHAR(255),
+    content {{BLOB}},
+    created_by VARCHAR(64) NOT NULL,
+    created_at BIGINT NOT NULL,
+    completed_at BIGINT,
+    CONSTRAINT uq_mr_reports_id UNIQUE (report_id)
+){{TABLE}};
+CREATE INDEX ix_mr_reports_type ON mr_reports (report_type, id);
+
+-- Operator access tokens revoked by logout (contract `operatorLogout`), by SHA-256 of the token,
+-- kept until the token would have expired.
+CREATE TABLE mr_revoked_tokens (
+    token_hash VARCHAR(64) NOT NULL PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+){{TABLE}};
