@@ -71,7 +71,7 @@ CREATE INDEX ix_mr_invoices_operator ON mr_invoices (operator_id, id);
 CREATE INDEX ix_mr_invoices_status ON mr_invoices (status, id);
 
 -- A finance report (contract `generateFinanceReport`): generating -> completed | failed; the
--- file is kept in `content`.
+-- file (PDF or XLSX) is kept in `content`, the same tables as CSV in `csv_content`.
 CREATE TABLE mr_reports (
     id {{PK}},
     report_id VARCHAR(64) NOT NULL,
@@ -84,6 +84,7 @@ CREATE TABLE mr_reports (
     file_size BIGINT,
     error_message VARCHAR(255),
     content {{BLOB}},
+    csv_content {{BLOB}},
     created_by VARCHAR(64) NOT NULL,
     created_at BIGINT NOT NULL,
     completed_at BIGINT,

@@ -305,6 +305,82 @@ pub fn split_refund(amount: Fen, refundable: &[(i64, Fen)]) -> (Vec<(i64, Fen)>,
     (parts, left)
 }
 
+/// An amount in Chinese capital numerals as invoices write it (人民币大写, e.g. 1234.56 yuan →
+/// `壹仟贰佰叁拾肆元伍角陆分`, 1005 yuan → `壹仟零伍元整`): groups of four digits under 万 and 亿, one
+/// 零 for any run of zeros inside the number, 整 when there are no 分.
+pub fn amount_in_words(fen: Fen) -> String {
+    const D: [char; 10] = ['零', '壹', '贰', '叁', '肆', '伍', '陆', '柒', '捌', '玖'];
+    let fen = fen.max(0);
+    let (yuan, jiao, cents) = (fen / 100, (fen / 10 % 10) as usize, (fen % 10) as usize);
+    if fen == 0 {
+        return "零元整".into();
+    }
+    let mut s = String::new();
+    if yuan > 0 {
+        s.push_str(&integer_in_words(yuan as u64));
+        s.push('元');
+    }
+    if jiao > 0 {
+        s.push(D[jiao]);
+        s.push('角');
+    } else if yuan > 0 && cents > 0 {
+        s.push('零');
+    }
+    if cents > 0 {
+        s.push(D[cents]);
+        s.push('分');
+    } else {
+        s.push('整');
+    }
+    s
+}
+
+fn integer_in_words(n: u64) -> String {
+    const UNITS: [&str; 4] = ["", "万", "亿", "万亿"];
+    let mut groups = Vec::new();
+    let mut rest = n;
+    while rest > 0 {
+        groups.push(rest % 10_000);
+        rest /= 10_000;
+    }
+    let mut out = String::new();
+    let mut gap = false;
+    for (i, &g) in groups.iter().enumerate().rev() {
+        if g == 0 {
+            gap = !out.is_empty();
+            continue;
+        }
+        if !out.is_empty() && (gap || g < 1000) {
+            out.push('零');
+        }
+        out.push_str(&group_in_words(g));
+        out.push_str(UNITS.get(i).copied().unwrap_or(""));
+        gap = false;
+    }
+    out
+}
+
+fn group_in_words(g: u64) -> String {
+    const D: [char; 10] = ['零', '壹', '贰', '叁', '肆', '伍', '陆', '柒', '捌', '玖'];
+    const UNITS: [&str; 4] = ["仟", "佰", "拾", ""];
+    let digits = [g / 1000, g / 100 % 10, g / 10 % 10, g % 10];
+    let mut out = String::new();
+    let mut zero = false;
+    for (d, unit) in digits.iter().zip(UNITS) {
+        if *d == 0 {
+            zero = !out.is_empty();
+            continue;
+        }
+        if zero {
+            out.push('零');
+            zero = false;
+        }
+        out.push(D[*d as usize]);
+        out.push_str(unit);
+    }
+    out
+}
+
 /// How statistics are bucketed (contract `dimension`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dimension {
@@ -334,6 +410,25 @@ impl Dimension {
             Dimension::Month => "month",
         }
     }
+}
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The business day number (days since 1970-01-01 in Asia/Shanghai) of a date.
+pub fn day_number(date: chrono::NaiveDate) -> i64 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    (date - epoch).num_days()
+}
+
+/// When business day `day` starts, Unix ms (midnight at UTC+08:00).
+pub fn day_start_ms(day: i64) -> i64 {
+    day * DAY_MS - 8 * 3_600_000
+}
+
+/// The business day of a Unix-ms instant.
+pub fn day_of_ms(ms: i64) -> i64 {
+    (ms + 8 * 3_600_000).div_euclid(DAY_MS)
 }
 
 /// The date of the bucket that business day `day` (days since 1970-01-01 in Asia/Shanghai)
@@ -539,5 +634,25 @@ mod tests {
         let (parts, offline) = split_refund(20_000, &rest);
         assert_eq!((parts, offline), (vec![(9, 3_000), (4, 10_000)], 7_000));
         assert_eq!(split_refund(500, &[]), (vec![], 500));
+    }
+
+    #[test]
+    fn amounts_in_capital_numerals_follow_the_invoice_convention() {
+        let cases = [
+            (123_456, "壹仟贰佰叁拾肆元伍角陆分"),
+            (100_500, "壹仟零伍元整"),
+            (1_005_000, "壹万零伍拾元整"),
+            (10_000_000, "壹拾万元整"),
+            (5, "伍分"),
+            (105, "壹元零伍分"),
+            (1_050, "壹拾元伍角整"),
+            (10_001_000_000, "壹亿零壹万元整"),
+            (0, "零元整"),
+            (1_000_100, "壹万零壹元整"),
+            (1_010_000, "壹万零壹佰元整"),
+        ];
+        for (fen, words) in cases {
+            assert_eq!(amount_in_words(fen), words, "{fen}");
+        }
     }
 }

@@ -21,6 +21,11 @@ pub struct MrSettings {
     /// `SUANPAN_MR_RATE_LIMITS=off` for load tests).
     #[serde(deserialize_with = "suanpan_core::config::lenient_string")]
     pub rate_limits: String,
+    /// The seller printed on invoices (销售方名称).
+    pub invoice_seller_name: String,
+    /// The seller's taxpayer id printed on invoices (销售方纳税人识别号); empty: left out.
+    #[serde(deserialize_with = "suanpan_core::config::lenient_string")]
+    pub invoice_seller_tax_id: String,
 }
 
 impl Default for MrSettings {
@@ -31,6 +36,8 @@ impl Default for MrSettings {
             rate_limit_per_operator_per_min: 10,
             rate_limit_per_ip_per_min: 100,
             rate_limits: "on".into(),
+            invoice_seller_name: "算盘MR授权平台".into(),
+            invoice_seller_tax_id: String::new(),
         }
     }
 }

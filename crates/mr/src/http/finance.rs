@@ -17,7 +17,7 @@ use super::operators::page_window;
 use super::{rfc3339_ms, success};
 use crate::MrState;
 use crate::auth::{MrStaff, Role};
-use crate::domain::yuan;
+use crate::domain::{Dimension, bucket_date, day_number, day_of_ms, day_start_ms, yuan};
 use crate::envelope::{code, invalid_field};
 use crate::service::refunds;
 use crate::store::finance::{self, Flows};
@@ -36,6 +36,8 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(approve_refund))
         .routes(routes!(reject_refund))
         .routes(routes!(get_finance_audit_logs))
+        .merge(super::invoices::finance_routes())
+        .merge(super::reports::routes())
 }
 
 /// The signed-in finance account, or 403 `PERMISSION_DENIED`.
@@ -43,22 +45,19 @@ fn finance(who: &MrStaff) -> Result<(), AppError> {
     who.require(Role::Finance)
 }
 
-const DAY_MS: i64 = 86_400_000;
-
-/// `[start, end)` in ms of the Asia/Shanghai day `day` (days since 1970-01-01 at UTC+8).
+/// `[start, end)` in ms of business day `day`.
 fn day_range(day: i64) -> (i64, i64) {
-    let start = day * DAY_MS - 8 * 3_600_000;
-    (start, start + DAY_MS)
+    (day_start_ms(day), day_start_ms(day + 1))
 }
 
 fn today() -> i64 {
-    (time::now_ms() + 8 * 3_600_000).div_euclid(DAY_MS)
+    day_of_ms(time::now_ms())
 }
 
 fn date_of(day: i64) -> String {
-    chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+    bucket_date(day, Dimension::Day)
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// Today's recharges, consumption, refunds and net income, with operator counts.
@@ -92,15 +91,14 @@ pub struct TrendsQuery {
     pub month: Option<String>,
 }
 
-/// `(first day, day after the last)` of a `YYYY-MM` month as days since 1970-01-01.
+/// `(first day, day after the last)` of a `YYYY-MM` month as business day numbers.
 fn month_days(month: &str) -> Option<(i64, i64)> {
     let first = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
     if month.len() != 7 {
         return None;
     }
     let next = first.checked_add_months(chrono::Months::new(1))?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
-    Some(((first - epoch).num_days(), (next - epoch).num_days()))
+    Some((day_number(first), day_number(next)))
 }
 
 /// Each day of a month with its recharges, consumption, refunds and net income, and the
@@ -304,7 +302,7 @@ pub struct ApproveBody {
 }
 
 /// The optional JSON body of an approval (absent, empty or `null`: no note).
-fn optional_note(body: &[u8]) -> Result<Option<String>, AppError> {
+pub fn optional_note(body: &[u8]) -> Result<Option<String>, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

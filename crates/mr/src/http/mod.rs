@@ -4,10 +4,12 @@
 pub mod admin;
 pub mod auth;
 pub mod finance;
+pub mod invoices;
 pub mod operators;
 pub mod payments;
 pub mod recharge;
 pub mod refunds;
+pub mod reports;
 pub mod statistics;
 
 use axum::extract::{FromRef, FromRequestParts};
@@ -28,6 +30,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .merge(statistics::routes())
         .merge(recharge::routes())
         .merge(refunds::routes())
+        .merge(invoices::routes())
         .merge(payments::routes())
         .merge(admin::routes())
         .merge(finance::routes())
@@ -48,6 +51,19 @@ pub fn success(status: StatusCode, data: serde_json::Value) -> Response {
         axum::Json(serde_json::json!({"success": true, "data": data})),
     )
         .into_response()
+}
+
+/// A file download: `bytes` with `Content-Type: mime` and
+/// `Content-Disposition: attachment; filename="{filename}"`.
+pub fn attachment(bytes: Vec<u8>, mime: &'static str, filename: &str) -> Response {
+    use http::{HeaderValue, header};
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
 }
 
 /// JWT kind of operator tokens.

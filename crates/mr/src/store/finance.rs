@@ -3,7 +3,7 @@
 //! transaction history and usage records, grouped in SQL.
 
 use sqlx::Row;
-use suanpan_core::db::{Arg, Db, bind_all, opt_text, text};
+use suanpan_core::db::{Arg, Db, opt_text, text};
 use suanpan_core::{AppError, sql};
 
 /// Money moved in a window (fen): recharges in, consumption, refunds out (net of reversals).
@@ -168,7 +168,6 @@ pub async fn audit_page(
     (from, to): (i64, i64),
     (limit, offset): (i64, i64),
 ) -> Result<(Vec<AuditRow>, i64), AppError> {
-    let d = db.dialect;
     let all = FINANCE_ACTIONS
         .iter()
         .map(|a| format!("'{a}'"))
@@ -178,7 +177,7 @@ pub async fn audit_page(
         "action IN ({all}) AND (? = '' OR action = ?) AND (? = '' OR actor_id = ?) AND created_at >= ? AND created_at < ?"
     );
     let (a, who) = (action.unwrap_or(""), actor_id.unwrap_or(""));
-    let mut args: Vec<Arg> = vec![
+    let args: Vec<Arg> = vec![
         a.into(),
         a.into(),
         who.into(),
@@ -186,16 +185,15 @@ pub async fn audit_page(
         from.into(),
         to.into(),
     ];
-    let count = d.prepare(&format!("SELECT COUNT(*) FROM audit_log WHERE {filter}"));
-    let total: i64 = bind_all(sqlx::query(&count), &args)
-        .fetch_one(db.reader())
-        .await?
-        .try_get(0)?;
-    args.extend([limit.into(), offset.into()]);
-    let q = d.prepare(&format!("SELECT id, actor_id, actor_name, action, entity_id, ip, after_json, created_at FROM audit_log WHERE {filter} ORDER BY id DESC LIMIT ? OFFSET ?"));
-    let rows = bind_all(sqlx::query(&q), &args)
-        .fetch_all(db.reader())
-        .await?;
+    let select = "SELECT id, actor_id, actor_name, action, entity_id, ip, after_json, created_at FROM audit_log";
+    let (rows, total) = super::page_rows(
+        db,
+        (select, "audit_log"),
+        (&filter, "id DESC"),
+        args,
+        (limit, offset),
+    )
+    .await?;
     let items = rows
         .iter()
         .map(|r| {

@@ -2,7 +2,7 @@
 //! `pending` → `approved` (with its PDF) | `rejected`, each reviewed once.
 
 use sqlx::Row;
-use suanpan_core::db::{Arg, Batch, Db, Dialect, Tx, bind_all, opt_text, text};
+use suanpan_core::db::{Arg, Batch, Db, Dialect, Tx, opt_text, text};
 use suanpan_core::{AppError, sql};
 
 /// An invoice request with the operator's name and category.
@@ -101,26 +101,19 @@ pub async fn page(
     db: &Db,
     operator_id: Option<&str>,
     status: Option<&str>,
-    (limit, offset): (i64, i64),
+    window: (i64, i64),
 ) -> Result<(Vec<InvoiceRow>, i64), AppError> {
-    let d = db.dialect;
     let filter = "(? = '' OR i.operator_id = ?) AND (? = '' OR i.status = ?)";
     let (op, st) = (operator_id.unwrap_or(""), status.unwrap_or(""));
-    let mut args: Vec<Arg> = vec![op.into(), op.into(), st.into(), st.into()];
-    let count = d.prepare(&format!(
-        "SELECT COUNT(*) FROM mr_invoices i WHERE {filter}"
-    ));
-    let total: i64 = bind_all(sqlx::query(&count), &args)
-        .fetch_one(db.reader())
-        .await?
-        .try_get(0)?;
-    args.extend([limit.into(), offset.into()]);
-    let q = d.prepare(&format!(
-        "{SELECT} WHERE {filter} ORDER BY i.id DESC LIMIT ? OFFSET ?"
-    ));
-    let rows = bind_all(sqlx::query(&q), &args)
-        .fetch_all(db.reader())
-        .await?;
+    let args: Vec<Arg> = vec![op.into(), op.into(), st.into(), st.into()];
+    let (rows, total) = super::page_rows(
+        db,
+        (SELECT, "mr_invoices i"),
+        (filter, "i.id DESC"),
+        args,
+        window,
+    )
+    .await?;
     let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
     Ok((items, total))
 }

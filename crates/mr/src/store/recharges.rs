@@ -64,7 +64,7 @@ pub async fn insert(
         .bind(r.expires_at)
         .bind(idem_key.map(str::to_string))
         .bind(r.created_at);
-    match insert_id(&mut *conn, d, q).await {
+    match insert_id(&mut conn, d, q).await {
         Ok(id) => Ok(Some(id)),
         Err(e) if suanpan_core::db::is_unique_violation(&e) && idem_key.is_some() => Ok(None),
         Err(e) => Err(e.into()),

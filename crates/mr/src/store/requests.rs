@@ -2,7 +2,7 @@
 //! (the authorization becomes active in the same transaction) or `rejected`.
 
 use sqlx::Row;
-use suanpan_core::db::{Arg, Batch, Db, Dialect, bind_all, opt_text, text};
+use suanpan_core::db::{Arg, Batch, Db, Dialect, opt_text, text};
 use suanpan_core::{AppError, sql};
 
 /// A request with the names the lists show.
@@ -68,22 +68,18 @@ pub async fn page(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Request>, i64), AppError> {
-    let d = db.dialect;
     let filter = "(? = '' OR r.operator_id = ?) AND (? = '' OR r.status = ?)";
     let (op, st) = (operator_id.unwrap_or(""), status.unwrap_or(""));
-    let mut args: Vec<Arg> = vec![op.into(), op.into(), st.into(), st.into()];
-    let count = d.prepare(&format!(
-        "SELECT COUNT(*) FROM mr_app_requests r WHERE {filter}"
-    ));
-    let total: i64 = bind_all(sqlx::query(&count), &args)
-        .fetch_one(db.reader())
-        .await?
-        .try_get(0)?;
-    args.extend([limit.into(), offset.into()]);
-    let q = d.prepare(&format!("SELECT r.request_id, r.operator_id, o.name, o.category, r.app_id, a.app_name, r.reason, r.status, r.reject_reason, r.reviewed_by, r.reviewed_at, r.created_at FROM mr_app_requests r JOIN mr_operators o ON o.operator_id = r.operator_id JOIN mr_applications a ON a.app_id = r.app_id WHERE {filter} ORDER BY r.id DESC LIMIT ? OFFSET ?"));
-    let rows = bind_all(sqlx::query(&q), &args)
-        .fetch_all(db.reader())
-        .await?;
+    let args: Vec<Arg> = vec![op.into(), op.into(), st.into(), st.into()];
+    let select = "SELECT r.request_id, r.operator_id, o.name, o.category, r.app_id, a.app_name, r.reason, r.status, r.reject_reason, r.reviewed_by, r.reviewed_at, r.created_at FROM mr_app_requests r JOIN mr_operators o ON o.operator_id = r.operator_id JOIN mr_applications a ON a.app_id = r.app_id";
+    let (rows, total) = super::page_rows(
+        db,
+        (select, "mr_app_requests r"),
+        (filter, "r.id DESC"),
+        args,
+        (limit, offset),
+    )
+    .await?;
     let items = rows
         .iter()
         .map(|r| {

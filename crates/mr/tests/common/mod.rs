@@ -230,6 +230,27 @@ impl Mr {
         (status, v)
     }
 
+    /// A GET with a bearer token: status, `Content-Type` and the raw body (files).
+    pub async fn download(&self, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+        let req = Request::builder()
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        (status, ct, body.to_vec())
+    }
+
     /// A JSON call with an optional bearer token.
     pub async fn json(
         &self,
