@@ -13,6 +13,7 @@
 
 mod bench;
 mod bench_mr;
+mod dev_alipay;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -376,6 +377,10 @@ async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
         tracing::warn!(simulator = %sim_url, "DEVELOPMENT MODE: WeChat and WeChat Pay are simulated; pay an order with POST {sim_url}/sim/pay/{{out_trade_no}}");
         sim_task = Some(tokio::spawn(async move { sim.serve(l).await }));
     }
+    let alipay_sim = match demo || settings.core.dev_simulator {
+        true => dev_alipay::start(&mut settings).await?,
+        false => None,
+    };
     let cfg = settings.core.clone();
     let (state, mr) = open_all(settings).await?;
     if demo {
@@ -484,7 +489,7 @@ async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
     if let Some(r) = relay {
         let _ = r.await;
     }
-    if let Some(t) = sim_task {
+    for t in [sim_task, alipay_sim].into_iter().flatten() {
         t.abort();
     }
     state.core.db.close().await;
