@@ -1,5 +1,6 @@
 -- Seed 004, MR money: recharges through the payment flow, refunds of the remaining balance,
--- invoices, finance reports, and revoked operator tokens (logout).
+-- invoices, finance reports, revoked operator tokens (logout), and the lock of an operator
+-- after abnormal use of its API key from one address (FR-056; only an admin unlocks).
 -- Times are BIGINT milliseconds, money BIGINT fen.
 
 -- A recharge order (contract `rechargeBalance`); its trade is the payment flow's
@@ -98,3 +99,7 @@ CREATE TABLE mr_revoked_tokens (
     token_hash VARCHAR(64) NOT NULL PRIMARY KEY,
     expires_at BIGINT NOT NULL
 ){{TABLE}};
+
+-- FR-056: when and why the abuse guard locked the operator (NULL: not locked).
+ALTER TABLE mr_operators ADD COLUMN locked_at BIGINT;
+ALTER TABLE mr_operators ADD COLUMN lock_reason VARCHAR(255);

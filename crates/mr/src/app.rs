@@ -68,7 +68,13 @@ pub async fn build_state(
         &core.config.public_base_url,
     ));
     payments.register(owner.clone());
+    let abuse = crate::abuse::AbuseGuard::new(
+        settings.abuse_failures_per_5min,
+        settings.abuse_keys_per_min,
+        on,
+    );
     Ok(MrState {
+        abuse: Arc::new(abuse),
         payments,
         owner,
         core,

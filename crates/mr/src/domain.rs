@@ -253,6 +253,22 @@ pub fn refunds_account(operator_id: &str) -> String {
     format!("mr:refunds:{operator_id}")
 }
 
+/// The balance under which an operator is reminded to recharge, by category (fen; seed 004's
+/// assumption: vip 1000, normal 100, trial 50 yuan). A `balance_low` message is sent when a
+/// charge takes the balance from at or above it to below it, so once per crossing.
+pub fn low_balance_threshold(category: &str) -> Fen {
+    match Category::parse(category) {
+        Some(Category::Vip) => 100_000,
+        Some(Category::Trial) => 5_000,
+        _ => 10_000,
+    }
+}
+
+/// Whether a charge from `before` to `after` crosses `threshold` downwards.
+pub fn crosses_below(before: Fen, after: Fen, threshold: Fen) -> bool {
+    before >= threshold && after < threshold
+}
+
 /// Smallest and largest recharge, fen (contract `rechargeBalance`: 充值金额（最小10元，最大10000元）).
 pub const RECHARGE_RANGE: (Fen, Fen) = (1_000, 1_000_000);
 
@@ -654,5 +670,18 @@ mod tests {
         for (fen, words) in cases {
             assert_eq!(amount_in_words(fen), words, "{fen}");
         }
+    }
+
+    #[test]
+    fn low_balance_reminders_fire_once_per_crossing_by_category() {
+        assert_eq!(low_balance_threshold("vip"), 100_000);
+        assert_eq!(low_balance_threshold("normal"), 10_000);
+        assert_eq!(low_balance_threshold("trial"), 5_000);
+        assert!(crosses_below(10_000, 9_999, 10_000));
+        assert!(
+            !crosses_below(9_999, 9_000, 10_000),
+            "already below: no second reminder"
+        );
+        assert!(!crosses_below(20_000, 10_000, 10_000));
     }
 }

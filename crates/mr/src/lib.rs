@@ -10,6 +10,7 @@
 //! (handlers, one file per path prefix), [`envelope`] (the contract's error body),
 //! [`apikey`] (keys sealed at rest), [`demo`].
 
+pub mod abuse;
 pub mod apikey;
 pub mod app;
 pub mod auth;
@@ -57,6 +58,8 @@ pub struct MrState {
     pub charges: suanpan_core::writer::GroupWriter<service::Charge>,
     /// FR-055's authorization limits: per operator, per client address.
     pub limits: Arc<Limits>,
+    /// FR-056's abnormal-address detection.
+    pub abuse: Arc<abuse::AbuseGuard>,
     /// The core payment flow (shared with every system; MR's hooks registered).
     pub payments: suanpan_payments::Payments,
     /// MR's hooks in the payment flow (its notification URLs).

@@ -21,6 +21,12 @@ pub struct MrSettings {
     /// `SUANPAN_MR_RATE_LIMITS=off` for load tests).
     #[serde(deserialize_with = "suanpan_core::config::lenient_string")]
     pub rate_limits: String,
+    /// FR-056 rule 1: failed authorizations (400, 401, 403) from one address within five
+    /// minutes beyond which its operators are locked (20).
+    pub abuse_failures_per_5min: u32,
+    /// FR-056 rule 2: different valid API keys from one address within a minute beyond which
+    /// their operators are locked (5).
+    pub abuse_keys_per_min: u32,
     /// The seller printed on invoices (销售方名称).
     pub invoice_seller_name: String,
     /// The seller's taxpayer id printed on invoices (销售方纳税人识别号); empty: left out.
@@ -36,6 +42,8 @@ impl Default for MrSettings {
             rate_limit_per_operator_per_min: 10,
             rate_limit_per_ip_per_min: 100,
             rate_limits: "on".into(),
+            abuse_failures_per_5min: 20,
+            abuse_keys_per_min: 5,
             invoice_seller_name: "算盘MR授权平台".into(),
             invoice_seller_tax_id: String::new(),
         }

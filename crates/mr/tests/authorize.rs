@@ -5,7 +5,7 @@ mod common;
 
 use common::{Mr, now_secs, session, signed};
 use http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn body(v: &common::Venue, players: i64) -> serde_json::Value {
     json!({"app_id": v.app_id, "site_id": v.site_id, "player_count": players})
@@ -375,5 +375,76 @@ async fn rate_limits_per_operator_and_per_address() {
         (st, e["details"]["limit"].as_u64()),
         (StatusCode::TOO_MANY_REQUESTS, Some(5)),
         "{e}"
+    );
+}
+
+/// FR-056: more than 20 failures from one address in five minutes lock the operators whose
+/// valid keys failed from it (authorizations refused with 403 until an admin unlocks, who is
+/// audited), and the address is refused for the window; another address is not affected.
+#[tokio::test]
+async fn fr056_abnormal_failures_from_one_address_lock_the_operator_until_an_admin_unlocks() {
+    let mr = Mr::with(|core, s| {
+        core.trust_proxy_headers = true;
+        s.rate_limit_per_operator_per_min = 0;
+        s.rate_limit_per_ip_per_min = 0;
+    })
+    .await;
+    let v = mr.venue(100_000).await;
+    let ts = now_secs();
+    let (mr, v) = (&mr, &v);
+    let send = |ip: &'static str, players: i64| {
+        let raw = serde_json::to_vec(&body(v, players)).unwrap();
+        let mut h = signed(v, &raw, &session(v, ts), ts, false);
+        h.push(("x-forwarded-for", ip.to_string()));
+        async move {
+            mr.call(Method::POST, common::AUTHORIZE, &h, Some(&raw))
+                .await
+        }
+    };
+    for _ in 0..20 {
+        let (st, _) = send("10.9.9.9", 0).await; // player_count 0: a 400
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+    }
+    let (st, _) = send("10.9.9.9", 0).await; // the 21st failure trips the rule
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, e) = send("10.9.9.9", 1).await;
+    assert_eq!(
+        st,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is refused: {e}"
+    );
+    let (st, e) = send("10.1.1.1", 1).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "the operator is locked: {e}");
+    assert_eq!(e["details"]["reason"], "account_locked");
+    let (_, msgs) = mr
+        .json(
+            Method::GET,
+            "/mr/v1/operators/me/messages",
+            Some(&v.token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(msgs["items"][0]["title"], "账户已锁定");
+    let admin = common::staff(mr, "adm", "admin", "mr").await;
+    let detail = format!("/mr/v1/admin/operators/{}", v.operator_id);
+    let (_, d) = mr
+        .json(Method::GET, &detail, Some(&admin), Value::Null)
+        .await;
+    assert!(d["data"]["locked_at"].is_string(), "{d}");
+    let unlock = format!("{detail}/unlock");
+    let (st, _) = mr
+        .json(Method::POST, &unlock, Some(&admin), Value::Null)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = mr
+        .json(Method::POST, &unlock, Some(&admin), Value::Null)
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "not locked any more");
+    let (st, r) = send("10.1.1.2", 1).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(
+        mr.balance(v).await,
+        "990.00",
+        "nothing was charged while locked"
     );
 }

@@ -237,3 +237,36 @@ async fn us7_announcements_reach_all_active_operators_or_the_chosen_ones() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
+
+/// A charge that takes a trial operator's balance below 50.00 sends one `balance_low` message;
+/// further charges below the line send no more.
+#[tokio::test]
+async fn a_low_balance_reminder_is_sent_once_per_crossing() {
+    let mr = common::Mr::new().await;
+    let v = mr.venue(6_000).await; // trial: reminded below 50.00; each game costs 10.00
+    for _ in 0..3 {
+        let ts = common::now_secs();
+        let body = serde_json::json!({"app_id": v.app_id, "site_id": v.site_id, "player_count": 1});
+        let (st, r) = mr
+            .authorize(&v, &body, &common::session(&v, ts), ts, false)
+            .await;
+        assert_eq!(st, http::StatusCode::OK, "{r}");
+    }
+    assert_eq!(mr.balance(&v).await, "30.00");
+    let (_, page) = mr
+        .json(
+            http::Method::GET,
+            "/mr/v1/operators/me/messages",
+            Some(&v.token),
+            serde_json::Value::Null,
+        )
+        .await;
+    let low: Vec<_> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["type"] == "balance_low")
+        .collect();
+    assert_eq!(low.len(), 1, "{page}");
+    assert!(low[0]["content"].as_str().unwrap().contains("40.00"));
+}

@@ -36,6 +36,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(create_authorization))
         .routes(routes!(get_operator_api_key))
         .routes(routes!(reset_operator_api_key))
+        .routes(routes!(unlock_operator))
 }
 
 /// Contract `createOperator`.
@@ -371,7 +372,32 @@ async fn details(s: &MrState, operator_id: &str) -> Result<serde_json::Value, Ap
         "created_at": rfc3339_ms(o.created_at), "phone": o.phone, "email": o.email,
         "total_recharged": yuan(recharged), "total_sessions": sessions, "last_transaction_at": last,
         "authorized_apps_count": apps, "sites_count": sites, "updated_at": rfc3339_ms(o.updated_at),
+        "locked_at": o.locked_at.map(rfc3339_ms),
+        "lock_reason": op_store::lock_reason(&s.core.db, operator_id).await?,
     }))
+}
+
+/// Unlocks an operator that FR-056's guard locked (beyond the contract, which names no route;
+/// only an admin unlocks). Audited `mr_operator.unlock`. Errors: 404 `OPERATOR_NOT_FOUND` for
+/// an unknown operator or one that is not locked.
+#[utoipa::path(post, path = "/admin/operators/{operator_id}/unlock", tag = "admin", params(("operator_id" = String, Path)),
+    responses((status = 200, description = "unlocked"), (status = 404, description = "OPERATOR_NOT_FOUND (or not locked)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn unlock_operator(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiPath(operator_id): ApiPath<String>,
+) -> Result<Response, AppError> {
+    who.require(Role::Admin)?;
+    let now = time::now_ms();
+    audited(
+        &s,
+        &who,
+        "mr_operator.unlock",
+        operator_target(&operator_id),
+        |b, d| op_store::push_unlock(b, d, &operator_id, now),
+    )
+    .await?;
+    Ok(axum::Json(json!({"success": true, "message": "账户已解锁"})).into_response())
 }
 
 /// One operator with its totals and counts (contract `getOperatorDetails`). Errors: 404

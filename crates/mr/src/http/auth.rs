@@ -70,13 +70,49 @@ pub async fn authorize_game(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    if let Some(ip) = &ip {
-        s.limits
-            .ip
-            .check(ip)
-            .map_err(|w| rate_limited(s.limits.ip.per_minute(), w))?;
+    let Some(ip) = ip else {
+        return checked(&s, uri.path(), &headers, &body, &mut Seen::default()).await;
+    };
+    let now = time::now_ms();
+    if let Some(left_ms) = s.abuse.blocked(&ip, now) {
+        let wait = std::time::Duration::from_millis(left_ms.unsigned_abs());
+        let mut e = rate_limited(s.settings.abuse_failures_per_5min, wait);
+        e.message = "this address is blocked after abnormal use (FR-056)".into();
+        return Err(e);
     }
-    let key = header(&headers, "x-api-key")
+    s.limits
+        .ip
+        .check(&ip)
+        .map_err(|w| rate_limited(s.limits.ip.per_minute(), w))?;
+    let mut seen = Seen::default();
+    let answer = checked(&s, uri.path(), &headers, &body, &mut seen).await;
+    let failed = matches!(&answer, Err(e) if matches!(e.kind.status().as_u16(), 400 | 401 | 403));
+    let key_index = seen.key_index.as_deref();
+    if let Some(t) = s.abuse.record(&ip, key_index, seen.valid_key, failed, now)
+        && let Err(e) = crate::service::abuse::lock(&s, &ip, &t).await
+    {
+        tracing::error!(error = %e, ip, "FR-056 lock failed");
+    }
+    answer
+}
+
+/// What the abuse guard learns from one request: the presented key's lookup index, and whether
+/// it is an active operator's.
+#[derive(Debug, Default)]
+struct Seen {
+    key_index: Option<String>,
+    valid_key: bool,
+}
+
+/// The checks and the charge of [`authorize_game`], in the contract's order.
+async fn checked(
+    s: &MrState,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    seen: &mut Seen,
+) -> Result<Response, AppError> {
+    let key = header(headers, "x-api-key")
         .filter(|k| k.len() == domain::API_KEY_LEN)
         .ok_or_else(|| {
             err(
@@ -85,12 +121,14 @@ pub async fn authorize_game(
                 "X-Api-Key is missing or not 64 characters",
             )
         })?;
-    let ts_text = header(&headers, "x-timestamp").unwrap_or("");
-    let session = header(&headers, "x-session-id").unwrap_or("");
-    let version = SignatureVersion::parse(header(&headers, "x-signature-version"))
+    let ts_text = header(headers, "x-timestamp").unwrap_or("");
+    let session = header(headers, "x-session-id").unwrap_or("");
+    let version = SignatureVersion::parse(header(headers, "x-signature-version"))
         .ok_or_else(|| invalid_field("X-Signature-Version", "1 or 2"))?;
-    let message = domain::signed_message(version, ts_text, "POST", uri.path(), session, &body);
-    let signature = header(&headers, "x-signature").unwrap_or("");
+    let message = domain::signed_message(version, ts_text, "POST", path, session, body);
+    let signature = header(headers, "x-signature").unwrap_or("");
+    let key_index = s.seal.index(key);
+    seen.key_index = Some(key_index.clone());
     if !signing::verify_hmac_sha256_b64(key.as_bytes(), &message, signature) {
         return Err(err(
             ErrorKind::Invalid,
@@ -99,7 +137,7 @@ pub async fn authorize_game(
         ));
     }
     // Parsed now, reported in the contract's order below: one read serves every check.
-    let req = serde_json::from_slice::<AuthorizeRequest>(&body);
+    let req = serde_json::from_slice::<AuthorizeRequest>(body);
     let (app_id, site_id, players) = match &req {
         Ok(r) => (r.app_id.as_str(), r.site_id.as_str(), r.player_count),
         Err(_) => ("", "", 0),
@@ -115,7 +153,7 @@ pub async fn authorize_game(
         hash,
     };
     let now = time::now_ms();
-    let facts = apps::authorize_facts(&s.core.db, &s.seal.index(key), &idem, app_id, site_id, now)
+    let facts = apps::authorize_facts(&s.core.db, &key_index, &idem, app_id, site_id, now)
         .await?
         .filter(|f| !f.is_deactivated)
         .ok_or_else(|| {
@@ -125,6 +163,15 @@ pub async fn authorize_game(
                 "unknown API key",
             )
         })?;
+    seen.valid_key = true;
+    if facts.is_locked {
+        return Err(err(
+            ErrorKind::Forbidden,
+            code::PERMISSION_DENIED,
+            "the account is locked after abnormal use (FR-056); an admin must unlock it",
+        )
+        .with_details(json!({"reason": "account_locked"})));
+    }
     let ts: i64 = ts_text
         .parse()
         .map_err(|_| invalid_field("X-Timestamp", "Unix seconds"))?;
@@ -153,7 +200,7 @@ pub async fn authorize_game(
         }
     }
     let req = req.map_err(|e| invalid_field("body", &e.to_string()))?;
-    authorize(&s, facts, idem, req, now).await
+    authorize(s, facts, idem, req, now).await
 }
 
 /// 429 `RATE_LIMIT_EXCEEDED` (FR-055) with the contract's details and `Retry-After`.
@@ -225,6 +272,7 @@ async fn authorize(
         cost_fen: cost,
         token: uuid_v4(),
         now_ms: now,
+        low_balance_fen: domain::low_balance_threshold(&facts.category),
     };
     match s.charges.submit(charge).await? {
         Charged::Done(body) => Ok(json_response(StatusCode::OK, body)),

@@ -16,7 +16,8 @@ use suanpan_core::idempotency::Key;
 use suanpan_core::ledger::{self, Op};
 use suanpan_core::writer::{Step, Unit, UnitCtx};
 
-use crate::domain::{CNY, balance_account, revenue_account, yuan};
+use crate::domain::{CNY, balance_account, crosses_below, revenue_account, yuan};
+use crate::store::messages;
 use crate::store::usage::{self, Usage};
 
 /// One authorization to charge. Everything it writes derives from these fields (the writer may
@@ -43,6 +44,8 @@ pub struct Charge {
     pub token: String,
     /// When (ms).
     pub now_ms: i64,
+    /// Below this balance (fen) the operator is reminded to recharge.
+    pub low_balance_fen: i64,
 }
 
 /// How a charge ended.
@@ -123,6 +126,23 @@ impl Unit for Charge {
         };
         ledger::push(&mut b, d, &transfer, self.now_ms)?;
         usage::push_charge(&mut b, d, id, &self.usage(format!("usage{id}")), after);
+        if crosses_below(before, after, self.low_balance_fen) {
+            let text = format!(
+                "账户余额已降至 {} 元，低于提醒线 {} 元，请及时充值以免影响游戏授权。",
+                yuan(after),
+                yuan(self.low_balance_fen)
+            );
+            let to = [self.operator_id.clone()];
+            messages::push_send(
+                &mut b,
+                d,
+                &to,
+                "balance_low",
+                "余额不足提醒",
+                &text,
+                self.now_ms,
+            );
+        }
         self.key.push_complete(&mut b, d, 200, &body);
         let r = ctx.execute(b).await?;
         match r.failed_guard {

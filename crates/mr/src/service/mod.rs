@@ -1,5 +1,6 @@
 //! MR's workflows; each is one unit of work.
 
+pub mod abuse;
 pub mod authorize;
 pub mod invoices;
 pub mod operators;

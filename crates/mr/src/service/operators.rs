@@ -58,6 +58,7 @@ pub async fn register(s: &MrState, r: Registration) -> Result<(Operator, String)
         api_key_generated_at: now,
         require_signature_v2: false,
         is_deactivated: false,
+        locked_at: None,
         created_at: now,
         updated_at: now,
     };

@@ -119,6 +119,10 @@ pub struct AuthorizeFacts {
     pub require_signature_v2: bool,
     /// It was deactivated.
     pub is_deactivated: bool,
+    /// Locked by the abuse guard (FR-056).
+    pub is_locked: bool,
+    /// The operator's category (its low-balance threshold).
+    pub category: String,
     /// The session's idempotency row `(request_hash, status_code, response_body)`, if any.
     pub stored: Option<(String, i64, String)>,
     /// The app `(name, unit price in fen, min players, max players)`, if it exists.
@@ -139,7 +143,7 @@ pub async fn authorize_facts(
     now: i64,
 ) -> Result<Option<AuthorizeFacts>, AppError> {
     let d = db.dialect;
-    let row = sqlx::query(sql!(d, "SELECT o.operator_id, o.require_signature_v2, o.is_deactivated, k.request_hash, k.status_code, k.response_body, a.app_name, a.unit_price_fen, a.min_players, a.max_players, (SELECT COUNT(*) FROM mr_authorizations z WHERE z.operator_id = o.operator_id AND z.app_id = ? AND z.is_active = 1 AND (z.expires_at IS NULL OR z.expires_at > ?)), (SELECT COUNT(*) FROM mr_sites s WHERE s.site_id = ? AND s.operator_id = o.operator_id AND s.is_deleted = 0) FROM mr_operators o LEFT JOIN idempotency_keys k ON k.scope = ? AND k.idem_key = ? LEFT JOIN mr_applications a ON a.app_id = ? AND a.is_active = 1 WHERE o.api_key_hash = ?"))
+    let row = sqlx::query(sql!(d, "SELECT o.operator_id, o.require_signature_v2, o.is_deactivated, k.request_hash, k.status_code, k.response_body, a.app_name, a.unit_price_fen, a.min_players, a.max_players, (SELECT COUNT(*) FROM mr_authorizations z WHERE z.operator_id = o.operator_id AND z.app_id = ? AND z.is_active = 1 AND (z.expires_at IS NULL OR z.expires_at > ?)), (SELECT COUNT(*) FROM mr_sites s WHERE s.site_id = ? AND s.operator_id = o.operator_id AND s.is_deleted = 0), o.locked_at, o.category FROM mr_operators o LEFT JOIN idempotency_keys k ON k.scope = ? AND k.idem_key = ? LEFT JOIN mr_applications a ON a.app_id = ? AND a.is_active = 1 WHERE o.api_key_hash = ?"))
         .bind(app_id)
         .bind(now)
         .bind(site_id)
@@ -170,6 +174,8 @@ pub async fn authorize_facts(
         app,
         authorized: r.try_get::<i64, _>(10)? > 0,
         site_ok: r.try_get::<i64, _>(11)? > 0,
+        is_locked: r.try_get::<Option<i64>, _>(12)?.is_some(),
+        category: text(&r, 13)?,
     }))
 }
 

@@ -27,13 +27,15 @@ pub struct Operator {
     pub require_signature_v2: bool,
     /// Logically deleted.
     pub is_deactivated: bool,
+    /// When the abuse guard locked it (FR-056; ms), until an admin unlocks it.
+    pub locked_at: Option<i64>,
     /// Created (ms).
     pub created_at: i64,
     /// Updated (ms).
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "operator_id, username, name, phone, email, category, api_key_sealed, api_key_generated_at, require_signature_v2, is_deactivated, created_at, updated_at";
+const COLUMNS: &str = "operator_id, username, name, phone, email, category, api_key_sealed, api_key_generated_at, require_signature_v2, is_deactivated, created_at, updated_at, locked_at";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Operator, sqlx::Error> {
     Ok(Operator {
@@ -49,6 +51,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Operator, sqlx::Error> {
         is_deactivated: r.try_get::<i64, _>(9)? != 0,
         created_at: r.try_get(10)?,
         updated_at: r.try_get(11)?,
+        locked_at: r.try_get(12)?,
     })
 }
 
@@ -61,7 +64,7 @@ async fn one(db: &Db, filter: &str, arg: &str) -> Result<Option<(Operator, Strin
         .fetch_optional(db.reader())
         .await?;
     Ok(match row {
-        Some(r) => Some((from_row(&r)?, text(&r, 12)?)),
+        Some(r) => Some((from_row(&r)?, text(&r, 13)?)),
         None => None,
     })
 }
@@ -224,7 +227,7 @@ pub async fn list(
         .await?;
     let items = rows
         .iter()
-        .map(|r| Ok((from_row(r)?, r.try_get(13)?, r.try_get(14)?)))
+        .map(|r| Ok((from_row(r)?, r.try_get(14)?, r.try_get(15)?)))
         .collect::<Result<_, sqlx::Error>>()?;
     Ok((items, total))
 }
@@ -304,4 +307,59 @@ pub fn push_deactivate(b: &mut Batch, d: Dialect, operator_id: &str, now: i64) -
         sql!(d, "UPDATE mr_operators SET is_deactivated = 1, updated_at = ? WHERE operator_id = ? AND is_deactivated = 0"),
         vec![now.into(), operator_id.into()],
     )
+}
+
+/// Locks the operators behind the API key indexes `key_indexes` (FR-056) that are active and
+/// not locked yet; returns their ids.
+pub async fn lock_by_keys(
+    tx: &mut suanpan_core::db::Tx,
+    d: Dialect,
+    key_indexes: &[String],
+    reason: &str,
+    now: i64,
+) -> Result<Vec<String>, AppError> {
+    let mut locked = Vec::new();
+    for k in key_indexes {
+        let row = sqlx::query(sql!(d, "SELECT operator_id FROM mr_operators WHERE api_key_hash = ? AND is_deactivated = 0 AND locked_at IS NULL"))
+            .bind(k)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(r) = row else { continue };
+        let id = text(&r, 0)?;
+        let n = sqlx::query(sql!(d, "UPDATE mr_operators SET locked_at = ?, lock_reason = ?, updated_at = ? WHERE operator_id = ? AND locked_at IS NULL"))
+            .bind(now)
+            .bind(reason)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if n == 1 {
+            locked.push(id);
+        }
+    }
+    Ok(locked)
+}
+
+/// Adds an admin's unlock of a locked operator to `b` (a guard: it is locked).
+pub fn push_unlock(b: &mut Batch, d: Dialect, operator_id: &str, now: i64) -> usize {
+    b.guard(
+        sql!(d, "UPDATE mr_operators SET locked_at = NULL, lock_reason = NULL, updated_at = ? WHERE operator_id = ? AND locked_at IS NOT NULL"),
+        vec![now.into(), operator_id.into()],
+    )
+}
+
+/// Why an operator was locked (`None`: not locked or unknown).
+pub async fn lock_reason(db: &Db, operator_id: &str) -> Result<Option<String>, AppError> {
+    let row = sqlx::query(sql!(
+        db.dialect,
+        "SELECT lock_reason FROM mr_operators WHERE operator_id = ?"
+    ))
+    .bind(operator_id)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(match row {
+        Some(r) => suanpan_core::db::opt_text(&r, 0)?,
+        None => None,
+    })
 }
