@@ -52,8 +52,8 @@ pub struct Trigger {
 struct Address {
     /// `(time, key index)` of failures in the last five minutes.
     failures: VecDeque<(i64, Option<String>)>,
-    /// `(time, key index)` of valid keys used in the last minute.
-    keys: VecDeque<(i64, String)>,
+    /// Valid keys used in the last minute: key index → last use (a handful per address).
+    keys: HashMap<String, i64>,
     /// Refused until then.
     blocked_until: i64,
 }
@@ -67,13 +67,7 @@ impl Address {
         {
             self.failures.pop_front();
         }
-        while self
-            .keys
-            .front()
-            .is_some_and(|(t, _)| *t <= now - KEY_WINDOW_MS)
-        {
-            self.keys.pop_front();
-        }
+        self.keys.retain(|_, t| *t > now - KEY_WINDOW_MS);
     }
 
     fn quiet(&self, now: i64) -> bool {
@@ -138,7 +132,12 @@ impl AbuseGuard {
             a.failures.push_back((now, key_index.map(str::to_string)));
         }
         if let (true, Some(k)) = (valid_key, key_index) {
-            a.keys.push_back((now, k.to_string()));
+            match a.keys.get_mut(k) {
+                Some(t) => *t = now,
+                None => {
+                    a.keys.insert(k.to_string(), now);
+                }
+            }
         }
         if a.blocked_until > now {
             return None;
@@ -157,12 +156,11 @@ impl AbuseGuard {
                 key_indexes: distinct(keys),
             });
         }
-        let keys = distinct(a.keys.iter().map(|(_, k)| k.clone()).collect());
-        if keys.len() > self.keys_limit {
+        if a.keys.len() > self.keys_limit {
             a.blocked_until = now + KEY_WINDOW_MS;
             return Some(Trigger {
                 rule: Rule::Keys,
-                key_indexes: keys,
+                key_indexes: distinct(a.keys.keys().cloned().collect()),
             });
         }
         None
