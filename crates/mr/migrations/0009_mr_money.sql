@@ -1,6 +1,8 @@
 -- Seed 004, MR money: recharges through the payment flow, refunds of the remaining balance,
--- invoices, finance reports, revoked operator tokens (logout), and the lock of an operator
--- after abnormal use of its API key from one address (FR-056; only an admin unlocks).
+-- invoices, finance reports, revoked operator tokens (logout), the lock of an operator after
+-- abnormal use of its API key from one address (FR-056; only an admin unlocks), and the
+-- authorization audit (FR-057): charged sessions are the usage records (now with the client
+-- address), every other answer to an authorization request is an `mr_auth_events` row.
 -- Times are BIGINT milliseconds, money BIGINT fen.
 
 -- A recharge order (contract `rechargeBalance`); its trade is the payment flow's
@@ -103,3 +105,23 @@ CREATE TABLE mr_revoked_tokens (
 -- FR-056: when and why the abuse guard locked the operator (NULL: not locked).
 ALTER TABLE mr_operators ADD COLUMN locked_at BIGINT;
 ALTER TABLE mr_operators ADD COLUMN lock_reason VARCHAR(255);
+
+-- FR-057: the client address of each charged session.
+ALTER TABLE mr_usage_records ADD COLUMN client_ip VARCHAR(64);
+
+-- FR-057: authorization requests that charged nothing (refused, or a replay of a session),
+-- with what the request named and the answer's status and code.
+CREATE TABLE mr_auth_events (
+    id {{PK}},
+    operator_id VARCHAR(32),
+    session_id VARCHAR(128),
+    site_id VARCHAR(64),
+    app_id VARCHAR(64),
+    player_count BIGINT,
+    status BIGINT NOT NULL,
+    result VARCHAR(32) NOT NULL,
+    client_ip VARCHAR(64),
+    created_at BIGINT NOT NULL
+){{TABLE}};
+CREATE INDEX ix_mr_auth_events_operator ON mr_auth_events (operator_id, created_at);
+CREATE INDEX ix_mr_auth_events_created ON mr_auth_events (created_at);

@@ -74,6 +74,7 @@ pub async fn build_state(
         on,
     );
     Ok(MrState {
+        auth_log: crate::authlog::AuthLog::spawn(core.db.clone()),
         abuse: Arc::new(abuse),
         payments,
         owner,

@@ -14,6 +14,7 @@ pub mod abuse;
 pub mod apikey;
 pub mod app;
 pub mod auth;
+pub mod authlog;
 pub mod demo;
 pub mod domain;
 pub mod envelope;
@@ -60,6 +61,8 @@ pub struct MrState {
     pub limits: Arc<Limits>,
     /// FR-056's abnormal-address detection.
     pub abuse: Arc<abuse::AbuseGuard>,
+    /// FR-057's writer of authorization answers that charged nothing.
+    pub auth_log: authlog::AuthLog,
     /// The core payment flow (shared with every system; MR's hooks registered).
     pub payments: suanpan_payments::Payments,
     /// MR's hooks in the payment flow (its notification URLs).

@@ -448,3 +448,49 @@ async fn fr056_abnormal_failures_from_one_address_lock_the_operator_until_an_adm
         "nothing was charged while locked"
     );
 }
+
+/// FR-057: every authorization request is in the audit with its result and address: the
+/// charge, its replay, and a refusal.
+#[tokio::test]
+async fn fr057_every_authorization_request_is_audited_with_result_and_address() {
+    let mr = Mr::with(|core, s| {
+        core.trust_proxy_headers = true;
+        s.rate_limits = "off".into();
+    })
+    .await;
+    let v = mr.venue(1_000).await; // covers one 10.00 game
+    let ts = now_secs();
+    let sid = session(&v, ts);
+    let send = |players: i64, sid: String| {
+        let raw = serde_json::to_vec(&body(&v, players)).unwrap();
+        let mut h = signed(&v, &raw, &sid, ts, false);
+        h.push(("x-forwarded-for", "10.7.7.7".to_string()));
+        (h, raw)
+    };
+    for (players, sid) in [(1, sid.clone()), (1, sid.clone()), (1, session(&v, ts))] {
+        let (h, raw) = send(players, sid);
+        mr.call(Method::POST, common::AUTHORIZE, &h, Some(&raw))
+            .await;
+    }
+    mr.state.auth_log.flush().await;
+    let admin = common::staff(&mr, "adm", "admin", "mr").await;
+    let path = format!("/mr/v1/admin/auth-logs?operator_id={}", v.operator_id);
+    let (st, page) = mr.json(Method::GET, &path, Some(&admin), Value::Null).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 3, "{page}");
+    let mut results: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["result"].as_str().unwrap())
+        .collect();
+    results.sort();
+    assert_eq!(results, ["INSUFFICIENT_BALANCE", "authorized", "replayed"]);
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["ip_address"] == "10.7.7.7" && i["app_id"] == v.app_id.as_str())
+    );
+}

@@ -37,6 +37,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(get_operator_api_key))
         .routes(routes!(reset_operator_api_key))
         .routes(routes!(unlock_operator))
+        .routes(routes!(get_auth_logs))
 }
 
 /// Contract `createOperator`.
@@ -950,4 +951,49 @@ fn future_time(t: Option<&str>, now: i64) -> Result<Option<i64>, AppError> {
             .ok_or_else(|| invalid_field("expires_at", "an RFC 3339 time in the future"))
     })
     .transpose()
+}
+
+/// Query of the authorization audit.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuthLogQuery {
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// 1..100, default 20.
+    pub page_size: Option<i64>,
+    /// One operator.
+    pub operator_id: Option<String>,
+    /// `authorized`, `replayed`, an error code (e.g. `INSUFFICIENT_BALANCE`), or `all`.
+    pub result: Option<String>,
+    /// From (RFC 3339, inclusive).
+    pub start_time: Option<String>,
+    /// To (RFC 3339, exclusive).
+    pub end_time: Option<String>,
+}
+
+/// Every authorization request, newest first (FR-057; beyond the contract): operator, session,
+/// site, app, players, the answer's status and `result` (`authorized`, `replayed` or the error
+/// code), client address and time.
+#[utoipa::path(get, path = "/admin/auth-logs", tag = "admin", params(AuthLogQuery),
+    responses((status = 200, description = "page"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn get_auth_logs(
+    State(s): State<MrState>,
+    who: MrStaff,
+    ApiQuery(q): ApiQuery<AuthLogQuery>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    who.require(Role::Admin)?;
+    let (page, size, limit, offset) = super::operators::page_window(q.page, q.page_size)?;
+    let window = super::statistics::window(q.start_time.as_deref(), q.end_time.as_deref())?;
+    let f = crate::store::authlog::Filter {
+        operator_id: q.operator_id.as_deref(),
+        result: q.result.as_deref().filter(|r| *r != "all"),
+        window,
+    };
+    let (rows, total) = crate::store::authlog::page(&s.core.db, &f, (limit, offset)).await?;
+    let items: Vec<_> = rows
+        .iter()
+        .map(|e| json!({"operator_id": e.operator_id, "session_id": e.session_id, "site_id": e.site_id, "app_id": e.app_id, "player_count": e.player_count, "status": e.status, "result": e.result, "ip_address": e.client_ip, "created_at": rfc3339_ms(e.created_at)}))
+        .collect();
+    Ok(axum::Json(
+        json!({"page": page, "page_size": size, "total": total, "items": items}),
+    ))
 }

@@ -19,6 +19,7 @@ use crate::domain::{self, SignatureVersion, yuan};
 use crate::envelope::{code, invalid_field};
 use crate::service::{Charge, Charged, operators};
 use crate::store::apps;
+use crate::store::authlog::AuthEvent;
 
 /// The routes of this prefix.
 pub fn routes() -> OpenApiRouter<MrState> {
@@ -70,11 +71,32 @@ pub async fn authorize_game(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let Some(ip) = ip else {
-        return checked(&s, uri.path(), &headers, &body, &mut Seen::default()).await;
-    };
     let now = time::now_ms();
-    if let Some(left_ms) = s.abuse.blocked(&ip, now) {
+    let mut seen = Seen {
+        ip: ip.clone(),
+        ..Seen::default()
+    };
+    let answer = match &ip {
+        Some(ip) => guarded(&s, ip, now, &uri, &headers, &body, &mut seen).await,
+        None => checked(&s, uri.path(), &headers, &body, &mut seen).await,
+    };
+    if !seen.charged {
+        s.auth_log.record(seen.event(&answer, now)).await;
+    }
+    answer
+}
+
+/// [`checked`] under FR-055's address limit and FR-056's guard.
+async fn guarded(
+    s: &MrState,
+    ip: &str,
+    now: i64,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    seen: &mut Seen,
+) -> Result<Response, AppError> {
+    if let Some(left_ms) = s.abuse.blocked(ip, now) {
         let wait = std::time::Duration::from_millis(left_ms.unsigned_abs());
         let mut e = rate_limited(s.settings.abuse_failures_per_5min, wait);
         e.message = "this address is blocked after abnormal use (FR-056)".into();
@@ -82,26 +104,60 @@ pub async fn authorize_game(
     }
     s.limits
         .ip
-        .check(&ip)
+        .check(ip)
         .map_err(|w| rate_limited(s.limits.ip.per_minute(), w))?;
-    let mut seen = Seen::default();
-    let answer = checked(&s, uri.path(), &headers, &body, &mut seen).await;
+    let answer = checked(s, uri.path(), headers, body, seen).await;
     let failed = matches!(&answer, Err(e) if matches!(e.kind.status().as_u16(), 400 | 401 | 403));
     let key_index = seen.key_index.as_deref();
-    if let Some(t) = s.abuse.record(&ip, key_index, seen.valid_key, failed, now)
-        && let Err(e) = crate::service::abuse::lock(&s, &ip, &t).await
+    if let Some(t) = s.abuse.record(ip, key_index, seen.valid_key, failed, now)
+        && let Err(e) = crate::service::abuse::lock(s, ip, &t).await
     {
         tracing::error!(error = %e, ip, "FR-056 lock failed");
     }
     answer
 }
 
-/// What the abuse guard learns from one request: the presented key's lookup index, and whether
-/// it is an active operator's.
+/// What one request showed: for FR-056's guard the presented key's lookup index and whether it
+/// is an active operator's; for FR-057's audit what the request named and whether it charged.
 #[derive(Debug, Default)]
 struct Seen {
     key_index: Option<String>,
     valid_key: bool,
+    ip: Option<String>,
+    operator_id: Option<String>,
+    session_id: Option<String>,
+    site_id: Option<String>,
+    app_id: Option<String>,
+    player_count: Option<i64>,
+    charged: bool,
+}
+
+impl Seen {
+    /// The audit row of an answer that charged nothing.
+    fn event(self, answer: &Result<Response, AppError>, now: i64) -> AuthEvent {
+        let (status, result) = match answer {
+            Ok(r) if r.status() == StatusCode::OK => (200, "replayed".to_string()),
+            Ok(r) => (
+                i64::from(r.status().as_u16()),
+                code::SESSION_DUPLICATE.to_string(),
+            ),
+            Err(e) => (
+                i64::from(e.kind.status().as_u16()),
+                crate::envelope::contract_code(e).to_string(),
+            ),
+        };
+        AuthEvent {
+            operator_id: self.operator_id,
+            session_id: self.session_id,
+            site_id: self.site_id,
+            app_id: self.app_id,
+            player_count: self.player_count,
+            status,
+            result,
+            client_ip: self.ip,
+            created_at: now,
+        }
+    }
 }
 
 /// The checks and the charge of [`authorize_game`], in the contract's order.
@@ -123,6 +179,7 @@ async fn checked(
         })?;
     let ts_text = header(headers, "x-timestamp").unwrap_or("");
     let session = header(headers, "x-session-id").unwrap_or("");
+    seen.session_id = Some(session.chars().take(128).collect());
     let version = SignatureVersion::parse(header(headers, "x-signature-version"))
         .ok_or_else(|| invalid_field("X-Signature-Version", "1 or 2"))?;
     let message = domain::signed_message(version, ts_text, "POST", path, session, body);
@@ -142,6 +199,11 @@ async fn checked(
         Ok(r) => (r.app_id.as_str(), r.site_id.as_str(), r.player_count),
         Err(_) => ("", "", 0),
     };
+    if req.is_ok() {
+        seen.app_id = Some(app_id.chars().take(64).collect());
+        seen.site_id = Some(site_id.chars().take(64).collect());
+        seen.player_count = Some(players);
+    }
     let hash = idempotency::request_hash(&[
         app_id.as_bytes(),
         site_id.as_bytes(),
@@ -164,6 +226,7 @@ async fn checked(
             )
         })?;
     seen.valid_key = true;
+    seen.operator_id = Some(facts.operator_id.clone());
     if facts.is_locked {
         return Err(err(
             ErrorKind::Forbidden,
@@ -200,7 +263,9 @@ async fn checked(
         }
     }
     let req = req.map_err(|e| invalid_field("body", &e.to_string()))?;
-    authorize(s, facts, idem, req, now).await
+    let answer = authorize(s, facts, idem, req, now, seen.ip.clone()).await?;
+    seen.charged = answer.1;
+    Ok(answer.0)
 }
 
 /// 429 `RATE_LIMIT_EXCEEDED` (FR-055) with the contract's details and `Retry-After`.
@@ -210,23 +275,24 @@ fn rate_limited(limit: u32, wait: std::time::Duration) -> AppError {
         .with_details(json!({"limit": limit, "window_seconds": 60, "retry_after": secs, "retry_after_secs": secs}))
 }
 
-/// The checks on what was read, and the charge.
+/// The checks on what was read, and the charge: the answer, and whether this request charged.
 async fn authorize(
     s: &MrState,
     facts: apps::AuthorizeFacts,
     key: Key,
     req: AuthorizeRequest,
     now: i64,
-) -> Result<Response, AppError> {
+    client_ip: Option<String>,
+) -> Result<(Response, bool), AppError> {
     let (lo, hi) = domain::PLAYER_COUNT_RANGE;
     if !(lo..=hi).contains(&req.player_count) {
         return Err(invalid_field("player_count", "1-100"));
     }
     match idempotency::interpret(&key, facts.stored.clone()) {
-        Ok(Some(stored)) => return Ok(json_response(StatusCode::OK, stored.body)),
+        Ok(Some(stored)) => return Ok((json_response(StatusCode::OK, stored.body), false)),
         Ok(None) => {}
         Err(e) if e.code == "idempotency_key_reused" => {
-            return Ok(duplicate(facts.stored.map(|r| r.2)));
+            return Ok((duplicate(facts.stored.map(|r| r.2)), false));
         }
         Err(e) => return Err(e),
     }
@@ -273,12 +339,13 @@ async fn authorize(
         token: uuid_v4(),
         now_ms: now,
         low_balance_fen: domain::low_balance_threshold(&facts.category),
+        client_ip,
     };
     match s.charges.submit(charge).await? {
-        Charged::Done(body) => Ok(json_response(StatusCode::OK, body)),
+        Charged::Done(body) => Ok((json_response(StatusCode::OK, body), true)),
         Charged::Insufficient(balance) => Err(err(ErrorKind::PaymentRequired, code::INSUFFICIENT_BALANCE, "the balance does not cover this session")
             .with_details(json!({"current_balance": yuan(balance), "required_amount": yuan(cost), "shortage": yuan(cost - balance)}))),
-        Charged::Taken => replay(s, &key).await?.ok_or_else(|| AppError::internal("claimed session without an answer")),
+        Charged::Taken => Ok((replay(s, &key).await?.ok_or_else(|| AppError::internal("claimed session without an answer"))?, false)),
     }
 }
 

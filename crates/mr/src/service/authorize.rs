@@ -46,6 +46,8 @@ pub struct Charge {
     pub now_ms: i64,
     /// Below this balance (fen) the operator is reminded to recharge.
     pub low_balance_fen: i64,
+    /// The client address (FR-057's audit).
+    pub client_ip: Option<String>,
 }
 
 /// How a charge ended.
@@ -72,6 +74,7 @@ impl Charge {
             total_cost_fen: self.cost_fen,
             authorization_token: self.token.clone(),
             created_at: self.now_ms,
+            client_ip: self.client_ip.clone(),
         }
     }
 

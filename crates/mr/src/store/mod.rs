@@ -1,6 +1,7 @@
 //! All of MR's SQL, one file per aggregate.
 
 pub mod apps;
+pub mod authlog;
 pub mod finance;
 pub mod invoices;
 pub mod messages;

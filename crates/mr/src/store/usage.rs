@@ -27,12 +27,14 @@ pub struct Usage {
     pub authorization_token: String,
     /// When (ms).
     pub created_at: i64,
+    /// The client address of the request (FR-057).
+    pub client_ip: Option<String>,
 }
 
 /// Adds the usage record (writer-assigned `id`) and its consumption transaction to `b`.
 pub fn push_charge(b: &mut Batch, d: Dialect, id: i64, u: &Usage, balance_after: i64) {
     b.push(
-        sql!(d, "INSERT INTO mr_usage_records (id, usage_id, session_id, operator_id, site_id, app_id, player_count, unit_price_fen, total_cost_fen, authorization_token, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        sql!(d, "INSERT INTO mr_usage_records (id, usage_id, session_id, operator_id, site_id, app_id, player_count, unit_price_fen, total_cost_fen, authorization_token, created_at, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
         vec![
             id.into(),
             u.usage_id.clone().into(),
@@ -45,6 +47,7 @@ pub fn push_charge(b: &mut Batch, d: Dialect, id: i64, u: &Usage, balance_after:
             u.total_cost_fen.into(),
             u.authorization_token.clone().into(),
             u.created_at.into(),
+            u.client_ip.clone().into(),
         ],
     );
     b.push(
@@ -106,6 +109,7 @@ pub async fn page_of(
                     total_cost_fen: r.try_get(7)?,
                     authorization_token: text(r, 8)?,
                     created_at: r.try_get(9)?,
+                    client_ip: None,
                 },
                 text(r, 10)?,
                 text(r, 11)?,
