@@ -17,7 +17,7 @@ pub fn api() -> OpenApiRouter<MrState> {
     #[derive(utoipa::OpenApi)]
     #[openapi(
         info(title = "Suanpan MR licensing API", description = "Seed 004: MR game licensing and prepaid billing, conformant to the shared contract (`../shared/specs/mr-licensing/`). Money is a decimal string in yuan (`\"10.00\"`); errors are `{error_code, message, details}`."),
-        tags((name = "auth"), (name = "operator"), (name = "admin"))
+        tags((name = "auth"), (name = "operator"), (name = "admin"), (name = "finance"), (name = "statistics"), (name = "payments"))
     )]
     struct Doc;
     OpenApiRouter::with_openapi(<Doc as utoipa::OpenApi>::openapi()).merge(crate::http::routes())

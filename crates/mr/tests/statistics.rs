@@ -90,3 +90,97 @@ async fn us5_1_consumption_by_day_app_and_site() {
     let (st, _) = get("/mr/v1/operators/me/statistics/by-site?start_time=yesterday".into()).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
+
+/// FR-047/FR-048 (beyond the contract): the overview and the three cross analyses add up, for
+/// admin and finance; FR-039: the operator's usage export.
+#[tokio::test]
+async fn global_overview_cross_analyses_and_usage_export() {
+    let mr = Mr::new().await;
+    let a = mr.venue(100_000).await;
+    let b = mr.venue(100_000).await;
+    for (v, players) in [(&a, 1), (&a, 3), (&a, 3), (&b, 6)] {
+        let ts = common::now_secs();
+        let body = json!({"app_id": v.app_id, "site_id": v.site_id, "player_count": players});
+        let (st, r) = mr
+            .authorize(v, &body, &common::session(v, ts), ts, false)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+    }
+    let fin = common::staff(&mr, "fin", "finance", "mr").await;
+    let admin = common::staff(&mr, "adm", "admin", "mr").await;
+    let mr = &mr;
+    let get = |path: &'static str, token: &str| {
+        let token = token.to_string();
+        async move { mr.json(Method::GET, path, Some(&token), Value::Null).await }
+    };
+    let (st, o) = get("/mr/v1/statistics/overview", &fin).await;
+    assert_eq!(st, StatusCode::OK, "{o}");
+    assert_eq!(o["data"]["sessions"], 4);
+    assert_eq!(o["data"]["players"], 13);
+    assert_eq!(o["data"]["cost"], "130.00");
+    assert_eq!(o["data"]["total_recharge"], "2000.00");
+    assert_eq!(o["data"]["active_operators"], 2);
+    let (st, x) = get("/mr/v1/statistics/operator-app", &admin).await;
+    assert_eq!(st, StatusCode::OK, "{x}");
+    let rows = x["data"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let ra = rows
+        .iter()
+        .find(|r| r["operator_id"] == a.operator_id.as_str())
+        .unwrap();
+    assert_eq!(ra["apps"][0]["sessions"], 3);
+    assert_eq!(ra["apps"][0]["avg_players_per_session"], 2.33);
+    let (st, p) = get("/mr/v1/statistics/player-distribution", &fin).await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let pa = p["data"]["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["app_id"] == a.app_id.as_str())
+        .unwrap();
+    assert_eq!(
+        pa["sessions_by_players"],
+        json!({"1": 1, "2": 0, "3-4": 2, "5-8": 0, "9+": 0})
+    );
+    let path = format!(
+        "/mr/v1/statistics/site-trend?site_id={}&dimension=month",
+        a.site_id
+    );
+    let (st, t) = mr.json(Method::GET, &path, Some(&fin), Value::Null).await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    assert_eq!(t["data"]["series"].as_array().unwrap().len(), 1);
+    assert_eq!(t["data"]["series"][0]["points"][0]["cost"], "70.00");
+    let (st, ct, csv) = mr
+        .download("/mr/v1/statistics/operator-app?format=csv", &fin)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(ct.starts_with("text/csv"));
+    assert!(String::from_utf8_lossy(&csv).contains("运营商ID,运营商名称,应用ID"));
+    let (st, _, xlsx) = mr
+        .download("/mr/v1/statistics/player-distribution?format=xlsx", &admin)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(xlsx.starts_with(b"PK"));
+    let (st, _) = get("/mr/v1/statistics/overview", &a.token).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _, csv) = mr
+        .download(
+            "/mr/v1/operators/me/usage-records/export?format=csv",
+            &a.token,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        2 + 3,
+        "title, header and three sessions: {text}"
+    );
+    let (st, _, _) = mr
+        .download(
+            "/mr/v1/operators/me/usage-records/export?format=pdf",
+            &a.token,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+}

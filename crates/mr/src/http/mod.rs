@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod finance;
+pub mod insights;
 pub mod invoices;
 pub mod operators;
 pub mod payments;
@@ -34,6 +35,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .merge(payments::routes())
         .merge(admin::routes())
         .merge(finance::routes())
+        .merge(insights::routes())
 }
 
 /// A time as the contract writes it: RFC 3339, UTC, milliseconds (`2025-01-15T12:30:00.000Z`).

@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod authlog;
 pub mod finance;
+pub mod insights;
 pub mod invoices;
 pub mod messages;
 pub mod operators;

@@ -80,7 +80,10 @@ pub async fn page_of(
     offset: i64,
 ) -> Result<(Vec<(Usage, String, String)>, i64), AppError> {
     let d = db.dialect;
-    let rows = sqlx::query(sql!(d, "SELECT u.usage_id, u.session_id, u.operator_id, u.site_id, u.app_id, u.player_count, u.unit_price_fen, u.total_cost_fen, u.authorization_token, u.created_at, s.name, a.app_name FROM mr_usage_records u JOIN mr_sites s ON s.site_id = u.site_id JOIN mr_applications a ON a.app_id = u.app_id WHERE u.operator_id = ? ORDER BY u.id DESC LIMIT ? OFFSET ?"))
+    let q = d.prepare(&format!(
+        "{NAMED_USAGE} WHERE u.operator_id = ? ORDER BY u.id DESC LIMIT ? OFFSET ?"
+    ));
+    let rows = sqlx::query(&q)
         .bind(operator_id)
         .bind(limit)
         .bind(offset)
@@ -96,27 +99,53 @@ pub async fn page_of(
     .try_get(0)?;
     let items = rows
         .iter()
-        .map(|r| {
-            Ok((
-                Usage {
-                    usage_id: text(r, 0)?,
-                    session_id: text(r, 1)?,
-                    operator_id: text(r, 2)?,
-                    site_id: text(r, 3)?,
-                    app_id: text(r, 4)?,
-                    player_count: r.try_get(5)?,
-                    unit_price_fen: r.try_get(6)?,
-                    total_cost_fen: r.try_get(7)?,
-                    authorization_token: text(r, 8)?,
-                    created_at: r.try_get(9)?,
-                    client_ip: None,
-                },
-                text(r, 10)?,
-                text(r, 11)?,
-            ))
-        })
+        .map(named_usage)
         .collect::<Result<_, sqlx::Error>>()?;
     Ok((items, total))
+}
+
+const NAMED_USAGE: &str = "SELECT u.usage_id, u.session_id, u.operator_id, u.site_id, u.app_id, u.player_count, u.unit_price_fen, u.total_cost_fen, u.authorization_token, u.created_at, s.name, a.app_name FROM mr_usage_records u JOIN mr_sites s ON s.site_id = u.site_id JOIN mr_applications a ON a.app_id = u.app_id";
+
+/// A usage record with its site's and app's names.
+fn named_usage(r: &sqlx::any::AnyRow) -> Result<(Usage, String, String), sqlx::Error> {
+    Ok((
+        Usage {
+            usage_id: text(r, 0)?,
+            session_id: text(r, 1)?,
+            operator_id: text(r, 2)?,
+            site_id: text(r, 3)?,
+            app_id: text(r, 4)?,
+            player_count: r.try_get(5)?,
+            unit_price_fen: r.try_get(6)?,
+            total_cost_fen: r.try_get(7)?,
+            authorization_token: text(r, 8)?,
+            created_at: r.try_get(9)?,
+            client_ip: None,
+        },
+        text(r, 10)?,
+        text(r, 11)?,
+    ))
+}
+
+/// The operator's usage records in `[from, to)` (ms), oldest first, at most `limit`
+/// (exports, FR-039).
+pub async fn in_window(
+    db: &Db,
+    operator_id: &str,
+    (from, to): (i64, i64),
+    limit: i64,
+) -> Result<Vec<(Usage, String, String)>, AppError> {
+    let q = db.dialect.prepare(&format!(
+        "{NAMED_USAGE} WHERE u.operator_id = ? AND u.created_at >= ? AND u.created_at < ? ORDER BY u.id LIMIT ?"
+    ));
+    let rows = sqlx::query(&q)
+        .bind(operator_id)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(db.reader())
+        .await?;
+    Ok(rows.iter().map(named_usage).collect::<Result<_, _>>()?)
 }
 
 /// Records a recharge in the operator's transaction history (inside the crediting transaction;
