@@ -11,31 +11,6 @@ use serde_json::{Value, json};
 
 const REASON: &str = "业务调整，不再继续使用本平台";
 
-/// Recharges `amount` by `method` and pays it at the simulator (its notification delivered).
-async fn paid_recharge(mr: &Mr, v: &Venue, amount: &str, method: &str) {
-    let pay = mr.pay.as_ref().unwrap();
-    let body = json!({"amount": amount, "payment_method": method});
-    let (st, r) = mr
-        .json(
-            Method::POST,
-            "/mr/v1/operators/me/recharge",
-            Some(&v.token),
-            body,
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED, "{r}");
-    let order = r["data"]["order_id"].as_str().unwrap();
-    if method == "wechat" {
-        let (tx, url) = pay.wechat.mark_paid(order).unwrap();
-        let n = pay.wechat.transaction_notification(&tx);
-        assert_eq!(pay.wechat.deliver(&url, n).await, Ok(204));
-    } else {
-        let t = pay.alipay.mark_paid(order).unwrap();
-        let p = pay.alipay.notification_params(&t);
-        assert_eq!(pay.alipay.deliver(&t.notify_url, &p).await, Ok(1));
-    }
-}
-
 async fn play(mr: &Mr, v: &Venue, players: i64) {
     let ts = now_secs();
     let body = json!({"app_id": v.app_id, "site_id": v.site_id, "player_count": players});
@@ -58,8 +33,8 @@ async fn approval_refunds_the_balance_at_review_through_the_providers_newest_fir
     let mr = Mr::with_payments().await;
     let pay = mr.pay.as_ref().unwrap();
     let v = mr.venue(0).await;
-    paid_recharge(&mr, &v, "300.00", "wechat").await;
-    paid_recharge(&mr, &v, "200.00", "alipay").await;
+    mr.paid_recharge(&v, "300.00", "wechat").await;
+    mr.paid_recharge(&v, "200.00", "alipay").await;
     play(&mr, &v, 2).await;
     let (st, r) = ask(&mr, &v, REASON).await;
     assert_eq!(st, StatusCode::CREATED, "{r}");

@@ -30,6 +30,8 @@ pub fn routes() -> OpenApiRouter<MrState> {
         .routes(routes!(get_operator_app))
         .routes(routes!(get_site_trend))
         .routes(routes!(get_player_distribution))
+        .routes(routes!(get_app_ranking))
+        .routes(routes!(export_statistics))
         .routes(routes!(export_usage_records))
 }
 
@@ -308,6 +310,177 @@ pub async fn get_player_distribution(
         StatusCode::OK,
         json!({"buckets": PLAYER_BUCKETS, "apps": apps}),
     ))
+}
+
+/// Every application's sessions, players, average players per session and revenue across
+/// all operators, most revenue first (US7-2).
+#[utoipa::path(get, path = "/statistics/by-app", tag = "statistics", params(InsightQuery), responses((status = 200, description = "ranking, or a file"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn get_app_ranking(
+    State(s): State<MrState>,
+    _who: MrStaff,
+    ApiQuery(q): ApiQuery<InsightQuery>,
+) -> Result<Response, AppError> {
+    let (from, to) = window(q.start_time.as_deref(), q.end_time.as_deref())?;
+    let t = app_table(&s, from, to).await?;
+    if let Some(f) = q.format.as_deref() {
+        return file(f, "by-app", &[t]);
+    }
+    let apps = crate::store::reports::usage_by_app(&s.core.db, from, to).await?;
+    let apps: Vec<Value> = apps
+        .into_iter()
+        .map(|(id, name, sessions, players, cost)| {
+            let mut v = totals_json(&Totals {
+                sessions,
+                players,
+                cost,
+            });
+            v["app_id"] = json!(id);
+            v["app_name"] = json!(name);
+            v
+        })
+        .collect();
+    Ok(success(StatusCode::OK, json!({"apps": apps})))
+}
+
+async fn app_table(s: &MrState, from: i64, to: i64) -> Result<Table, AppError> {
+    let apps = crate::store::reports::usage_by_app(&s.core.db, from, to).await?;
+    let rows = apps.into_iter().map(|(id, name, sessions, players, cost)| {
+        vec![
+            id.into(),
+            name.into(),
+            Cell::Int(sessions),
+            Cell::Int(players),
+            Cell::Text(format!("{:.2}", average(players, sessions))),
+            Cell::Money(cost),
+        ]
+    });
+    let header = [
+        "应用ID",
+        "应用名称",
+        "游戏场次",
+        "玩家人次",
+        "平均人数",
+        "收入",
+    ];
+    Ok(Table {
+        title: "应用排行".into(),
+        header: header.map(String::from).to_vec(),
+        rows: rows.collect(),
+    })
+}
+
+/// Every global dimension in one file (US7-5): the overview, applications, operator × app,
+/// site × day and app × player count, as CSV (tables one after another) or XLSX (one sheet
+/// each); `format` required.
+#[utoipa::path(get, path = "/statistics/export", tag = "statistics", params(InsightQuery), responses((status = 200, description = "the file"), (status = 400, description = "INVALID_PARAMS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "PERMISSION_DENIED")))]
+pub async fn export_statistics(
+    State(s): State<MrState>,
+    _who: MrStaff,
+    ApiQuery(q): ApiQuery<InsightQuery>,
+) -> Result<Response, AppError> {
+    let format = q.format.clone().unwrap_or_default();
+    let (from, to) = window(q.start_time.as_deref(), q.end_time.as_deref())?;
+    let db = &s.core.db;
+    let o = insights::overview(db, from, to).await?;
+    let overview = Table {
+        title: "总览".into(),
+        header: [
+            "运营商数",
+            "活跃运营商",
+            "游戏场次",
+            "玩家人次",
+            "收入",
+            "充值",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: vec![vec![
+            Cell::Int(o.operators),
+            Cell::Int(o.active_operators),
+            Cell::Int(o.totals.sessions),
+            Cell::Int(o.totals.players),
+            Cell::Money(o.totals.cost),
+            Cell::Money(o.recharged),
+        ]],
+    };
+    let cross = insights::operator_app(db, from, to).await?;
+    let operator_app = Table {
+        title: "运营商×应用".into(),
+        header: [
+            "运营商ID",
+            "运营商名称",
+            "应用ID",
+            "应用名称",
+            "游戏场次",
+            "玩家人次",
+            "收入",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: cross
+            .iter()
+            .map(|c| {
+                let mut r: Vec<Cell> = vec![
+                    c.row.0.as_str().into(),
+                    c.row.1.as_str().into(),
+                    c.col.0.as_str().into(),
+                    c.col.1.as_str().into(),
+                ];
+                r.extend(totals_cells(&c.totals));
+                r
+            })
+            .collect(),
+    };
+    let days = insights::site_days(db, &[], from, to).await?;
+    let site_day = Table {
+        title: "场地×日期".into(),
+        header: ["场地ID", "场地名称", "日期", "游戏场次", "玩家人次", "收入"]
+            .map(String::from)
+            .to_vec(),
+        rows: days
+            .iter()
+            .map(|(id, name, day, t)| {
+                let date = bucket_date(*day, Dimension::Day)
+                    .format("%Y-%m-%d")
+                    .to_string();
+                let mut r: Vec<Cell> = vec![id.as_str().into(), name.as_str().into(), date.into()];
+                r.extend(totals_cells(t));
+                r
+            })
+            .collect(),
+    };
+    let buckets = insights::player_distribution(db, from, to).await?;
+    let players = Table {
+        title: "应用×玩家人数".into(),
+        header: [
+            "应用ID",
+            "应用名称",
+            "人数段",
+            "游戏场次",
+            "玩家人次",
+            "收入",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: buckets
+            .iter()
+            .map(|c| {
+                let mut r: Vec<Cell> = vec![
+                    c.row.0.as_str().into(),
+                    c.row.1.as_str().into(),
+                    c.col.0.as_str().into(),
+                ];
+                r.extend(totals_cells(&c.totals));
+                r
+            })
+            .collect(),
+    };
+    let apps = app_table(&s, from, to).await?;
+    file(
+        &format,
+        "statistics",
+        &[overview, apps, operator_app, site_day, players],
+    )
 }
 
 /// Most rows one export holds (FR-039 / NFR-004 plan for 100,000).

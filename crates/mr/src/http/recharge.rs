@@ -19,7 +19,9 @@ use crate::service::recharge;
 
 /// The routes of this prefix.
 pub fn routes() -> OpenApiRouter<MrState> {
-    OpenApiRouter::new().routes(routes!(recharge_balance))
+    OpenApiRouter::new()
+        .routes(routes!(recharge_balance))
+        .routes(routes!(get_recharge))
 }
 
 /// A recharge request.
@@ -68,6 +70,46 @@ pub async fn recharge_balance(
             "payment_method": order.payment_method,
             "qr_code_url": order.qr_code_url,
             "expires_at": rfc3339_ms(order.expires_at),
+        }),
+    ))
+}
+
+/// One recharge order and where it stands (beyond the contract; US2-5): `succeeded` once
+/// credited, `failed` when the provider closed it unpaid or its QR code expired (a payment that
+/// still arrives is credited and turns it `succeeded`), else `pending`. Errors: 401, 404
+/// `RESOURCE_NOT_FOUND`.
+#[utoipa::path(get, path = "/operators/me/recharges/{order_id}", tag = "operator", params(("order_id" = String, Path)), responses((status = 200, description = "the order"), (status = 401, description = "UNAUTHORIZED"), (status = 404, description = "RESOURCE_NOT_FOUND")))]
+pub async fn get_recharge(
+    State(s): State<MrState>,
+    AuthOperator(op): AuthOperator,
+    suanpan_core::http::ApiPath(order_id): suanpan_core::http::ApiPath<String>,
+) -> Result<Response, AppError> {
+    let r = crate::store::recharges::by_order_id(&s.core.db, &op.operator_id, &order_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::not_found(
+                crate::envelope::code::RESOURCE_NOT_FOUND,
+                "no such recharge order",
+            )
+        })?;
+    let trade = s.payments.trade_of(crate::SYSTEM, r.id).await?;
+    let closed = trade.is_some_and(|t| t.status == suanpan_payments::flow::PaymentStatus::Closed);
+    let status = match r.status.as_str() {
+        "paid" => "succeeded",
+        _ if closed || r.expires_at < suanpan_core::time::now_ms() => "failed",
+        _ => "pending",
+    };
+    Ok(success(
+        StatusCode::OK,
+        json!({
+            "order_id": r.order_id,
+            "amount": yuan(r.amount_fen),
+            "payment_method": r.payment_method,
+            "status": status,
+            "qr_code_url": r.qr_code_url,
+            "expires_at": rfc3339_ms(r.expires_at),
+            "paid_at": r.paid_at.map(rfc3339_ms),
+            "created_at": rfc3339_ms(r.created_at),
         }),
     ))
 }

@@ -161,7 +161,7 @@ async fn approve_in(
         },
         note,
     };
-    record_review(tx, d, actor, refund_id, &approval, now).await?;
+    record_review(tx, d, actor, (refund_id, &operator_id), &approval, now).await?;
     Ok(((requested, balance, 0), out_refund_nos))
 }
 
@@ -218,11 +218,12 @@ async fn record_review(
     tx: &mut Tx,
     d: Dialect,
     actor: &Actor,
-    refund_id: &str,
+    (refund_id, operator_id): (&str, &str),
     a: &Approval<'_>,
     now: i64,
 ) -> Result<(), AppError> {
     let detail = serde_json::json!({
+        "operator_id": operator_id,
         "refund_amount": domain::yuan(a.actual_fen),
         "offline_amount": domain::yuan(a.offline_fen),
         "note": a.note,

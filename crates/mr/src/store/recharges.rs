@@ -153,3 +153,20 @@ pub async fn paid_of(tx: &mut Tx, d: Dialect, operator_id: &str) -> Result<Vec<i
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?)
 }
+
+/// The operator's order with public id `order_id`.
+pub async fn by_order_id(
+    db: &Db,
+    operator_id: &str,
+    order_id: &str,
+) -> Result<Option<Recharge>, AppError> {
+    let q = db.dialect.prepare(&format!(
+        "SELECT {COLUMNS} FROM mr_recharges WHERE order_id = ? AND operator_id = ?"
+    ));
+    let row = sqlx::query(&q)
+        .bind(order_id)
+        .bind(operator_id)
+        .fetch_optional(db.reader())
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}

@@ -347,6 +347,77 @@ impl Mr {
         }
     }
 
+    /// An active application `name` at `price_fen` per player for `min..=max` players; its id.
+    pub async fn app(&self, name: &str, price_fen: i64, min: i64, max: i64) -> String {
+        let app_id = format!(
+            "app{}",
+            suanpan_core::ids::random_alnum(8).to_ascii_lowercase()
+        );
+        let now = suanpan_core::time::now_ms();
+        let app = suanpan_mr::store::apps::App {
+            app_id: app_id.clone(),
+            app_name: name.into(),
+            unit_price_fen: price_fen,
+            min_players: min,
+            max_players: max,
+            description: None,
+            created_at: now,
+            updated_at: now,
+        };
+        suanpan_mr::store::apps::insert(&self.state.core.db, &app)
+            .await
+            .unwrap();
+        app_id
+    }
+
+    /// Authorizes `operator_id` for `app_id` until `expires_at` (ms; `None`: permanently).
+    pub async fn grant(&self, operator_id: &str, app_id: &str, expires_at: Option<i64>) {
+        let now = suanpan_core::time::now_ms();
+        let db = &self.state.core.db;
+        suanpan_mr::store::apps::authorize(db, operator_id, app_id, expires_at, now)
+            .await
+            .unwrap();
+    }
+
+    /// A signed authorization of `players` for `app_id` at the venue's site, fresh session.
+    pub async fn play(&self, v: &Venue, app_id: &str, players: i64) -> (StatusCode, Value) {
+        let ts = now_secs();
+        let body = json!({"app_id": app_id, "site_id": v.site_id, "player_count": players});
+        self.authorize(v, &body, &session(v, ts), ts, false).await
+    }
+
+    /// Recharges `amount` by `method` and pays it at the simulator, whose notification reaches
+    /// MR ([`Mr::with_payments`] only); the order id.
+    pub async fn paid_recharge(&self, v: &Venue, amount: &str, method: &str) -> String {
+        let pay = self.pay.as_ref().expect("Mr::with_payments");
+        let body = json!({"amount": amount, "payment_method": method});
+        let (st, r) = self
+            .json(
+                Method::POST,
+                "/mr/v1/operators/me/recharge",
+                Some(&v.token),
+                body,
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{r}");
+        let order = r["data"]["order_id"].as_str().unwrap().to_string();
+        if method == "wechat" {
+            let (tx, url) = pay.wechat.mark_paid(&order).unwrap();
+            let n = pay.wechat.transaction_notification(&tx);
+            assert_eq!(pay.wechat.deliver(&url, n).await, Ok(204));
+        } else {
+            let t = pay.alipay.mark_paid(&order).unwrap();
+            let p = pay.alipay.notification_params(&t);
+            assert_eq!(pay.alipay.deliver(&t.notify_url, &p).await, Ok(1));
+        }
+        order
+    }
+
+    /// A GET with a bearer token, the body as JSON.
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.json(Method::GET, path, Some(token), Value::Null).await
+    }
+
     /// A signed authorize call (signature version 1 unless `v2`).
     pub async fn authorize(
         &self,

@@ -391,9 +391,15 @@ impl Payments {
     /// Applies a trade as its provider reports it (a verified notification or a query),
     /// exactly once however many times and however concurrently it arrives: marks the trade
     /// succeeded and lets its owner take the money in the same transaction, or, when the owner
-    /// no longer wants it, records it late with a `pending` full refund. Errors:
+    /// no longer wants it, records it late with a `pending` full refund. A trade reported
+    /// closed unpaid is marked closed (a later payment report still applies: providers do not
+    /// take money on a closed trade). Errors:
     /// `unknown_out_trade_no` (404), `amount_mismatch` (400), `invalid_notification` (400).
     pub async fn apply_trade(&self, t: &ProviderTrade) -> Result<PaymentOutcome, AppError> {
+        if t.status == TradeStatus::Closed {
+            self.close_reported(t).await?;
+            return Ok(PaymentOutcome::NotPaid);
+        }
         if t.status != TradeStatus::Paid {
             return Ok(PaymentOutcome::NotPaid);
         }
@@ -418,6 +424,18 @@ impl Payments {
             .await?;
         count_payment(&trade, &outcome);
         Ok(outcome)
+    }
+
+    /// A provider reports a trade of ours closed unpaid (Alipay `TRADE_CLOSED`, a WeChat Pay
+    /// query answering `CLOSED`): the trade is marked closed if it was never paid. An unknown
+    /// trade is ignored (the provider's own).
+    async fn close_reported(&self, t: &ProviderTrade) -> Result<(), AppError> {
+        let key = TradeKey::OutTradeNo(&t.out_trade_no);
+        let found = store::trade_by(self.db.reader(), self.db.dialect, key).await?;
+        if let Some(trade) = found.filter(|x| x.provider == t.provider) {
+            store::close_trade(self.db.writer(), self.db.dialect, trade.id).await?;
+        }
+        Ok(())
     }
 
     /// Asks the provider about the owner's unpaid trade and applies it if it was paid.
