@@ -183,3 +183,43 @@ async fn the_direct_sqlite_connection_commits_only_when_every_guard_holds() {
         "the second batch left nothing"
     );
 }
+
+/// A point read sees what was committed just before, decodes NULLs and texts, and answers
+/// `None` without a row — on SQLite through the calling thread's own connection, elsewhere
+/// through the pool.
+#[tokio::test]
+async fn point_reads_see_committed_rows_with_their_nulls() {
+    use suanpan_core::db::direct::{Kind, Val};
+    let db = db().await;
+    let d = db.dialect;
+    let q = sql!(
+        d,
+        "SELECT scope, status_code, response_body, (SELECT NULL) FROM idempotency_keys WHERE scope = ? AND idem_key = ?"
+    );
+    let kinds = [Kind::Text, Kind::I64, Kind::Text, Kind::OptI64];
+    let args = ["p".into(), "k".into()];
+    assert_eq!(db.point_row(q, &args, &kinds).await.unwrap(), None);
+    for status in [0i64, 201] {
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query(sql!(d, "DELETE FROM idempotency_keys WHERE scope = 'p'"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(sql!(d, "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES ('p', 'k', 'h', ?, '算盘', 1)"))
+            .bind(status)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let row = db.point_row(q, &args, &kinds).await.unwrap().unwrap();
+        assert_eq!(
+            row,
+            vec![
+                Val::T("p".into()),
+                Val::I(status),
+                Val::T("算盘".into()),
+                Val::Null
+            ]
+        );
+    }
+}

@@ -122,3 +122,122 @@ fn bind(st: &mut rusqlite::CachedStatement<'_>, args: &[Arg]) -> Result<(), rusq
     }
     Ok(())
 }
+
+/// What a column of a point read holds ([`Db::point_row`](super::Db::point_row)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An integer.
+    I64,
+    /// An integer or NULL.
+    OptI64,
+    /// Text.
+    Text,
+    /// Text or NULL.
+    OptText,
+}
+
+/// One value of a point read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Val {
+    /// An integer.
+    I(i64),
+    /// Text.
+    T(String),
+    /// NULL.
+    Null,
+}
+
+impl Val {
+    /// The integer (0 for NULL or text).
+    pub fn i64(&self) -> i64 {
+        match self {
+            Val::I(v) => *v,
+            _ => 0,
+        }
+    }
+
+    /// The integer, or `None` for NULL.
+    pub fn opt_i64(&self) -> Option<i64> {
+        match self {
+            Val::I(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The text (empty for NULL).
+    pub fn text(&self) -> String {
+        match self {
+            Val::T(s) => s.clone(),
+            Val::I(v) => v.to_string(),
+            Val::Null => String::new(),
+        }
+    }
+
+    /// The text, or `None` for NULL.
+    pub fn opt_text(&self) -> Option<String> {
+        match self {
+            Val::Null => None,
+            v => Some(v.text()),
+        }
+    }
+}
+
+thread_local! {
+    /// Read-only connections of this thread, by database file (a point read runs on the calling
+    /// thread: no hop to sqlx's connection thread).
+    static READERS: std::cell::RefCell<Vec<(String, rusqlite::Connection)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Most files a thread keeps a reader for (tests open many databases).
+const READERS_PER_THREAD: usize = 4;
+
+/// Runs a one-row read of `sql` on this thread's read-only connection to `file`: the row
+/// decoded by `kinds`, `None` without a row. A read waits at most 50 ms for a lock (WAL readers
+/// rarely wait); errors are the driver's, and the caller falls back to the pool.
+pub fn point_row(
+    file: &SqliteFile,
+    sql: &str,
+    args: &[Arg],
+    kinds: &[Kind],
+) -> Result<Option<Vec<Val>>, rusqlite::Error> {
+    READERS.with(|cell| {
+        let mut readers = cell.borrow_mut();
+        let at = match readers.iter().position(|(p, _)| *p == file.path) {
+            Some(i) => i,
+            None => {
+                let conn = rusqlite::Connection::open(&file.path)?;
+                conn.execute_batch(file.pragmas)?;
+                conn.execute_batch("PRAGMA query_only = ON; PRAGMA busy_timeout = 50;")?;
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                if readers.len() >= READERS_PER_THREAD {
+                    readers.remove(0);
+                }
+                readers.push((file.path.clone(), conn));
+                readers.len() - 1
+            }
+        };
+        let conn = &readers[at].1;
+        let mut st = conn.prepare_cached(sql)?;
+        bind(&mut st, args)?;
+        let mut rows = st.raw_query();
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                Ok(match k {
+                    Kind::I64 | Kind::OptI64 => {
+                        row.get::<_, Option<i64>>(i)?.map_or(Val::Null, Val::I)
+                    }
+                    Kind::Text | Kind::OptText => {
+                        row.get::<_, Option<String>>(i)?.map_or(Val::Null, Val::T)
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, rusqlite::Error>>()
+            .map(Some)
+    })
+}

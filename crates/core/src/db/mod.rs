@@ -293,6 +293,45 @@ impl Db {
         self.sqlite.as_ref()
     }
 
+    /// A one-row read decoded by `kinds` (`None` without a row), for the hot reads of the
+    /// request path (a key lookup, a balance). On SQLite it runs on the calling thread's own
+    /// read-only connection ([`direct::point_row`]): no hop to sqlx's connection thread, which
+    /// costs more than such a read; should that fail (a lock held past 50 ms), it falls back to
+    /// the reader pool. `sql` is the dialect's text ([`sql!`](crate::sql)).
+    pub async fn point_row(
+        &self,
+        sql: &str,
+        args: &[Arg],
+        kinds: &[direct::Kind],
+    ) -> Result<Option<Vec<direct::Val>>, sqlx::Error> {
+        if let Some(file) = &self.sqlite {
+            match direct::point_row(file, sql, args, kinds) {
+                Ok(row) => return Ok(row),
+                Err(e) => tracing::debug!(error = %e, "point read falls back to the pool"),
+            }
+        }
+        let row = bind_all(sqlx::query(sql), args)
+            .fetch_optional(self.reader())
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        use sqlx::Row;
+        kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                Ok(match k {
+                    direct::Kind::I64 | direct::Kind::OptI64 => r
+                        .try_get::<Option<i64>, _>(i)?
+                        .map_or(direct::Val::Null, direct::Val::I),
+                    direct::Kind::Text | direct::Kind::OptText => {
+                        opt_text(&r, i)?.map_or(direct::Val::Null, direct::Val::T)
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map(Some)
+    }
+
     /// Begins a write transaction ([`Dialect::begin`]: `BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         self.write.begin_with(self.dialect.begin()).await

@@ -93,12 +93,10 @@ where
             .verify(token, OPERATOR_TOKEN, "access")
             .map_err(|e| unauthorized(&e.message))?;
         let hash = crate::store::tokens::token_hash(token);
-        if crate::store::tokens::is_revoked(&s.core.db, &hash).await? {
-            return Err(unauthorized("this token was logged out"));
-        }
-        let found = crate::store::operators::by_id(&s.core.db, &claims.sub).await?;
+        let found = crate::store::operators::for_request(&s.core.db, &claims.sub, &hash).await?;
         match found {
-            Some((op, _)) if !op.is_deactivated => Ok(AuthOperator(op)),
+            Some((_, true)) => Err(unauthorized("this token was logged out")),
+            Some((op, false)) if !op.is_deactivated => Ok(AuthOperator(op)),
             _ => Err(unauthorized("the account is not active")),
         }
     }

@@ -143,39 +143,44 @@ pub async fn authorize_facts(
     now: i64,
 ) -> Result<Option<AuthorizeFacts>, AppError> {
     let d = db.dialect;
-    let row = sqlx::query(sql!(d, "SELECT o.operator_id, o.require_signature_v2, o.is_deactivated, k.request_hash, k.status_code, k.response_body, a.app_name, a.unit_price_fen, a.min_players, a.max_players, (SELECT COUNT(*) FROM mr_authorizations z WHERE z.operator_id = o.operator_id AND z.app_id = ? AND z.is_active = 1 AND (z.expires_at IS NULL OR z.expires_at > ?)), (SELECT COUNT(*) FROM mr_sites s WHERE s.site_id = ? AND s.operator_id = o.operator_id AND s.is_deleted = 0), o.locked_at, o.category FROM mr_operators o LEFT JOIN idempotency_keys k ON k.scope = ? AND k.idem_key = ? LEFT JOIN mr_applications a ON a.app_id = ? AND a.is_active = 1 WHERE o.api_key_hash = ?"))
-        .bind(app_id)
-        .bind(now)
-        .bind(site_id)
-        .bind(&key.scope)
-        .bind(&key.key)
-        .bind(app_id)
-        .bind(key_index)
-        .fetch_optional(db.reader())
-        .await?;
-    let Some(r) = row else { return Ok(None) };
-    let stored = match (
-        opt_text(&r, 3)?,
-        r.try_get::<Option<i64>, _>(4)?,
-        opt_text(&r, 5)?,
-    ) {
+    let q = sql!(
+        d,
+        "SELECT o.operator_id, o.require_signature_v2, o.is_deactivated, k.request_hash, k.status_code, k.response_body, a.app_name, a.unit_price_fen, a.min_players, a.max_players, (SELECT COUNT(*) FROM mr_authorizations z WHERE z.operator_id = o.operator_id AND z.app_id = ? AND z.is_active = 1 AND (z.expires_at IS NULL OR z.expires_at > ?)), (SELECT COUNT(*) FROM mr_sites s WHERE s.site_id = ? AND s.operator_id = o.operator_id AND s.is_deleted = 0), o.locked_at, o.category FROM mr_operators o LEFT JOIN idempotency_keys k ON k.scope = ? AND k.idem_key = ? LEFT JOIN mr_applications a ON a.app_id = ? AND a.is_active = 1 WHERE o.api_key_hash = ?"
+    );
+    use suanpan_core::db::direct::Kind::{I64, OptI64, OptText, Text};
+    let kinds = [
+        Text, I64, I64, OptText, OptI64, OptText, OptText, OptI64, OptI64, OptI64, I64, I64,
+        OptI64, Text,
+    ];
+    let args: Vec<suanpan_core::db::Arg> = vec![
+        app_id.into(),
+        now.into(),
+        site_id.into(),
+        key.scope.as_str().into(),
+        key.key.as_str().into(),
+        app_id.into(),
+        key_index.into(),
+    ];
+    let Some(r) = db.point_row(q, &args, &kinds).await? else {
+        return Ok(None);
+    };
+    let stored = match (r[3].opt_text(), r[4].opt_i64(), r[5].opt_text()) {
         (Some(h), Some(st), Some(b)) => Some((h, st, b)),
         _ => None,
     };
-    let app = match opt_text(&r, 6)? {
-        Some(name) => Some((name, r.try_get(7)?, r.try_get(8)?, r.try_get(9)?)),
-        None => None,
-    };
+    let app = r[6]
+        .opt_text()
+        .map(|name| (name, r[7].i64(), r[8].i64(), r[9].i64()));
     Ok(Some(AuthorizeFacts {
-        operator_id: text(&r, 0)?,
-        require_signature_v2: r.try_get::<i64, _>(1)? != 0,
-        is_deactivated: r.try_get::<i64, _>(2)? != 0,
+        operator_id: r[0].text(),
+        require_signature_v2: r[1].i64() != 0,
+        is_deactivated: r[2].i64() != 0,
         stored,
         app,
-        authorized: r.try_get::<i64, _>(10)? > 0,
-        site_ok: r.try_get::<i64, _>(11)? > 0,
-        is_locked: r.try_get::<Option<i64>, _>(12)?.is_some(),
-        category: text(&r, 13)?,
+        authorized: r[10].i64() > 0,
+        site_ok: r[11].i64() > 0,
+        is_locked: r[12].opt_i64().is_some(),
+        category: r[13].text(),
     }))
 }
 

@@ -106,30 +106,67 @@ pub fn push_insert(b: &mut Batch, d: Dialect, o: &Operator, password_hash: &str,
 }
 
 /// Balance, total recharged, total consumed (fen) and the last transaction's time (ms; the
-/// account's opening when it has none) of an operator: three ledger rows by key. Recharged is
-/// what came in: balance + consumed + refunded out.
+/// account's opening when it has none) of an operator: three ledger rows by key, one point
+/// read. Recharged is what came in: balance + consumed + refunded out.
 pub async fn balance(db: &Db, operator_id: &str) -> Result<(i64, i64, i64, Option<i64>), AppError> {
+    use suanpan_core::db::direct::Kind;
     let d = db.dialect;
-    let row = sqlx::query(sql!(
+    let q = sql!(
         d,
         "SELECT b.balance - b.pending_out, b.updated_at, COALESCE((SELECT r.balance FROM ledger_accounts r WHERE r.account = ?), 0), COALESCE((SELECT f.balance FROM ledger_accounts f WHERE f.account = ?), 0) FROM ledger_accounts b WHERE b.account = ?"
-    ))
-    .bind(crate::domain::revenue_account(operator_id))
-    .bind(crate::domain::refunds_account(operator_id))
-    .bind(crate::domain::balance_account(operator_id))
-    .fetch_optional(db.reader())
-    .await?;
-    let Some(row) = row else {
+    );
+    let args: Vec<Arg> = vec![
+        crate::domain::revenue_account(operator_id).into(),
+        crate::domain::refunds_account(operator_id).into(),
+        crate::domain::balance_account(operator_id).into(),
+    ];
+    let kinds = [Kind::I64, Kind::I64, Kind::I64, Kind::I64];
+    let Some(r) = db.point_row(q, &args, &kinds).await? else {
         return Ok((0, 0, 0, None));
     };
-    let (balance, consumed, refunded): (i64, i64, i64) =
-        (row.try_get(0)?, row.try_get(2)?, row.try_get(3)?);
+    let (balance, consumed, refunded) = (r[0].i64(), r[2].i64(), r[3].i64());
     Ok((
         balance,
         balance + consumed + refunded,
         consumed,
-        Some(row.try_get(1)?),
+        Some(r[1].i64()),
     ))
+}
+
+/// The operator `operator_id` for an authenticated request, and whether the presented token
+/// (by its hash) was logged out: one point read.
+pub async fn for_request(
+    db: &Db,
+    operator_id: &str,
+    token_hash: &str,
+) -> Result<Option<(Operator, bool)>, AppError> {
+    use suanpan_core::db::direct::Kind::{I64, OptI64, Text};
+    let q = db.dialect.prepare(&format!(
+        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM mr_revoked_tokens t WHERE t.token_hash = ?) FROM mr_operators WHERE operator_id = ?"
+    ));
+    let kinds = [
+        Text, Text, Text, Text, Text, Text, Text, I64, I64, I64, I64, I64, OptI64, I64,
+    ];
+    let args: Vec<Arg> = vec![token_hash.into(), operator_id.into()];
+    let Some(r) = db.point_row(&q, &args, &kinds).await? else {
+        return Ok(None);
+    };
+    let op = Operator {
+        operator_id: r[0].text(),
+        username: r[1].text(),
+        name: r[2].text(),
+        phone: r[3].text(),
+        email: r[4].text(),
+        category: r[5].text(),
+        api_key_sealed: r[6].text(),
+        api_key_generated_at: r[7].i64(),
+        require_signature_v2: r[8].i64() != 0,
+        is_deactivated: r[9].i64() != 0,
+        created_at: r[10].i64(),
+        updated_at: r[11].i64(),
+        locked_at: r[12].opt_i64(),
+    };
+    Ok(Some((op, r[13].i64() > 0)))
 }
 
 /// Adds the replacement of an operator's API key to `b` (a guard: the operator exists).

@@ -27,15 +27,3 @@ pub async fn revoke(db: &Db, hash: &str, expires_at: i64, now: i64) -> Result<()
         .await?;
     Ok(())
 }
-
-/// Whether the token with hash `hash` was revoked.
-pub async fn is_revoked(db: &Db, hash: &str) -> Result<bool, AppError> {
-    let row = sqlx::query(sql!(
-        db.dialect,
-        "SELECT 1 FROM mr_revoked_tokens WHERE token_hash = ?"
-    ))
-    .bind(hash)
-    .fetch_optional(db.reader())
-    .await?;
-    Ok(row.is_some())
-}
