@@ -51,6 +51,17 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
 }
 
+impl Table {
+    /// A table titled `title` with the columns `header` and `rows`.
+    pub fn new(title: &str, header: &[&str], rows: Vec<Vec<Cell>>) -> Table {
+        Table {
+            title: title.to_string(),
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows,
+        }
+    }
+}
+
 /// An XLSX workbook with one sheet per table: a bold header, money as numbers formatted
 /// `#,##0.00`, percentages as numbers formatted `0.00%`.
 pub fn xlsx(tables: &[Table]) -> Result<Vec<u8>, DocError> {

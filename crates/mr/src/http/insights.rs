@@ -108,31 +108,7 @@ pub async fn get_operator_app(
     let (from, to) = window(q.start_time.as_deref(), q.end_time.as_deref())?;
     let cells = insights::operator_app(&s.core.db, from, to).await?;
     if let Some(f) = q.format.as_deref() {
-        let rows = cells.iter().map(|c| {
-            let mut r = vec![
-                c.row.0.as_str().into(),
-                c.row.1.as_str().into(),
-                c.col.0.as_str().into(),
-                c.col.1.as_str().into(),
-            ];
-            r.extend(totals_cells(&c.totals));
-            r
-        });
-        let header = [
-            "运营商ID",
-            "运营商名称",
-            "应用ID",
-            "应用名称",
-            "游戏场次",
-            "玩家人次",
-            "消费金额",
-        ];
-        let t = Table {
-            title: "运营商×应用".into(),
-            header: header.map(String::from).to_vec(),
-            rows: rows.collect(),
-        };
-        return file(f, "operator-app", &[t]);
+        return file(f, "operator-app", &[operator_app_table(&cells)]);
     }
     let mut rows: Vec<Value> = Vec::new();
     for c in &cells {
@@ -200,11 +176,7 @@ pub async fn get_site_trend(
             "玩家人次",
             "消费金额",
         ];
-        let t = Table {
-            title: "场地×时间".into(),
-            header: header.map(String::from).to_vec(),
-            rows: rows.collect(),
-        };
+        let t = Table::new("场地×时间", &header, rows.collect());
         return file(f, "site-trend", &[t]);
     }
     let series: Vec<Value> = series
@@ -290,13 +262,10 @@ pub async fn get_player_distribution(
             r.extend(counts.iter().map(|n| Cell::Int(*n)));
             r
         });
-        let mut header = vec!["应用ID".to_string(), "应用名称".to_string()];
-        header.extend(PLAYER_BUCKETS.iter().map(|b| format!("{b}人")));
-        let t = Table {
-            title: "应用×玩家人数".into(),
-            header,
-            rows: rows.collect(),
-        };
+        let mut header = vec!["应用ID", "应用名称"];
+        let labels: Vec<String> = PLAYER_BUCKETS.iter().map(|b| format!("{b}人")).collect();
+        header.extend(labels.iter().map(String::as_str));
+        let t = Table::new("应用×玩家人数", &header, rows.collect());
         return file(f, "player-distribution", &[t]);
     }
     let apps: Vec<Value> = apps
@@ -362,11 +331,7 @@ async fn app_table(s: &MrState, from: i64, to: i64) -> Result<Table, AppError> {
         "平均人数",
         "收入",
     ];
-    Ok(Table {
-        title: "应用排行".into(),
-        header: header.map(String::from).to_vec(),
-        rows: rows.collect(),
-    })
+    Ok(Table::new("应用排行", &header, rows.collect()))
 }
 
 /// Every global dimension in one file (US7-5): the overview, applications, operator × app,
@@ -381,106 +346,94 @@ pub async fn export_statistics(
     let format = q.format.clone().unwrap_or_default();
     let (from, to) = window(q.start_time.as_deref(), q.end_time.as_deref())?;
     let db = &s.core.db;
-    let o = insights::overview(db, from, to).await?;
-    let overview = Table {
-        title: "总览".into(),
-        header: [
-            "运营商数",
-            "活跃运营商",
-            "游戏场次",
-            "玩家人次",
-            "收入",
-            "充值",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: vec![vec![
-            Cell::Int(o.operators),
-            Cell::Int(o.active_operators),
-            Cell::Int(o.totals.sessions),
-            Cell::Int(o.totals.players),
-            Cell::Money(o.totals.cost),
-            Cell::Money(o.recharged),
-        ]],
-    };
-    let cross = insights::operator_app(db, from, to).await?;
-    let operator_app = Table {
-        title: "运营商×应用".into(),
-        header: [
-            "运营商ID",
-            "运营商名称",
-            "应用ID",
-            "应用名称",
-            "游戏场次",
-            "玩家人次",
-            "收入",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: cross
-            .iter()
-            .map(|c| {
-                let mut r: Vec<Cell> = vec![
-                    c.row.0.as_str().into(),
-                    c.row.1.as_str().into(),
-                    c.col.0.as_str().into(),
-                    c.col.1.as_str().into(),
-                ];
-                r.extend(totals_cells(&c.totals));
-                r
-            })
-            .collect(),
-    };
-    let days = insights::site_days(db, &[], from, to).await?;
-    let site_day = Table {
-        title: "场地×日期".into(),
-        header: ["场地ID", "场地名称", "日期", "游戏场次", "玩家人次", "收入"]
-            .map(String::from)
-            .to_vec(),
-        rows: days
-            .iter()
-            .map(|(id, name, day, t)| {
-                let date = bucket_date(*day, Dimension::Day)
-                    .format("%Y-%m-%d")
-                    .to_string();
-                let mut r: Vec<Cell> = vec![id.as_str().into(), name.as_str().into(), date.into()];
-                r.extend(totals_cells(t));
-                r
-            })
-            .collect(),
-    };
-    let buckets = insights::player_distribution(db, from, to).await?;
-    let players = Table {
-        title: "应用×玩家人数".into(),
-        header: [
-            "应用ID",
-            "应用名称",
-            "人数段",
-            "游戏场次",
-            "玩家人次",
-            "收入",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: buckets
-            .iter()
-            .map(|c| {
-                let mut r: Vec<Cell> = vec![
-                    c.row.0.as_str().into(),
-                    c.row.1.as_str().into(),
-                    c.col.0.as_str().into(),
-                ];
-                r.extend(totals_cells(&c.totals));
-                r
-            })
-            .collect(),
-    };
+    let overview = overview_table(&insights::overview(db, from, to).await?);
+    let operator_app = operator_app_table(&insights::operator_app(db, from, to).await?);
+    let site_day = site_day_table(&insights::site_days(db, &[], from, to).await?);
+    let players = bucket_table(&insights::player_distribution(db, from, to).await?);
     let apps = app_table(&s, from, to).await?;
     file(
         &format,
         "statistics",
         &[overview, apps, operator_app, site_day, players],
     )
+}
+
+fn overview_table(o: &insights::Overview) -> Table {
+    let header = [
+        "运营商数",
+        "活跃运营商",
+        "游戏场次",
+        "玩家人次",
+        "收入",
+        "充值",
+    ];
+    let t = &o.totals;
+    let row = vec![
+        Cell::Int(o.operators),
+        Cell::Int(o.active_operators),
+        Cell::Int(t.sessions),
+        Cell::Int(t.players),
+        Cell::Money(t.cost),
+        Cell::Money(o.recharged),
+    ];
+    Table::new("总览", &header, vec![row])
+}
+
+/// Cross-table cells as rows: the row's and column's key and name, then the totals.
+fn cell_rows(cells: &[insights::Cell], with_col_name: bool) -> Vec<Vec<Cell>> {
+    cells
+        .iter()
+        .map(|c| {
+            let mut r: Vec<Cell> = vec![
+                c.row.0.as_str().into(),
+                c.row.1.as_str().into(),
+                c.col.0.as_str().into(),
+            ];
+            if with_col_name {
+                r.push(c.col.1.as_str().into());
+            }
+            r.extend(totals_cells(&c.totals));
+            r
+        })
+        .collect()
+}
+
+fn operator_app_table(cells: &[insights::Cell]) -> Table {
+    let header = [
+        "运营商ID",
+        "运营商名称",
+        "应用ID",
+        "应用名称",
+        "游戏场次",
+        "玩家人次",
+        "收入",
+    ];
+    Table::new("运营商×应用", &header, cell_rows(cells, true))
+}
+
+fn bucket_table(cells: &[insights::Cell]) -> Table {
+    let header = [
+        "应用ID",
+        "应用名称",
+        "人数段",
+        "游戏场次",
+        "玩家人次",
+        "收入",
+    ];
+    Table::new("应用×玩家人数（明细）", &header, cell_rows(cells, false))
+}
+
+fn site_day_table(days: &[(String, String, i64, Totals)]) -> Table {
+    let header = ["场地ID", "场地名称", "日期", "游戏场次", "玩家人次", "收入"];
+    let rows = days.iter().map(|(id, name, day, t)| {
+        let date = bucket_date(*day, Dimension::Day)
+            .format("%Y-%m-%d")
+            .to_string();
+        let mut r: Vec<Cell> = vec![id.as_str().into(), name.as_str().into(), date.into()];
+        r.extend(totals_cells(t));
+        r
+    });
+    Table::new("场地×日期", &header, rows.collect())
 }
 
 /// Most rows one export holds (FR-039 / NFR-004 plan for 100,000).
@@ -534,10 +487,6 @@ pub async fn export_usage_records(
         "消费金额",
         "时间",
     ];
-    let t = Table {
-        title: "使用记录".into(),
-        header: header.map(String::from).to_vec(),
-        rows: rows.collect(),
-    };
+    let t = Table::new("使用记录", &header, rows.collect());
     file(format, "usage-records", &[t])
 }

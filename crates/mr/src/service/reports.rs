@@ -156,10 +156,6 @@ async fn store(
         .await
 }
 
-fn header(names: &[&str]) -> Vec<String> {
-    names.iter().map(|n| n.to_string()).collect()
-}
-
 /// The tables of `sections` over business days `first..=last`.
 async fn tables(
     s: &MrState,
@@ -191,9 +187,9 @@ async fn tables(
                         Cell::Int(c.sessions),
                     ]
                 });
-                Table {
-                    title: "TOP客户".into(),
-                    header: header(&[
+                Table::new(
+                    "TOP客户",
+                    &[
                         "排名",
                         "运营商ID",
                         "运营商名称",
@@ -201,9 +197,9 @@ async fn tables(
                         "消费金额",
                         "消费占比",
                         "游戏场次",
-                    ]),
-                    rows: rows.collect(),
-                }
+                    ],
+                    rows.collect(),
+                )
             }
             "usage_statistics" => {
                 let rows = reports::usage_by_app(db, from, to).await?.into_iter().map(
@@ -217,11 +213,11 @@ async fn tables(
                         ]
                     },
                 );
-                Table {
-                    title: "应用使用统计".into(),
-                    header: header(&["应用ID", "应用名称", "游戏场次", "玩家人次", "消费金额"]),
-                    rows: rows.collect(),
-                }
+                Table::new(
+                    "应用使用统计",
+                    &["应用ID", "应用名称", "游戏场次", "玩家人次", "消费金额"],
+                    rows.collect(),
+                )
             }
             _ => {
                 let rows = reports::reviewed_refunds(db, from, to)
@@ -237,18 +233,18 @@ async fn tables(
                             crate::http::rfc3339_ms(at).into(),
                         ]
                     });
-                Table {
-                    title: "退款汇总".into(),
-                    header: header(&[
+                Table::new(
+                    "退款汇总",
+                    &[
                         "退款单号",
                         "运营商",
                         "状态",
                         "退款金额",
                         "线下退款",
                         "审核时间",
-                    ]),
-                    rows: rows.collect(),
-                }
+                    ],
+                    rows.collect(),
+                )
             }
         });
     }
@@ -287,9 +283,9 @@ fn income(flows: &[(i64, Flows)], first: i64, last: i64) -> Table {
         Cell::Money(sum.refund),
         Cell::Money(sum.net()),
     ]);
-    Table {
-        title: "收入汇总".into(),
-        header: header(&["日期", "充值", "消费", "退款", "净收入"]),
+    Table::new(
+        "收入汇总",
+        &["日期", "充值", "消费", "退款", "净收入"],
         rows,
-    }
+    )
 }
