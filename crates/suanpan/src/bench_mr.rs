@@ -4,7 +4,9 @@
 //! and its authorization; the operator adds a site. Phases, each for `--seconds`:
 //! 1. authorize: `--concurrency` clients loop signed `POST /mr/v1/auth/game/authorize`, each
 //!    with a fresh session id (one player: one charge each);
-//! 2. balance: the same number of clients loop `GET /mr/v1/operators/me/balance`.
+//! 2. balance: the same number of clients loop `GET /mr/v1/operators/me/balance`;
+//! 3. statistics: the same number of clients loop `GET /mr/v1/operators/me/statistics/by-app`
+//!    (over every usage record the first phase wrote).
 
 use std::sync::Arc;
 
@@ -147,7 +149,23 @@ pub async fn run(a: &BenchArgs, http: reqwest::Client, base: String) -> Result<(
         }
     })
     .await;
-    let out = json!({"authorize": report("authorize", &mut authorize), "balance": report("balance", &mut balance)});
+    let (h, m, t) = (http.clone(), mr.clone(), token.clone());
+    let mut statistics = phase(a.concurrency, a.seconds, move |_| {
+        let (h, m, t) = (h.clone(), m.clone(), t.clone());
+        async move {
+            match h
+                .get(format!("{m}/operators/me/statistics/by-app"))
+                .bearer_auth(&t)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                _ => false,
+            }
+        }
+    })
+    .await;
+    let out = json!({"authorize": report("authorize", &mut authorize), "balance": report("balance", &mut balance), "statistics": report("statistics", &mut statistics)});
     println!("{out}");
     Ok(())
 }
