@@ -125,3 +125,18 @@ CREATE TABLE mr_auth_events (
 ){{TABLE}};
 CREATE INDEX ix_mr_auth_events_operator ON mr_auth_events (operator_id, created_at);
 CREATE INDEX ix_mr_auth_events_created ON mr_auth_events (created_at);
+
+-- Usage statistics (FR-036…FR-038) read whole days from this rollup, kept by each charge's group
+-- commit (one upsert per charge), and the raw usage records only for the partial first and last
+-- day of a window. Days are business days (days since 1970-01-01 at UTC+8).
+CREATE TABLE mr_usage_daily (
+    operator_id VARCHAR(32) NOT NULL,
+    day BIGINT NOT NULL,
+    site_id VARCHAR(64) NOT NULL,
+    app_id VARCHAR(64) NOT NULL,
+    sessions BIGINT NOT NULL,
+    players BIGINT NOT NULL,
+    cost_fen BIGINT NOT NULL,
+    PRIMARY KEY (operator_id, day, site_id, app_id)
+){{TABLE}};
+INSERT INTO mr_usage_daily (operator_id, day, site_id, app_id, sessions, players, cost_fen) SELECT operator_id, CAST((created_at + 28800000 - (created_at + 28800000) % 86400000) / 86400000 AS {{INT}}), site_id, app_id, COUNT(*), SUM(player_count), SUM(total_cost_fen) FROM mr_usage_records GROUP BY operator_id, CAST((created_at + 28800000 - (created_at + 28800000) % 86400000) / 86400000 AS {{INT}}), site_id, app_id;

@@ -680,7 +680,8 @@ async fn us4_2_site_statistics_rank_beijing_above_shanghai() {
 async fn us4_3_monthly_view_shows_daily_consumption_trend() {
     let mr = Mr::new().await;
     let v = mr.venue(0).await;
-    // Ten games on three past days (the clock cannot move, so the usage is written as it would be).
+    // Ten games on three past days (the clock cannot move, so each charge's records are written
+    // as the charge writes them: usage record, daily rollup, transaction).
     let day = 86_400_000;
     let base =
         suanpan_core::time::china_day_range(chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap())
@@ -699,17 +700,24 @@ async fn us4_3_monthly_view_shows_daily_consumption_trend() {
         (8, base + 2 * day),
         (9, base + 2 * day),
     ] {
-        let q = db.dialect.prepare("INSERT INTO mr_usage_records (usage_id, session_id, operator_id, site_id, app_id, player_count, unit_price_fen, total_cost_fen, authorization_token, created_at) VALUES (?, ?, ?, ?, ?, 2, 1000, 2000, 't', ?)");
-        sqlx::query(&q)
-            .bind(format!("u{i}"))
-            .bind(format!("s{i}"))
-            .bind(&v.operator_id)
-            .bind(&v.site_id)
-            .bind(&v.app_id)
-            .bind(at)
-            .execute(db.writer())
-            .await
-            .unwrap();
+        let usage = suanpan_mr::store::usage::Usage {
+            usage_id: format!("u{i}"),
+            session_id: format!("s{i}"),
+            operator_id: v.operator_id.clone(),
+            site_id: v.site_id.clone(),
+            app_id: v.app_id.clone(),
+            player_count: 2,
+            unit_price_fen: 1_000,
+            total_cost_fen: 2_000,
+            authorization_token: "t".into(),
+            created_at: at,
+            client_ip: None,
+        };
+        let mut b = suanpan_core::db::Batch::new();
+        suanpan_mr::store::usage::push_charge(&mut b, db.dialect, 1_000 + i, &usage, 0);
+        let mut tx = db.begin().await.unwrap();
+        b.execute(&mut tx, db.dialect).await.unwrap();
+        tx.commit().await.unwrap();
     }
     let path = "/mr/v1/operators/me/statistics/consumption?dimension=day&start_time=2026-11-01T00:00:00%2B08:00&end_time=2026-12-01T00:00:00%2B08:00";
     let (st, c) = mr.get(path, &v.token).await;

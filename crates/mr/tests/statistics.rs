@@ -13,7 +13,7 @@ async fn us5_1_consumption_by_day_app_and_site() {
     let v = mr.venue(100_000).await;
     let other = mr.venue(100_000).await;
     let ts = now_secs();
-    for (venue, players) in [(&v, 2), (&v, 3), (&v, 4), (&other, 8)] {
+    for (venue, players) in [(&v, 4), (&other, 8)] {
         let body =
             json!({"app_id": venue.app_id, "site_id": venue.site_id, "player_count": players});
         let (st, r) = mr
@@ -21,31 +21,36 @@ async fn us5_1_consumption_by_day_app_and_site() {
             .await;
         assert_eq!(st, StatusCode::OK, "{r}");
     }
-    // Move one session to 2025-01-15 23:30 in Shanghai (15:30 UTC), another to 00:30 the next day.
-    let db = mr.state.core.db.writer();
+    // Two sessions in the past, written as a charge writes them (usage record, daily rollup,
+    // transaction): 2025-01-15 23:30 in Shanghai (15:30 UTC) and 00:30 the next day.
+    let db = &mr.state.core.db;
     let at = |t: &str| {
         chrono::DateTime::parse_from_rfc3339(t)
             .unwrap()
             .timestamp_millis()
     };
-    let ids: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT id FROM mr_usage_records WHERE operator_id = '{}' ORDER BY id",
-        v.operator_id
-    ))
-    .fetch_all(db)
-    .await
-    .unwrap();
-    for (id, t) in [
-        (ids[0], "2025-01-15T15:30:00Z"),
-        (ids[1], "2025-01-15T16:30:00Z"),
+    for (i, players, t) in [
+        (1, 2, "2025-01-15T15:30:00Z"),
+        (2, 3, "2025-01-15T16:30:00Z"),
     ] {
-        sqlx::query(&format!(
-            "UPDATE mr_usage_records SET created_at = {} WHERE id = {id}",
-            at(t)
-        ))
-        .execute(db)
-        .await
-        .unwrap();
+        let usage = suanpan_mr::store::usage::Usage {
+            usage_id: format!("past{i}"),
+            session_id: format!("past{i}"),
+            operator_id: v.operator_id.clone(),
+            site_id: v.site_id.clone(),
+            app_id: v.app_id.clone(),
+            player_count: players,
+            unit_price_fen: 1_000,
+            total_cost_fen: players * 1_000,
+            authorization_token: "t".into(),
+            created_at: at(t),
+            client_ip: None,
+        };
+        let mut b = suanpan_core::db::Batch::new();
+        suanpan_mr::store::usage::push_charge(&mut b, db.dialect, 10_000 + i, &usage, 0);
+        let mut tx = db.begin().await.unwrap();
+        b.execute(&mut tx, db.dialect).await.unwrap();
+        tx.commit().await.unwrap();
     }
     let get = |q: String| {
         let (mr, token) = (&mr, v.token.clone());

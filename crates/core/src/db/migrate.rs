@@ -6,7 +6,8 @@
 //! next number after the highest one of any crate (two crates claiming one number is an error
 //! before anything runs). An applied migration is never edited; changes are new migrations.
 //!
-//! One file serves all three engines: the tokens `{{PK}}`, `{{CLOB}}`, `{{BLOB}}` and `{{TABLE}}` are
+//! One file serves all three engines: the tokens `{{PK}}`, `{{CLOB}}`, `{{BLOB}}`, `{{INT}}` (for
+//! casts) and `{{TABLE}}` are
 //! replaced per [`Dialect`]. Concurrent runners are serialised by an advisory lock (PostgreSQL,
 //! MySQL) or the single SQLite writer.
 
@@ -83,9 +84,14 @@ pub fn render(sql: &str, dialect: Dialect) -> String {
         Dialect::Postgres => "BYTEA",
         Dialect::MySql => "LONGBLOB",
     };
+    let int = match dialect {
+        Dialect::MySql => "SIGNED",
+        _ => "BIGINT",
+    };
     sql.replace("{{PK}}", pk)
         .replace("{{CLOB}}", clob)
         .replace("{{BLOB}}", blob)
+        .replace("{{INT}}", int)
         .replace("{{TABLE}}", table)
 }
 

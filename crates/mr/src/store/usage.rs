@@ -31,7 +31,8 @@ pub struct Usage {
     pub client_ip: Option<String>,
 }
 
-/// Adds the usage record (writer-assigned `id`) and its consumption transaction to `b`.
+/// Adds the usage record (writer-assigned `id`), its day's rollup (`mr_usage_daily`) and its
+/// consumption transaction to `b`.
 pub fn push_charge(b: &mut Batch, d: Dialect, id: i64, u: &Usage, balance_after: i64) {
     b.push(
         sql!(d, "INSERT INTO mr_usage_records (id, usage_id, session_id, operator_id, site_id, app_id, player_count, unit_price_fen, total_cost_fen, authorization_token, created_at, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -48,6 +49,27 @@ pub fn push_charge(b: &mut Batch, d: Dialect, id: i64, u: &Usage, balance_after:
             u.authorization_token.clone().into(),
             u.created_at.into(),
             u.client_ip.clone().into(),
+        ],
+    );
+    let upsert = match d {
+        Dialect::MySql => sql!(
+            d,
+            "INSERT INTO mr_usage_daily (operator_id, day, site_id, app_id, sessions, players, cost_fen) VALUES (?, ?, ?, ?, 1, ?, ?) ON DUPLICATE KEY UPDATE sessions = sessions + 1, players = players + VALUES(players), cost_fen = cost_fen + VALUES(cost_fen)"
+        ),
+        _ => sql!(
+            d,
+            "INSERT INTO mr_usage_daily (operator_id, day, site_id, app_id, sessions, players, cost_fen) VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (operator_id, day, site_id, app_id) DO UPDATE SET sessions = mr_usage_daily.sessions + 1, players = mr_usage_daily.players + excluded.players, cost_fen = mr_usage_daily.cost_fen + excluded.cost_fen"
+        ),
+    };
+    b.push(
+        upsert,
+        vec![
+            u.operator_id.clone().into(),
+            crate::domain::day_of_ms(u.created_at).into(),
+            u.site_id.clone().into(),
+            u.app_id.clone().into(),
+            u.player_count.into(),
+            u.total_cost_fen.into(),
         ],
     );
     b.push(
