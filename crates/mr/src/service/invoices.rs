@@ -15,7 +15,7 @@ use suanpan_documents::yuan_grouped;
 use crate::MrState;
 use crate::domain::{self, amount_in_words};
 use crate::envelope::{code, invalid_field};
-use crate::service::refunds::dated_id;
+use crate::service::dated_id;
 use crate::store::invoices::{self, InvoiceRow};
 
 fn not_found() -> AppError {

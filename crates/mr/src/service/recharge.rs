@@ -127,17 +127,6 @@ impl PaymentOwner for MrPayments {
     }
 }
 
-/// `recharge_{yyyymmdd}_{8}` in Asia/Shanghai: the public order id and the trade's
-/// `out_trade_no` (30 characters of `[a-z0-9_]`).
-fn new_order_id(now_ms: i64) -> String {
-    let day = chrono::DateTime::from_timestamp_millis(now_ms)
-        .unwrap_or_default()
-        .with_timezone(&time::china())
-        .format("%Y%m%d");
-    let tail = suanpan_core::ids::random_alnum(8).to_ascii_lowercase();
-    format!("ord_recharge_{day}_{tail}")
-}
-
 fn payment_failed(kind: ErrorKind, message: String) -> AppError {
     AppError::new(kind, code::PAYMENT_FAILED, message)
 }
@@ -202,7 +191,7 @@ async fn order_of(
     let now = time::now_ms();
     let mut r = Recharge {
         id: 0,
-        order_id: new_order_id(now),
+        order_id: super::dated_id("ord_recharge", now),
         operator_id: op.operator_id.clone(),
         amount_fen,
         payment_method: provider.as_str().into(),

@@ -23,18 +23,9 @@ use suanpan_payments::flow::{Refund, RefundOutcome, refundable};
 use crate::MrState;
 use crate::domain::{self, CNY, balance_account, refunds_account};
 use crate::envelope::{code, invalid_field};
+use crate::service::dated_id;
 use crate::store::refunds::{self, Approval, RefundRow};
 use crate::store::{operators, recharges};
-
-/// `{prefix}_{yyyymmdd}_{8}` in Asia/Shanghai: public ids of refunds, invoices and reports.
-pub fn dated_id(prefix: &str, now_ms: i64) -> String {
-    let day = chrono::DateTime::from_timestamp_millis(now_ms)
-        .unwrap_or_default()
-        .with_timezone(&time::china())
-        .format("%Y%m%d");
-    let tail = suanpan_core::ids::random_alnum(8).to_ascii_lowercase();
-    format!("{prefix}_{day}_{tail}")
-}
 
 fn already_reviewed() -> AppError {
     AppError::invalid(

@@ -14,7 +14,7 @@ use suanpan_documents::{Cell, Table, table};
 use crate::MrState;
 use crate::domain::{Dimension, bucket_date, day_number, day_start_ms};
 use crate::envelope::{code, invalid_field};
-use crate::service::refunds::dated_id;
+use crate::service::dated_id;
 use crate::store::finance::{self, Flows};
 use crate::store::reports::{self, Report};
 
