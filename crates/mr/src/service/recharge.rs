@@ -76,8 +76,11 @@ pub async fn credit_in(
     let after = ledger::account(tx, d, &balance_account(operator_id))
         .await?
         .available();
-    crate::store::usage::insert_recharge(tx, d, id, operator_id, amount, after, method, now)
-        .await?;
+    let t = crate::store::usage::Transaction {
+        payment_method: Some(method.to_string()),
+        ..crate::store::usage::movement(format!("txn{id}"), "recharge", amount, after, now)
+    };
+    crate::store::usage::insert_transaction(tx, d, operator_id, &t).await?;
     Ok(after)
 }
 

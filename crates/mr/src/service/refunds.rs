@@ -25,7 +25,7 @@ use crate::domain::{self, CNY, balance_account, refunds_account};
 use crate::envelope::{code, invalid_field};
 use crate::service::dated_id;
 use crate::store::refunds::{self, Approval, RefundRow};
-use crate::store::{operators, recharges};
+use crate::store::{operators, recharges, usage};
 
 fn already_reviewed() -> AppError {
     AppError::invalid(
@@ -183,8 +183,8 @@ async fn move_out(
     ledger::execute(tx, d, &t, now)
         .await
         .map_err(|e| e.into_app(code::INVALID_PARAMS))?;
-    let txn = format!("txn{refund_id}");
-    refunds::insert_transaction(tx, d, &txn, operator_id, "refund", amount, 0, now).await
+    let t = usage::movement(format!("txn{refund_id}"), "refund", amount, 0, now);
+    usage::insert_transaction(tx, d, operator_id, &t).await
 }
 
 /// The provider refunds of `amount`: the operator's paid recharges, newest first, with what
@@ -298,17 +298,8 @@ pub async fn part_settled(
             .await?
             .available();
         let txn = format!("txn{}", refund.out_refund_no);
-        refunds::insert_transaction(
-            tx,
-            d,
-            &txn,
-            &operator_id,
-            "refund_reversal",
-            refund.amount_fen,
-            after,
-            now,
-        )
-        .await?;
+        let t = usage::movement(txn, "refund_reversal", refund.amount_fen, after, now);
+        usage::insert_transaction(tx, d, &operator_id, &t).await?;
     }
     refunds::update_payout(tx, d, refund_id).await
 }

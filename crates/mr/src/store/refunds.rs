@@ -196,28 +196,3 @@ pub async fn update_payout(tx: &mut Tx, d: Dialect, refund_id: &str) -> Result<(
         .await?;
     Ok(())
 }
-
-/// Records a balance movement of a refund in the operator's history (`kind` `refund`, or
-/// `refund_reversal` when a provider refused its part and the money came back).
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_transaction(
-    tx: &mut Tx,
-    d: Dialect,
-    transaction_id: &str,
-    operator_id: &str,
-    kind: &str,
-    amount_fen: i64,
-    balance_after: i64,
-    now: i64,
-) -> Result<(), AppError> {
-    sqlx::query(sql!(d, "INSERT INTO mr_transactions (transaction_id, operator_id, kind, amount_fen, balance_after_fen, created_at) VALUES (?, ?, ?, ?, ?, ?)"))
-        .bind(transaction_id)
-        .bind(operator_id)
-        .bind(kind)
-        .bind(amount_fen)
-        .bind(balance_after)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}

@@ -170,29 +170,46 @@ pub async fn in_window(
     Ok(rows.iter().map(named_usage).collect::<Result<_, _>>()?)
 }
 
-/// Records a recharge in the operator's transaction history (inside the crediting transaction;
-/// `id` is unique per recharge).
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_recharge(
+/// Records a balance movement in the operator's history, inside the transaction that makes it
+/// (a recharge's credit, a refund's debit or its reversal; consumption is written by the
+/// charge's batch, [`push_charge`]).
+pub async fn insert_transaction(
     tx: &mut suanpan_core::db::Tx,
     d: Dialect,
-    id: &str,
     operator_id: &str,
-    amount_fen: i64,
-    balance_after: i64,
-    method: &str,
-    now: i64,
+    t: &Transaction,
 ) -> Result<(), AppError> {
-    sqlx::query(sql!(d, "INSERT INTO mr_transactions (transaction_id, operator_id, kind, amount_fen, balance_after_fen, payment_method, created_at) VALUES (?, ?, 'recharge', ?, ?, ?, ?)"))
-        .bind(format!("txn{id}"))
+    sqlx::query(sql!(d, "INSERT INTO mr_transactions (transaction_id, operator_id, kind, amount_fen, balance_after_fen, related_usage_id, payment_method, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
+        .bind(t.transaction_id.clone())
         .bind(operator_id)
-        .bind(amount_fen)
-        .bind(balance_after)
-        .bind(method)
-        .bind(now)
+        .bind(t.kind.clone())
+        .bind(t.amount_fen)
+        .bind(t.balance_after_fen)
+        .bind(t.related_usage_id.clone())
+        .bind(t.payment_method.clone())
+        .bind(t.created_at)
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// A movement of `kind` (no usage record, no payment method) for [`insert_transaction`].
+pub fn movement(
+    transaction_id: String,
+    kind: &str,
+    amount_fen: i64,
+    balance_after_fen: i64,
+    created_at: i64,
+) -> Transaction {
+    Transaction {
+        transaction_id,
+        kind: kind.to_string(),
+        amount_fen,
+        balance_after_fen,
+        related_usage_id: None,
+        payment_method: None,
+        created_at,
+    }
 }
 
 /// One row of an operator's transaction history.
