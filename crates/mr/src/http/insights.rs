@@ -290,11 +290,10 @@ pub async fn get_app_ranking(
     ApiQuery(q): ApiQuery<InsightQuery>,
 ) -> Result<Response, AppError> {
     let (from, to) = window(q.start_time.as_deref(), q.end_time.as_deref())?;
-    let t = app_table(&s, from, to).await?;
-    if let Some(f) = q.format.as_deref() {
-        return file(f, "by-app", &[t]);
-    }
     let apps = crate::store::reports::usage_by_app(&s.core.db, from, to).await?;
+    if let Some(f) = q.format.as_deref() {
+        return file(f, "by-app", &[app_table(apps)]);
+    }
     let apps: Vec<Value> = apps
         .into_iter()
         .map(|(id, name, sessions, players, cost)| {
@@ -311,8 +310,8 @@ pub async fn get_app_ranking(
     Ok(success(StatusCode::OK, json!({"apps": apps})))
 }
 
-async fn app_table(s: &MrState, from: i64, to: i64) -> Result<Table, AppError> {
-    let apps = crate::store::reports::usage_by_app(&s.core.db, from, to).await?;
+/// The app ranking as a table (rows of [`crate::store::reports::usage_by_app`]).
+fn app_table(apps: Vec<(String, String, i64, i64, i64)>) -> Table {
     let rows = apps.into_iter().map(|(id, name, sessions, players, cost)| {
         vec![
             id.into(),
@@ -331,7 +330,7 @@ async fn app_table(s: &MrState, from: i64, to: i64) -> Result<Table, AppError> {
         "平均人数",
         "收入",
     ];
-    Ok(Table::new("应用排行", &header, rows.collect()))
+    Table::new("应用排行", &header, rows.collect())
 }
 
 /// Every global dimension in one file (US7-5): the overview, applications, operator × app,
@@ -350,7 +349,7 @@ pub async fn export_statistics(
     let operator_app = operator_app_table(&insights::operator_app(db, from, to).await?);
     let site_day = site_day_table(&insights::site_days(db, &[], from, to).await?);
     let players = bucket_table(&insights::player_distribution(db, from, to).await?);
-    let apps = app_table(&s, from, to).await?;
+    let apps = app_table(crate::store::reports::usage_by_app(db, from, to).await?);
     file(
         &format,
         "statistics",
