@@ -214,15 +214,14 @@ pub async fn get_customer_finance_details(
 
 /// A refund request as finance sees it (contract `RefundRequestFinance`), with the operator's
 /// balance now.
-async fn finance_view(s: &MrState, r: &RefundRow) -> Result<Value, AppError> {
-    let (balance, ..) = operators::balance(&s.core.db, &r.operator_id).await?;
-    Ok(json!({
+fn finance_view(r: &RefundRow) -> Value {
+    json!({
         "refund_id": r.refund_id,
         "operator_id": r.operator_id,
         "operator_name": r.operator_name,
         "operator_category": r.operator_category,
         "requested_amount": yuan(r.requested_fen),
-        "current_balance": yuan(balance),
+        "current_balance": yuan(r.balance_now_fen),
         "actual_refund_amount": r.actual_fen.map(yuan),
         "status": r.status,
         "reason": r.reason,
@@ -232,7 +231,7 @@ async fn finance_view(s: &MrState, r: &RefundRow) -> Result<Value, AppError> {
         "created_at": rfc3339_ms(r.created_at),
         "payout_status": r.payout_status,
         "offline_amount": yuan(r.offline_fen),
-    }))
+    })
 }
 
 /// Query of a review list.
@@ -269,10 +268,7 @@ pub async fn get_refunds(
     let (page_no, size, limit, offset) = page_window(q.page, q.page_size)?;
     let status = review_status(q.status.as_deref())?;
     let (rows, total) = page(&s.core.db, None, status, (limit, offset)).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        items.push(finance_view(&s, r).await?);
-    }
+    let items: Vec<Value> = rows.iter().map(finance_view).collect();
     Ok(axum::Json(
         json!({"page": page_no, "page_size": size, "total": total, "items": items}),
     ))
@@ -289,7 +285,7 @@ pub async fn get_refund_details(
     let r = crate::store::refunds::one(&s.core.db, &refund_id)
         .await?
         .ok_or_else(|| AppError::not_found(code::REFUND_NOT_FOUND, "no such refund request"))?;
-    let mut v = finance_view(&s, &r).await?;
+    let mut v = finance_view(&r);
     v["operator_finance"] = customer_details(&s, &r.operator_id).await?;
     Ok(success(StatusCode::OK, v))
 }

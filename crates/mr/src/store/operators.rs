@@ -270,7 +270,7 @@ pub async fn list(
 }
 
 /// `'{prefix}' || o.operator_id` in the dialect (MySQL has `CONCAT`).
-fn concat_sql(d: Dialect, prefix: &str) -> String {
+pub(crate) fn concat_sql(d: Dialect, prefix: &str) -> String {
     match d {
         Dialect::MySql => format!("CONCAT('{prefix}', o.operator_id)"),
         _ => format!("'{prefix}' || o.operator_id"),

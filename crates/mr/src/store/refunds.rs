@@ -38,9 +38,17 @@ pub struct RefundRow {
     pub reviewed_at: Option<i64>,
     /// When asked (ms).
     pub created_at: i64,
+    /// The operator's balance when read (fen).
+    pub balance_now_fen: i64,
 }
 
-const SELECT: &str = "SELECT r.refund_id, r.operator_id, o.name, o.category, r.requested_fen, r.actual_fen, r.offline_fen, r.status, r.payout_status, r.reason, r.reject_reason, r.note, r.reviewed_by, r.reviewed_at, r.created_at FROM mr_refunds r JOIN mr_operators o ON o.operator_id = r.operator_id";
+/// The requests with their operator and the operator's balance now (one ledger row by key).
+fn select(d: Dialect) -> String {
+    format!(
+        "SELECT r.refund_id, r.operator_id, o.name, o.category, r.requested_fen, r.actual_fen, r.offline_fen, r.status, r.payout_status, r.reason, r.reject_reason, r.note, r.reviewed_by, r.reviewed_at, r.created_at, COALESCE(b.balance - b.pending_out, 0) FROM mr_refunds r JOIN mr_operators o ON o.operator_id = r.operator_id LEFT JOIN ledger_accounts b ON b.account = {}",
+        super::operators::concat_sql(d, "mr:operator:")
+    )
+}
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<RefundRow, sqlx::Error> {
     Ok(RefundRow {
@@ -59,6 +67,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<RefundRow, sqlx::Error> {
         reviewed_by: opt_text(r, 12)?,
         reviewed_at: r.try_get(13)?,
         created_at: r.try_get(14)?,
+        balance_now_fen: r.try_get(15)?,
     })
 }
 
@@ -99,7 +108,7 @@ pub async fn page(
     let args: Vec<Arg> = vec![op.into(), op.into(), st.into(), st.into()];
     let (rows, total) = super::page_rows(
         db,
-        (SELECT, "mr_refunds r"),
+        (&select(db.dialect), "mr_refunds r"),
         (filter, "r.id DESC"),
         args,
         window,
@@ -113,7 +122,7 @@ pub async fn page(
 pub async fn one(db: &Db, refund_id: &str) -> Result<Option<RefundRow>, AppError> {
     let q = db
         .dialect
-        .prepare(&format!("{SELECT} WHERE r.refund_id = ?"));
+        .prepare(&format!("{} WHERE r.refund_id = ?", select(db.dialect)));
     let row = sqlx::query(&q)
         .bind(refund_id)
         .fetch_optional(db.reader())
