@@ -221,5 +221,10 @@ async fn point_reads_see_committed_rows_with_their_nulls() {
                 Val::Null
             ]
         );
+        if let Some(file) = db.sqlite_file() {
+            // The thread's own connection answers itself (no silent fallback to the pool).
+            let direct = suanpan_core::db::direct::point_row(file, q, &args, &kinds).unwrap();
+            assert_eq!(direct, Some(row));
+        }
     }
 }
