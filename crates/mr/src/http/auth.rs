@@ -81,7 +81,8 @@ pub async fn authorize_game(
         None => checked(&s, uri.path(), &headers, &body, &mut seen).await,
     };
     if !seen.charged {
-        s.auth_log.record(seen.event(&answer, now)).await;
+        let event = seen.event((&headers, &body), &answer, now);
+        s.auth_log.record(event).await;
     }
     answer
 }
@@ -118,23 +119,28 @@ async fn guarded(
 }
 
 /// What one request showed: for FR-056's guard the presented key's lookup index and whether it
-/// is an active operator's; for FR-057's audit what the request named and whether it charged.
+/// is an active operator's; for FR-057's audit the client address, the key's operator and
+/// whether it charged.
 #[derive(Debug, Default)]
 struct Seen {
     key_index: Option<String>,
     valid_key: bool,
     ip: Option<String>,
     operator_id: Option<String>,
-    session_id: Option<String>,
-    site_id: Option<String>,
-    app_id: Option<String>,
-    player_count: Option<i64>,
     charged: bool,
 }
 
 impl Seen {
-    /// The audit row of an answer that charged nothing.
-    fn event(self, answer: &Result<Response, AppError>, now: i64) -> AuthEvent {
+    /// The audit row of an answer that charged nothing; what the request named is read again
+    /// from it here, off the charging path.
+    fn event(
+        self,
+        (headers, body): (&HeaderMap, &[u8]),
+        answer: &Result<Response, AppError>,
+        now: i64,
+    ) -> AuthEvent {
+        let cut = |s: &str, n: usize| Some(s.chars().take(n).collect::<String>());
+        let named = serde_json::from_slice::<AuthorizeRequest>(body).ok();
         let (status, result) = match answer {
             Ok(r) if r.status() == StatusCode::OK => (200, "replayed".to_string()),
             Ok(r) => (
@@ -148,10 +154,10 @@ impl Seen {
         };
         AuthEvent {
             operator_id: self.operator_id,
-            session_id: self.session_id,
-            site_id: self.site_id,
-            app_id: self.app_id,
-            player_count: self.player_count,
+            session_id: header(headers, "x-session-id").and_then(|v| cut(v, 128)),
+            site_id: named.as_ref().and_then(|r| cut(&r.site_id, 64)),
+            app_id: named.as_ref().and_then(|r| cut(&r.app_id, 64)),
+            player_count: named.map(|r| r.player_count),
             status,
             result,
             client_ip: self.ip,
@@ -179,7 +185,6 @@ async fn checked(
         })?;
     let ts_text = header(headers, "x-timestamp").unwrap_or("");
     let session = header(headers, "x-session-id").unwrap_or("");
-    seen.session_id = Some(session.chars().take(128).collect());
     let version = SignatureVersion::parse(header(headers, "x-signature-version"))
         .ok_or_else(|| invalid_field("X-Signature-Version", "1 or 2"))?;
     let message = domain::signed_message(version, ts_text, "POST", path, session, body);
@@ -199,11 +204,6 @@ async fn checked(
         Ok(r) => (r.app_id.as_str(), r.site_id.as_str(), r.player_count),
         Err(_) => ("", "", 0),
     };
-    if req.is_ok() {
-        seen.app_id = Some(app_id.chars().take(64).collect());
-        seen.site_id = Some(site_id.chars().take(64).collect());
-        seen.player_count = Some(players);
-    }
     let hash = idempotency::request_hash(&[
         app_id.as_bytes(),
         site_id.as_bytes(),
