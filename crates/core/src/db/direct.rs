@@ -25,18 +25,68 @@ pub struct SqliteFile {
     pub(super) pragmas: &'static str,
 }
 
+/// How often the checkpointer of a [`DirectSqlite`] copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The group writer's own SQLite connection.
+///
+/// Its commits never checkpoint: a thread of its own (`sqlite-checkpoint`) runs a passive
+/// checkpoint every 100 ms while the connection lives. SQLite's default runs a checkpoint inside
+/// the commit that finds the WAL above 1,000 pages, so one group in every few paid for copying
+/// and syncing ~4 MB before its answers went out (a tail-latency spike every few groups, and
+/// ~7 % of the writer thread's time under a steady load; `docs/benchmarks.md`). A passive
+/// checkpoint waits for no reader and no writer; the other connections keep SQLite's default.
 pub struct DirectSqlite {
     conn: rusqlite::Connection,
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// Stops its checkpoint thread when dropped.
+struct Checkpointer(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Starts the checkpoint thread of `file`; `None` if the thread or its connection cannot be
+/// had (then the writer keeps SQLite's own checkpoints).
+fn checkpointer(file: &SqliteFile) -> Option<Checkpointer> {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let conn = rusqlite::Connection::open(&file.path).ok()?;
+    conn.execute_batch(file.pragmas).ok()?;
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while !flag.load(Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "passive checkpoint failed; the next one retries");
+                }
+            }
+        })
+        .ok()?;
+    Some(Checkpointer(stop))
 }
 
 impl DirectSqlite {
-    /// Opens `file` with its pragmas. Errors: the driver's (file missing or unreadable).
+    /// Opens `file` with its pragmas, and its checkpoint thread. Errors: the driver's (file
+    /// missing or unreadable).
     pub fn open(file: &SqliteFile) -> Result<DirectSqlite, rusqlite::Error> {
         let conn = rusqlite::Connection::open(&file.path)?;
         conn.execute_batch(file.pragmas)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(DirectSqlite { conn })
+        let checkpointer = checkpointer(file);
+        if checkpointer.is_some() {
+            conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+        }
+        Ok(DirectSqlite {
+            conn,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// Runs every statement of `batch` in one `BEGIN IMMEDIATE … COMMIT` transaction. Returns
@@ -193,14 +243,26 @@ thread_local! {
 const READERS_PER_THREAD: usize = 4;
 
 /// Runs a one-row read of `sql` on this thread's read-only connection to `file`: the row
-/// decoded by `kinds`, `None` without a row. A read waits at most 50 ms for a lock (WAL readers
-/// rarely wait); errors are the driver's, and the caller falls back to the pool.
+/// decoded by `kinds`, `None` without a row ([`rows`] with a limit of one).
 pub fn point_row(
     file: &SqliteFile,
     sql: &str,
     args: &[Arg],
     kinds: &[Kind],
 ) -> Result<Option<Vec<Val>>, rusqlite::Error> {
+    Ok(rows(file, sql, args, kinds, 1)?.into_iter().next())
+}
+
+/// Runs a read of `sql` on this thread's read-only connection to `file` (opened on first use):
+/// at most `limit` rows, each decoded by `kinds`. A read waits at most 50 ms for a lock (WAL
+/// readers rarely wait); errors are the driver's, and the caller falls back to the pool.
+pub fn rows(
+    file: &SqliteFile,
+    sql: &str,
+    args: &[Arg],
+    kinds: &[Kind],
+    limit: usize,
+) -> Result<Vec<Vec<Val>>, rusqlite::Error> {
     READERS.with(|cell| {
         let mut readers = cell.borrow_mut();
         let at = match readers.iter().position(|(p, _)| *p == file.path) {
@@ -221,23 +283,27 @@ pub fn point_row(
         let mut st = conn.prepare_cached(sql)?;
         bind(&mut st, args)?;
         let mut rows = st.raw_query();
-        let Some(row) = rows.next()? else {
-            return Ok(None);
-        };
-        kinds
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                Ok(match k {
-                    Kind::I64 | Kind::OptI64 => {
-                        row.get::<_, Option<i64>>(i)?.map_or(Val::Null, Val::I)
-                    }
-                    Kind::Text | Kind::OptText => {
-                        row.get::<_, Option<String>>(i)?.map_or(Val::Null, Val::T)
-                    }
-                })
-            })
-            .collect::<Result<Vec<_>, rusqlite::Error>>()
-            .map(Some)
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows.next()? else { break };
+            out.push(decode(row, kinds)?);
+        }
+        Ok(out)
     })
+}
+
+/// One row's columns, decoded by `kinds`.
+fn decode(row: &rusqlite::Row<'_>, kinds: &[Kind]) -> Result<Vec<Val>, rusqlite::Error> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            Ok(match k {
+                Kind::I64 | Kind::OptI64 => row.get::<_, Option<i64>>(i)?.map_or(Val::Null, Val::I),
+                Kind::Text | Kind::OptText => {
+                    row.get::<_, Option<String>>(i)?.map_or(Val::Null, Val::T)
+                }
+            })
+        })
+        .collect()
 }

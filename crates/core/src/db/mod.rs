@@ -294,42 +294,45 @@ impl Db {
     }
 
     /// A one-row read decoded by `kinds` (`None` without a row), for the hot reads of the
-    /// request path (a key lookup, a balance). On SQLite it runs on the calling thread's own
-    /// read-only connection ([`direct::point_row`]): no hop to sqlx's connection thread, which
-    /// costs more than such a read; should that fail (a lock held past 50 ms), it falls back to
-    /// the reader pool. `sql` is the dialect's text ([`sql!`](crate::sql)).
+    /// request path (a key lookup, a balance): [`Db::rows`] with a limit of one.
     pub async fn point_row(
         &self,
         sql: &str,
         args: &[Arg],
         kinds: &[direct::Kind],
     ) -> Result<Option<Vec<direct::Val>>, sqlx::Error> {
+        Ok(self.rows(sql, args, kinds, 1).await?.into_iter().next())
+    }
+
+    /// A read of at most `limit` rows, each decoded by `kinds`, for the hot reads of the request
+    /// path whose cost is bounded by an index (a key lookup, a balance, a rollup's few rows —
+    /// not a scan: on SQLite it runs on the calling thread). On SQLite it runs on that thread's
+    /// own read-only connection ([`direct::rows`]): no hop to sqlx's connection thread, which
+    /// costs more than such a read; should that fail (a lock held past 50 ms), it falls back to
+    /// the reader pool. `sql` is the dialect's text ([`sql!`](crate::sql)).
+    pub async fn rows(
+        &self,
+        sql: &str,
+        args: &[Arg],
+        kinds: &[direct::Kind],
+        limit: usize,
+    ) -> Result<Vec<Vec<direct::Val>>, sqlx::Error> {
         if let Some(file) = &self.sqlite {
-            match direct::point_row(file, sql, args, kinds) {
-                Ok(row) => return Ok(row),
-                Err(e) => tracing::debug!(error = %e, "point read falls back to the pool"),
+            match direct::rows(file, sql, args, kinds, limit) {
+                Ok(rows) => return Ok(rows),
+                Err(e) => tracing::debug!(error = %e, "direct read falls back to the pool"),
             }
         }
-        let row = bind_all(sqlx::query(sql), args)
-            .fetch_optional(self.reader())
-            .await?;
-        let Some(r) = row else { return Ok(None) };
-        use sqlx::Row;
-        kinds
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                Ok(match k {
-                    direct::Kind::I64 | direct::Kind::OptI64 => r
-                        .try_get::<Option<i64>, _>(i)?
-                        .map_or(direct::Val::Null, direct::Val::I),
-                    direct::Kind::Text | direct::Kind::OptText => {
-                        opt_text(&r, i)?.map_or(direct::Val::Null, direct::Val::T)
-                    }
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map(Some)
+        use futures::TryStreamExt;
+        let mut stream = bind_all(sqlx::query(sql), args).fetch(self.reader());
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(r) = stream.try_next().await? else {
+                break;
+            };
+            out.push(decode_any(&r, kinds)?);
+        }
+        Ok(out)
     }
 
     /// Begins a write transaction ([`Dialect::begin`]: `BEGIN IMMEDIATE` on SQLite).
@@ -1024,4 +1027,26 @@ impl Dialect {
             Dialect::MySql => "LAST_INSERT_ID()",
         }
     }
+}
+
+/// One pool row's columns, decoded by `kinds` (the pool's side of [`Db::rows`]).
+fn decode_any(
+    r: &sqlx::any::AnyRow,
+    kinds: &[direct::Kind],
+) -> Result<Vec<direct::Val>, sqlx::Error> {
+    use sqlx::Row;
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            Ok(match k {
+                direct::Kind::I64 | direct::Kind::OptI64 => r
+                    .try_get::<Option<i64>, _>(i)?
+                    .map_or(direct::Val::Null, direct::Val::I),
+                direct::Kind::Text | direct::Kind::OptText => {
+                    opt_text(r, i)?.map_or(direct::Val::Null, direct::Val::T)
+                }
+            })
+        })
+        .collect()
 }
