@@ -3,7 +3,8 @@
 //! rollup `mr_usage_daily`, the partial first and last day from the usage records ([`plan`]).
 
 use sqlx::Row;
-use suanpan_core::db::{Db, text};
+use suanpan_core::db::direct::{Kind, Val};
+use suanpan_core::db::{Arg, Db, text};
 use suanpan_core::{AppError, sql};
 
 /// Sessions, players and cost (fen) of one group.
@@ -15,6 +16,15 @@ pub struct Totals {
     pub players: i64,
     /// Charged (fen).
     pub cost: i64,
+}
+
+/// The totals of a rollup row's last three columns (sessions, players, cost).
+fn rolled(v: &[Val]) -> Totals {
+    Totals {
+        sessions: v[0].i64(),
+        players: v[1].i64(),
+        cost: v[2].i64(),
+    }
 }
 
 fn totals(r: &sqlx::any::AnyRow, at: usize) -> Result<Totals, sqlx::Error> {
@@ -47,6 +57,12 @@ pub fn plan(from: i64, to: i64, now: i64) -> Plan {
             raw: Vec::new(),
         };
     }
+    // Nothing is recorded before the Unix epoch, so a window opening before 1970-01-02 (the
+    // default "all time" opens at 0) is read as opening on business day 0: whole days only.
+    let from = match from < day_start_ms(1) {
+        true => day_start_ms(0),
+        false => from,
+    };
     let first = match day_start_ms(day_of_ms(from)) == from {
         true => day_of_ms(from),
         false => day_of_ms(from) + 1,
@@ -88,14 +104,13 @@ pub async fn daily(
     let p = plan(from, to, suanpan_core::time::now_ms());
     let mut acc = std::collections::BTreeMap::new();
     if let Some((first, end)) = p.days {
-        let rows = sqlx::query(sql!(d, "SELECT day, CAST(SUM(sessions) AS {{INT}}), CAST(SUM(players) AS {{INT}}), CAST(SUM(cost_fen) AS {{INT}}) FROM mr_usage_daily WHERE operator_id = ? AND day >= ? AND day < ? GROUP BY day"))
-            .bind(operator_id)
-            .bind(first)
-            .bind(end)
-            .fetch_all(db.reader())
-            .await?;
-        for r in &rows {
-            add(&mut acc, r.try_get::<i64, _>(0)?, totals(r, 1)?);
+        let q = sql!(
+            d,
+            "SELECT day, CAST(SUM(sessions) AS {{INT}}), CAST(SUM(players) AS {{INT}}), CAST(SUM(cost_fen) AS {{INT}}) FROM mr_usage_daily WHERE operator_id = ? AND day >= ? AND day < ? GROUP BY day"
+        );
+        let args = [Arg::from(operator_id), Arg::I(first), Arg::I(end)];
+        for r in db.rows(q, &args, &[Kind::I64; 4], usize::MAX).await? {
+            add(&mut acc, r[0].i64(), rolled(&r[1..]));
         }
     }
     for (a, b) in p.raw {
@@ -162,7 +177,11 @@ async fn combined(
     let p = plan(from, to, suanpan_core::time::now_ms());
     let mut parts = Vec::new();
     if let Some((first, end)) = p.days {
-        parts.extend(grouped(db, rollup, operator_id, first, end).await?);
+        let args = [Arg::from(operator_id), Arg::I(first), Arg::I(end)];
+        let kinds = [Kind::Text, Kind::Text, Kind::I64, Kind::I64, Kind::I64];
+        for r in db.rows(rollup, &args, &kinds, usize::MAX).await? {
+            parts.push((r[0].text(), r[1].text(), rolled(&r[2..])));
+        }
     }
     for (a, b) in p.raw {
         parts.extend(grouped(db, raw, operator_id, a, b).await?);
@@ -239,11 +258,14 @@ mod tests {
         );
         let everything = plan(0, i64::MAX, now);
         assert_eq!(
-            everything.days,
-            Some((1, 20_002)),
-            "to is clamped: nothing is in the future"
+            everything,
+            Plan {
+                days: Some((0, 20_002)),
+                raw: vec![]
+            },
+            "all time is whole days (nothing before the epoch), and nothing is in the future"
         );
-        assert_eq!(everything.raw, vec![(0, day_start_ms(1))]);
+        assert_eq!(plan(-5, i64::MAX, now), everything);
         assert_eq!(
             plan(10, 10, now),
             Plan {
