@@ -8,9 +8,9 @@ use suanpan_core::config::Settings;
 use suanpan_core::{CoreState, http as core_http};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::MrState;
 use crate::envelope::MrEnvelope;
 use crate::settings::MrSettings;
+use crate::{MrShared, MrState};
 
 /// The API routes with their OpenAPI description.
 pub fn api() -> OpenApiRouter<MrState> {
@@ -73,7 +73,7 @@ pub async fn build_state(
         settings.abuse_keys_per_min,
         on,
     );
-    Ok(MrState {
+    Ok(MrState(Arc::new(MrShared {
         auth_log: crate::authlog::AuthLog::spawn(core.db.clone()),
         abuse: Arc::new(abuse),
         payments,
@@ -83,7 +83,7 @@ pub async fn build_state(
         settings: Arc::new(settings),
         seal: Arc::new(seal),
         charges,
-    })
+    })))
 }
 
 /// The migrations MR needs: the core's, the payment flow's and its own.

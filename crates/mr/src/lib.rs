@@ -46,9 +46,21 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// MR's handler state.
+/// MR's handler state: one allocation shared by every request (axum clones the state for each
+/// extractor, so a clone is one reference count, not one per handle).
 #[derive(Clone)]
-pub struct MrState {
+pub struct MrState(pub Arc<MrShared>);
+
+impl std::ops::Deref for MrState {
+    type Target = MrShared;
+
+    fn deref(&self) -> &MrShared {
+        &self.0
+    }
+}
+
+/// What [`MrState`] shares.
+pub struct MrShared {
     /// Shared core handles.
     pub core: CoreState,
     /// The `[mr]` settings.
