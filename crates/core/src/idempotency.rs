@@ -101,6 +101,28 @@ impl Key {
         )
     }
 
+    /// Adds the claim of this key together with its stored response to `b`, as one guarded
+    /// insert: for a unit that knows its answer before it writes (the guard fails when the key
+    /// is taken: roll back and [`replay`]). Same rows as [`Key::push_claim`] followed by
+    /// [`Key::push_complete`], one statement instead of two.
+    pub fn push_claim_answered(&self, b: &mut Batch, d: Dialect, status: u16, body: &str) -> usize {
+        let q = sql!(
+            d,
+            "{{INSERT_IGNORE}} INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, ?, ?, ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}"
+        );
+        b.guard(
+            q,
+            vec![
+                self.scope.clone().into(),
+                self.key.clone().into(),
+                self.hash.clone().into(),
+                i64::from(status).into(),
+                body.into(),
+                crate::time::now_ms().into(),
+            ],
+        )
+    }
+
     /// Adds the stored response of a claimed key to `b` (same unit of work as the write).
     pub fn push_complete(&self, b: &mut Batch, d: Dialect, status: u16, body: &str) {
         b.push(

@@ -5,9 +5,9 @@
 //! completed session, and reads the app, the operator's authorization and the site; the
 //! [`Charge`] unit then, inside the writer's transaction, reads the operator's balance (carried
 //! from unit to unit within a group by the writer's memo), refuses a charge it does not cover
-//! (402, nothing written), and otherwise claims the session id, moves the cost from the
-//! operator's balance to its revenue account in the ledger, and writes the usage record, the consumption
-//! transaction and the stored answer.
+//! (402, nothing written), and otherwise claims the session id together with its answer, moves
+//! the cost from the operator's balance to its revenue account in the ledger, and writes the
+//! usage record, the daily rollup and the consumption transaction.
 
 use serde_json::json;
 use suanpan_core::db::Batch;
@@ -118,9 +118,12 @@ impl Unit for Charge {
         let id = ctx.next_id("mr_usage_records").await?;
         let body = self.answer(after);
         let mut b = Batch::new();
-        let claim = self.key.push_claim(&mut b, d);
+        let claim = self.key.push_claim_answered(&mut b, d, 200, &body);
         let transfer = Op::Transfer {
-            id: format!("mr:session:{}", self.key.key),
+            // Keyed by the usage record's id, which grows (the session id is random): each
+            // group's transfers append to one index page instead of dirtying one page apiece.
+            // The session is charged once by its claim above.
+            id: format!("mr:usage:{id}"),
             debit: account.clone(),
             credit: revenue_account(&self.operator_id),
             unit: CNY.to_string(),
@@ -146,7 +149,6 @@ impl Unit for Charge {
                 self.now_ms,
             );
         }
-        self.key.push_complete(&mut b, d, 200, &body);
         let r = ctx.execute(b).await?;
         match r.failed_guard {
             Some(g) if g == claim => return Ok(Step::Rollback(Charged::Taken)),
