@@ -15,6 +15,11 @@ mod bench;
 mod bench_mr;
 mod dev_alipay;
 
+/// The binary's allocator: mimalloc (measured on the request paths, where glibc's malloc and
+/// free were about a tenth of the server's CPU; docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -166,15 +171,27 @@ async fn load_mr_demo(mr: &suanpan_mr::MrState) -> Result<()> {
     Ok(())
 }
 
-fn init_tracing(cfg: &Config) {
+/// Installs the log subscriber. Lines are formatted on the request's thread and written to
+/// stdout by a thread of their own through a 64 KiB buffer, flushed whenever no line waits (one
+/// write for a burst instead of one per line; every line kept: a full queue makes the logger
+/// wait, never drop). The guard flushes what is left when it is dropped at exit.
+fn init_tracing(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(out);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     if cfg.log_format == "json" {
         let _ = b.json().flatten_event(true).try_init();
     } else {
         let _ = b.try_init();
     }
+    guard
 }
 
 #[tokio::main]
@@ -182,7 +199,7 @@ async fn main() -> Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let mut settings = load_settings(&cli)?;
-    init_tracing(&settings.core);
+    let _log = init_tracing(&settings.core);
     match cli.cmd {
         Cmd::Serve { listen, demo } => {
             if let Some(l) = listen {
