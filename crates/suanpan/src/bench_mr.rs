@@ -129,7 +129,10 @@ pub async fn run(a: &BenchArgs, http: reqwest::Client, base: String) -> Result<(
                 .body(body)
                 .send()
                 .await;
-            matches!(r, Ok(r) if r.status().as_u16() == 200)
+            match r {
+                Ok(r) if r.status().as_u16() == 200 => r.bytes().await.is_ok(),
+                _ => false,
+            }
         }
     })
     .await;
