@@ -228,3 +228,77 @@ async fn point_reads_see_committed_rows_with_their_nulls() {
         }
     }
 }
+
+/// The writer's own connection leaves checkpoints to its thread: a commit that leaves the WAL
+/// far above SQLite's 1,000-page checkpoint threshold returns with the database file as it was,
+/// and the thread copies the WAL into it within moments (the WAL never grows without end).
+#[tokio::test]
+async fn the_writer_connection_checkpoints_on_a_thread_of_its_own() {
+    use suanpan_core::db::direct::DirectSqlite;
+    let db = db().await;
+    let Some(file) = db.sqlite_file() else {
+        return; // PostgreSQL and MySQL have no direct connection.
+    };
+    let size = || std::fs::metadata(file.path()).map(|m| m.len()).unwrap_or(0);
+    let mut direct = DirectSqlite::open(file).unwrap();
+    let insert = "INSERT INTO audit_log (actor_type, actor_id, actor_name, action, entity_type, entity_id, created_at) VALUES ('t', '1', ?, 'a', 'x', '1', 0)";
+    let mut b = Batch::new();
+    for i in 0..3_000 {
+        b.push(insert, vec![format!("{i:>3000}").into()]);
+    }
+    let before = size();
+    assert!(direct.write_all(&b).unwrap());
+    let at_commit = size();
+    assert!(
+        at_commit < before + 4_000_000,
+        "the commit itself did not checkpoint ~12 MB ({before} -> {at_commit} bytes)"
+    );
+    let mut grown = at_commit;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        grown = size();
+        if grown > before + 9_000_000 {
+            break;
+        }
+    }
+    assert!(
+        grown > before + 9_000_000,
+        "the checkpoint thread copied the WAL into the database ({before} -> {grown} bytes)"
+    );
+}
+
+/// A many-row read answers the rows in the query's order, at most `limit` of them, the same on
+/// every engine (SQLite: the calling thread's connection).
+#[tokio::test]
+async fn row_reads_answer_in_order_up_to_their_limit() {
+    use suanpan_core::db::direct::{Kind, Val};
+    let db = db().await;
+    let d = db.dialect;
+    for k in ["c", "a", "b"] {
+        sqlx::query(sql!(d, "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES ('rows', ?, 'h', 200, '', 1)"))
+            .bind(k)
+            .execute(db.writer())
+            .await
+            .unwrap();
+    }
+    let q = sql!(
+        d,
+        "SELECT idem_key, status_code FROM idempotency_keys WHERE scope = ? ORDER BY idem_key"
+    );
+    let kinds = [Kind::Text, Kind::I64];
+    let args = ["rows".into()];
+    let keys = |rows: Vec<Vec<Val>>| rows.iter().map(|r| r[0].text()).collect::<Vec<_>>();
+    let all = db.rows(q, &args, &kinds, usize::MAX).await.unwrap();
+    assert_eq!(keys(all.clone()), ["a", "b", "c"]);
+    assert!(all.iter().all(|r| r[1] == Val::I(200)));
+    assert_eq!(
+        keys(db.rows(q, &args, &kinds, 2).await.unwrap()),
+        ["a", "b"]
+    );
+    assert!(
+        db.rows(q, &["none".into()], &kinds, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -28,6 +28,13 @@ pub struct SqliteFile {
 /// How often the checkpointer of a [`DirectSqlite`] copies the WAL into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
+impl SqliteFile {
+    /// The database file's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
 /// The group writer's own SQLite connection.
 ///
 /// Its commits never checkpoint: a thread of its own (`sqlite-checkpoint`) runs a passive
