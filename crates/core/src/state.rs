@@ -9,11 +9,23 @@ use crate::db::{Db, DbOptions};
 use crate::storage::{BlobStore, LocalDirStore};
 use crate::throttle::LoginThrottle;
 
-/// Handles shared by all handlers. Cheap to clone. Systems embed it in their own state and
-/// implement `FromRef<TheirState> for CoreState` so core extractors work there. It holds no
-/// system's settings or clients: each system keeps those in its own state.
+/// Handles shared by all handlers. A clone is one reference count (axum clones the state for
+/// each extractor that asks for it). Systems embed it in their own state and implement
+/// `FromRef<TheirState> for CoreState` so core extractors work there. It holds no system's
+/// settings or clients: each system keeps those in its own state.
 #[derive(Clone)]
-pub struct CoreState {
+pub struct CoreState(pub Arc<CoreShared>);
+
+impl std::ops::Deref for CoreState {
+    type Target = CoreShared;
+
+    fn deref(&self) -> &CoreShared {
+        &self.0
+    }
+}
+
+/// What [`CoreState`] shares.
+pub struct CoreShared {
     /// The database.
     pub db: Db,
     /// Token issuing and checking.
@@ -49,7 +61,7 @@ impl CoreState {
             .await
             .map_err(|e| format!("migrations: {e}"))?;
         let secret = jwt_secret(&cfg)?;
-        Ok(CoreState {
+        Ok(CoreState(Arc::new(CoreShared {
             db,
             tokens: Arc::new(TokenService::new(
                 &secret,
@@ -66,7 +78,7 @@ impl CoreState {
             )),
             config: Arc::new(cfg),
             settings: Arc::new(settings),
-        })
+        })))
     }
 }
 
