@@ -171,7 +171,8 @@ async fn load_mr_demo(mr: &suanpan_mr::MrState) -> Result<()> {
     Ok(())
 }
 
-/// Installs the log subscriber. Lines are formatted on the request's thread and written to
+/// Installs the log subscriber (colours only on a terminal: a log file gets plain text). Lines
+/// are formatted on the request's thread and written to
 /// stdout by a thread of their own through a 64 KiB buffer, flushed whenever no line waits (one
 /// write for a burst instead of one per line; every line kept: a full queue makes the logger
 /// wait, never drop). The guard flushes what is left when it is dropped at exit.
@@ -183,8 +184,10 @@ fn init_tracing(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
         .lossy(false)
         .thread_name("log-writer")
         .finish(out);
+    use std::io::IsTerminal;
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(writer);
     if cfg.log_format == "json" {
         let _ = b.json().flatten_event(true).try_init();
