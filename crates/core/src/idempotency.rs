@@ -84,26 +84,15 @@ impl Key {
     }
 
     /// Adds the claim of this key to `b` as a guard: the guard fails when the key is taken
-    /// (then roll back and [`replay`]).
+    /// (then roll back and [`replay`]). The row has no response yet (status 0) until
+    /// [`Key::push_complete`].
     pub fn push_claim(&self, b: &mut Batch, d: Dialect) -> usize {
-        let q = sql!(
-            d,
-            "{{INSERT_IGNORE}} INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 0, '', ?){{ON_CONFLICT_IGNORE}}{{RETURNING_ONE}}"
-        );
-        b.guard(
-            q,
-            vec![
-                self.scope.clone().into(),
-                self.key.clone().into(),
-                self.hash.clone().into(),
-                crate::time::now_ms().into(),
-            ],
-        )
+        self.push_claim_answered(b, d, 0, "")
     }
 
     /// Adds the claim of this key together with its stored response to `b`, as one guarded
     /// insert: for a unit that knows its answer before it writes (the guard fails when the key
-    /// is taken: roll back and [`replay`]). Same rows as [`Key::push_claim`] followed by
+    /// is taken: roll back and [`replay`]). Same row as [`Key::push_claim`] followed by
     /// [`Key::push_complete`], one statement instead of two.
     pub fn push_claim_answered(&self, b: &mut Batch, d: Dialect, status: u16, body: &str) -> usize {
         let q = sql!(
