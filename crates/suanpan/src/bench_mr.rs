@@ -136,39 +136,31 @@ pub async fn run(a: &BenchArgs, http: reqwest::Client, base: String) -> Result<(
         }
     })
     .await;
-    let (h, m, t) = (http.clone(), mr.clone(), token.clone());
-    let mut balance = phase(a.concurrency, a.seconds, move |_| {
-        let (h, m, t) = (h.clone(), m.clone(), t.clone());
-        async move {
-            match h
-                .get(format!("{m}/operators/me/balance"))
-                .bearer_auth(&t)
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                _ => false,
-            }
-        }
-    })
-    .await;
-    let (h, m, t) = (http.clone(), mr.clone(), token.clone());
-    let mut statistics = phase(a.concurrency, a.seconds, move |_| {
-        let (h, m, t) = (h.clone(), m.clone(), t.clone());
-        async move {
-            match h
-                .get(format!("{m}/operators/me/statistics/by-app"))
-                .bearer_auth(&t)
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                _ => false,
-            }
-        }
-    })
-    .await;
+    let mut balance = reads(a, &http, format!("{mr}/operators/me/balance"), &token).await;
+    let by_app = format!("{mr}/operators/me/statistics/by-app");
+    let mut statistics = reads(a, &http, by_app, &token).await;
     let out = json!({"authorize": report("authorize", &mut authorize), "balance": report("balance", &mut balance), "statistics": report("statistics", &mut statistics)});
     println!("{out}");
     Ok(())
+}
+
+/// A phase of `--concurrency` clients looping an operator's `GET url`, each answer read whole.
+async fn reads(
+    a: &BenchArgs,
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+) -> crate::bench::PhaseResult {
+    let ctx = Arc::new((http.clone(), url, token.to_string()));
+    phase(a.concurrency, a.seconds, move |_| {
+        let c = ctx.clone();
+        async move {
+            let (h, url, t) = &*c;
+            match h.get(url).bearer_auth(t).send().await {
+                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                _ => false,
+            }
+        }
+    })
+    .await
 }
