@@ -26,6 +26,22 @@ async fn ledger_ok(mr: &Mr) {
     assert!(r.ok(), "{r:?}");
 }
 
+/// `v` playing at a second site of its operator, 上海门店, added through the site API.
+async fn shanghai_site(mr: &Mr, v: &Venue) -> Venue {
+    let (st, sh) = post(
+        mr,
+        "/mr/v1/operators/me/sites",
+        &v.token,
+        json!({"name": "上海门店", "address": "上海市浦东新区"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{sh}");
+    Venue {
+        site_id: sh["data"]["site_id"].as_str().unwrap().to_string(),
+        ..v.clone()
+    }
+}
+
 /// An operator whose only app is 太空探险 at 10.00 for 2–8 players, with `balance_fen`.
 async fn space_venue(mr: &Mr, balance_fen: i64) -> (Venue, String) {
     let v = mr.venue(balance_fen).await;
@@ -639,17 +655,7 @@ async fn us4_1_usage_records_list_each_game_with_full_detail() {
 async fn us4_2_site_statistics_rank_beijing_above_shanghai() {
     let mr = Mr::new().await;
     let v = mr.venue(100_000).await;
-    let (_, sh) = post(
-        &mr,
-        "/mr/v1/operators/me/sites",
-        &v.token,
-        json!({"name": "上海门店", "address": "上海市浦东新区"}),
-    )
-    .await;
-    let shanghai = Venue {
-        site_id: sh["data"]["site_id"].as_str().unwrap().to_string(),
-        ..v.clone()
-    };
+    let shanghai = shanghai_site(&mr, &v).await;
     for _ in 0..5 {
         assert_eq!(mr.play(&v, &v.app_id, 2).await.0, StatusCode::OK);
     }
@@ -1306,17 +1312,7 @@ async fn us7_3_player_count_distribution_buckets_sessions() {
 async fn us7_4_selected_sites_compare_over_time() {
     let mr = Mr::new().await;
     let v = mr.venue(100_000).await;
-    let (_, sh) = post(
-        &mr,
-        "/mr/v1/operators/me/sites",
-        &v.token,
-        json!({"name": "上海门店", "address": "上海市浦东新区"}),
-    )
-    .await;
-    let other = Venue {
-        site_id: sh["data"]["site_id"].as_str().unwrap().to_string(),
-        ..v.clone()
-    };
+    let other = shanghai_site(&mr, &v).await;
     assert_eq!(mr.play(&v, &v.app_id, 2).await.0, StatusCode::OK);
     assert_eq!(mr.play(&other, &v.app_id, 3).await.0, StatusCode::OK);
     let admin = staff(&mr, "adm", "admin", "mr").await;
