@@ -8,12 +8,14 @@
 //! 3. statistics: the same number of clients loop `GET /mr/v1/operators/me/statistics/by-app`
 //!    (over every usage record the first phase wrote).
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
+use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::bench::{BenchArgs, phase, report};
+use crate::bench::{BenchArgs, PhaseResult, phase, report, request};
+
+/// The signed path (the request path as sent is part of the signed message).
+const AUTHORIZE: &str = "/mr/v1/auth/game/authorize";
 
 async fn post(
     http: &reqwest::Client,
@@ -100,67 +102,43 @@ pub async fn run(a: &BenchArgs, http: reqwest::Client, base: String) -> Result<(
         "benchmark (mr): {} clients, {} s per phase, operator {operator_id}",
         a.concurrency, a.seconds
     );
-    let ctx = Arc::new((
-        http.clone(),
-        mr.clone(),
-        api_key,
-        operator_id,
-        app_id,
-        site_id,
-    ));
-    let c = ctx.clone();
-    let mut authorize = phase(a.concurrency, a.seconds, move |_| {
-        let c = c.clone();
-        async move {
-            let (http, mr, key, op, app, site) = &*c;
-            let ts = suanpan_core::time::now_ms() / 1000;
-            let session = format!("{op}_{ts}_{}", suanpan_core::ids::random_alnum(16));
-            let body = json!({"app_id": app, "site_id": site, "player_count": 1}).to_string();
-            let path = "/mr/v1/auth/game/authorize";
-            let msg = format!("{ts}\nPOST\n{path}\n{body}");
-            let sig = suanpan_core::signing::hmac_sha256_b64(key.as_bytes(), msg.as_bytes());
-            let r = http
-                .post(format!("{mr}/auth/game/authorize"))
-                .header("content-type", "application/json")
-                .header("x-api-key", key.as_str())
-                .header("x-timestamp", ts.to_string())
-                .header("x-session-id", session)
-                .header("x-signature", sig)
-                .body(body)
-                .send()
-                .await;
-            match r {
-                Ok(r) if r.status().as_u16() == 200 => r.bytes().await.is_ok(),
-                _ => false,
-            }
-        }
+    let addr = crate::bench::authority(&base)?;
+    let body =
+        Bytes::from(json!({"app_id": app_id, "site_id": site_id, "player_count": 1}).to_string());
+    let mut authorize = phase(&addr, a, 200, move |_| {
+        let ts = (suanpan_core::time::now_ms() / 1000).to_string();
+        let session = format!("{operator_id}_{ts}_{}", suanpan_core::ids::random_alnum(16));
+        let mut msg = format!("{ts}\nPOST\n{AUTHORIZE}\n").into_bytes();
+        msg.extend_from_slice(&body);
+        let sig = suanpan_core::signing::hmac_sha256_b64(api_key.as_bytes(), &msg);
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-api-key", api_key.as_str()),
+            ("x-timestamp", ts.as_str()),
+            ("x-session-id", session.as_str()),
+            ("x-signature", sig.as_str()),
+        ];
+        request(http::Method::POST, AUTHORIZE, &headers, body.clone())
     })
     .await;
-    let mut balance = reads(a, &http, format!("{mr}/operators/me/balance"), &token).await;
-    let by_app = format!("{mr}/operators/me/statistics/by-app");
-    let mut statistics = reads(a, &http, by_app, &token).await;
+    let mut balance = reads(a, &addr, "/mr/v1/operators/me/balance", &token).await;
+    let by_app = "/mr/v1/operators/me/statistics/by-app";
+    let mut statistics = reads(a, &addr, by_app, &token).await;
     let out = json!({"authorize": report("authorize", &mut authorize), "balance": report("balance", &mut balance), "statistics": report("statistics", &mut statistics)});
     println!("{out}");
     Ok(())
 }
 
-/// A phase of `--concurrency` clients looping an operator's `GET url`, each answer read whole.
-async fn reads(
-    a: &BenchArgs,
-    http: &reqwest::Client,
-    url: String,
-    token: &str,
-) -> crate::bench::PhaseResult {
-    let ctx = Arc::new((http.clone(), url, token.to_string()));
-    phase(a.concurrency, a.seconds, move |_| {
-        let c = ctx.clone();
-        async move {
-            let (h, url, t) = &*c;
-            match h.get(url).bearer_auth(t).send().await {
-                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                _ => false,
-            }
-        }
+/// A phase of `--concurrency` clients looping an operator's `GET path`, each answer read whole.
+async fn reads(a: &BenchArgs, addr: &str, path: &'static str, token: &str) -> PhaseResult {
+    let auth = format!("Bearer {token}");
+    phase(addr, a, 200, move |_| {
+        request(
+            http::Method::GET,
+            path,
+            &[("authorization", auth.as_str())],
+            Bytes::new(),
+        )
     })
     .await
 }
