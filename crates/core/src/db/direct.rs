@@ -28,6 +28,15 @@ pub struct SqliteFile {
 /// How often the checkpointer of a [`DirectSqlite`] copies the WAL into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// WAL frames (pages of 4 KiB) above which the checkpointer empties the log ([`checkpoint`]):
+/// 1 GiB. Emptying it holds up the writer for tens of milliseconds (30–56 ms measured under
+/// full load), so it is a bound on disk use under a load that never pauses, not a routine.
+const RESTART_ABOVE_FRAMES: i64 = 262_144;
+
+/// How long a restarting checkpoint may wait for the writer and for readers of the log; it
+/// blocks new write transactions while it waits, so it gives up soon and retries next time.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl SqliteFile {
     /// The database file's path.
     pub fn path(&self) -> &str {
@@ -38,7 +47,7 @@ impl SqliteFile {
 /// The group writer's own SQLite connection.
 ///
 /// Its commits never checkpoint: a thread of its own (`sqlite-checkpoint`) runs a passive
-/// checkpoint every 100 ms while the connection lives. SQLite's default runs a checkpoint inside
+/// checkpoint every 100 ms while the connection lives ([`checkpoint`]). SQLite's default runs a checkpoint inside
 /// the commit that finds the WAL above 1,000 pages, so one group in every few paid for copying
 /// and syncing ~4 MB before its answers went out (a tail-latency spike every few groups, and
 /// ~7 % of the writer thread's time under a steady load; `docs/benchmarks.md`). A passive
@@ -63,6 +72,7 @@ fn checkpointer(file: &SqliteFile) -> Option<Checkpointer> {
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     let conn = rusqlite::Connection::open(&file.path).ok()?;
     conn.execute_batch(file.pragmas).ok()?;
+    conn.busy_timeout(RESTART_WAIT).ok()?;
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     std::thread::Builder::new()
@@ -70,13 +80,39 @@ fn checkpointer(file: &SqliteFile) -> Option<Checkpointer> {
         .spawn(move || {
             while !flag.load(Relaxed) {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::debug!(error = %e, "passive checkpoint failed; the next one retries");
+                if let Err(e) = checkpoint(&conn, RESTART_ABOVE_FRAMES) {
+                    tracing::debug!(error = %e, "checkpoint failed; the next one retries");
                 }
             }
         })
         .ok()?;
     Some(Checkpointer(stop))
+}
+
+/// One round of the checkpointer: a passive checkpoint (copies what no reader still needs,
+/// waits for nobody); then, if the log holds more than `restart_above` frames, a truncating one.
+/// Returns whether the log was truncated.
+///
+/// Why: under a load that never pauses some reader always holds a snapshot that ends before
+/// the latest commit, so passive checkpoints never finish the log, SQLite never restarts it,
+/// and it grows without bound (1 GB after 30 s of authorizations at full speed;
+/// `docs/benchmarks.md`). `wal_checkpoint(TRUNCATE)` copies the rest, waits up to
+/// [`RESTART_WAIT`] for readers to leave the log (new writers wait meanwhile) and empties the
+/// file. `PRAGMA journal_size_limit = 0` (every connection) empties it too whenever SQLite
+/// restarts the log on its own: a restarted log is otherwise overwritten in place, and on a host
+/// whose page cache had dropped those pages every overwritten 4 KiB block was first read back
+/// from disk (a frame is 4 KiB + 24 bytes, so every write is partial), which slowed the writer
+/// by a fifth. An emptied log is only ever appended to.
+pub fn checkpoint(conn: &rusqlite::Connection, restart_above: i64) -> rusqlite::Result<bool> {
+    let frames: i64 = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
+    if frames <= restart_above {
+        return Ok(false);
+    }
+    let t = std::time::Instant::now();
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    let took_us = t.elapsed().as_micros() as u64;
+    tracing::debug!(frames, busy, took_us, "truncating WAL checkpoint");
+    Ok(busy == 0)
 }
 
 impl DirectSqlite {
@@ -313,4 +349,72 @@ fn decode(row: &rusqlite::Row<'_>, kinds: &[Kind]) -> Result<Vec<Val>, rusqlite:
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal_len(path: &std::path::Path) -> u64 {
+        let wal = format!("{}-wal", path.display());
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The checkpointer empties a long log once no reader needs it, and gives up (nothing
+    /// truncated, writers free again within [`RESTART_WAIT`]) while one still does.
+    #[test]
+    fn a_long_log_is_truncated_once_readers_leave_it() {
+        let dir =
+            std::env::temp_dir().join(format!("suanpan-ckpt-{}", crate::ids::random_alnum(12)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let open = || {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")
+                .unwrap();
+            c
+        };
+        let (writer, mut reader, ckpt) = (open(), open(), open());
+        ckpt.busy_timeout(RESTART_WAIT).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('first');")
+            .unwrap();
+        // A reader holds a snapshot while 400 more pages are written after it.
+        let tx = reader.transaction().unwrap();
+        let n: i64 = tx
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        for i in 0..400 {
+            writer
+                .execute("INSERT INTO t VALUES (?)", [format!("{i:>4000}")])
+                .unwrap();
+        }
+        let long = wal_len(&path);
+        assert!(long > 400 * 4096, "{long}");
+        let started = std::time::Instant::now();
+        assert!(
+            !checkpoint(&ckpt, 100).unwrap(),
+            "a reader still needs the log"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(wal_len(&path), long);
+        writer
+            .execute("INSERT INTO t VALUES ('while busy')", [])
+            .unwrap();
+        drop(tx);
+        assert!(checkpoint(&ckpt, 100).unwrap());
+        assert_eq!(wal_len(&path), 0, "the log was emptied");
+        // Nothing was lost, and a short log is left alone.
+        let n: i64 = writer
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 402);
+        writer
+            .execute("INSERT INTO t VALUES ('after')", [])
+            .unwrap();
+        assert!(!checkpoint(&ckpt, 100).unwrap());
+        assert!(wal_len(&path) > 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -216,7 +216,7 @@ impl Db {
                 let connect = AnyConnectOptions::from_str(&url)?;
                 let pragmas: &'static str = Box::leak(
                     format!(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 0;"
                     )
                     .into_boxed_str(),
                 );
