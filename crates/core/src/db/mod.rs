@@ -68,6 +68,9 @@ impl Dialect {
     /// `{{RETURNING_ONE}}` makes it return a row when it inserted (not on MySQL, where
     /// `rows_affected` is exact); placeholders are rewritten.
     pub fn prepare(self, sql: &str) -> String {
+        if !sql.contains("{{") {
+            return self.rewrite(sql).into_owned();
+        }
         let int = match self {
             Dialect::MySql => "SIGNED",
             _ => "BIGINT",
