@@ -42,8 +42,7 @@ pub fn routes() -> OpenApiRouter<MrState> {
 pub fn rfc3339_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// `{"success": true, "data": …}` with `status`.
@@ -99,5 +98,22 @@ where
             Some((op, false)) if !op.is_deactivated => Ok(AuthOperator(op)),
             _ => Err(unauthorized("the account is not active")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The contract's example shape, milliseconds always written, `Z` for UTC.
+    #[test]
+    fn times_are_written_as_the_contract_writes_them() {
+        assert_eq!(
+            super::rfc3339_ms(1_736_944_200_000),
+            "2025-01-15T12:30:00.000Z"
+        );
+        assert_eq!(
+            super::rfc3339_ms(1_736_944_200_007),
+            "2025-01-15T12:30:00.007Z"
+        );
+        assert_eq!(super::rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
     }
 }
