@@ -1032,8 +1032,10 @@ impl Dialect {
     }
 }
 
-/// One pool row's columns, decoded by `kinds` (the pool's side of [`Db::rows`]).
-fn decode_any(
+/// One pool row's columns, decoded by `kinds` (the pool's side of [`Db::rows`]): a store that
+/// reads the same columns through a transaction and through [`Db::rows`] maps both from
+/// `&[Val]` with one function. Errors: a column that is not of its kind.
+pub fn decode_any(
     r: &sqlx::any::AnyRow,
     kinds: &[direct::Kind],
 ) -> Result<Vec<direct::Val>, sqlx::Error> {

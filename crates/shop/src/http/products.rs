@@ -77,7 +77,7 @@ pub async fn get_product(
     State(s): State<ShopState>,
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<ApiJson<ProductView>> {
-    store::get_product(s.core.db.reader(), s.core.db.dialect, id, false)
+    store::shelf_product(&s.core.db, id)
         .await?
         .map(ApiJson)
         .ok_or_else(|| AppError::not_found("product_not_found", "no such product"))

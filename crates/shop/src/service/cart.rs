@@ -23,7 +23,7 @@ fn check_quantity(s: &ShopState, q: i64) -> AppResult<()> {
 }
 
 async fn sellable(s: &ShopState, product_id: i64) -> AppResult<()> {
-    store::get_product(s.core.db.reader(), s.core.db.dialect, product_id, false)
+    store::shelf_product(&s.core.db, product_id)
         .await?
         .map(|_| ())
         .ok_or_else(|| AppError::not_found("product_not_found", "no such product on sale"))

@@ -3,7 +3,8 @@
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use suanpan_core::db::{Arg, Batch, Conn, Dialect, bind_all, insert_id, text};
+use suanpan_core::db::direct::{Kind, Val};
+use suanpan_core::db::{Arg, Batch, Conn, Db, Dialect, bind_all, decode_any, insert_id, text};
 use suanpan_core::time::rfc3339;
 use suanpan_core::{sql, sql_insert};
 
@@ -47,24 +48,53 @@ macro_rules! product_cols {
     };
 }
 
+/// How [`product_cols!`] decodes.
+const PRODUCT_KINDS: [Kind; 11] = [
+    Kind::I64,
+    Kind::Text,
+    Kind::OptText,
+    Kind::OptText,
+    Kind::I64,
+    Kind::OptI64,
+    Kind::I64,
+    Kind::I64,
+    Kind::I64,
+    Kind::I64,
+    Kind::I64,
+];
+
 pub(super) fn product_row(r: &AnyRow, admin: bool) -> R<ProductView> {
-    let images = text(r, 3)?;
-    let on_hand: i64 = r.try_get(7)?;
-    let reserved: i64 = r.try_get(8)?;
-    Ok(ProductView {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        description: text(r, 2)?,
-        images: serde_json::from_str(&images).unwrap_or_default(),
-        price_fen: r.try_get(4)?,
-        category_id: r.try_get(5)?,
-        on_shelf: r.try_get::<i64, _>(6)? != 0,
+    Ok(product_of(&decode_any(r, &PRODUCT_KINDS)?, admin))
+}
+
+/// A product from the columns of [`product_cols!`]; stock counts only for `admin`.
+fn product_of(r: &[Val], admin: bool) -> ProductView {
+    let (on_hand, reserved) = (r[7].i64(), r[8].i64());
+    ProductView {
+        id: r[0].i64(),
+        name: r[1].text(),
+        description: r[2].text(),
+        images: serde_json::from_str(&r[3].text()).unwrap_or_default(),
+        price_fen: r[4].i64(),
+        category_id: r[5].opt_i64(),
+        on_shelf: r[6].i64() != 0,
         stock: on_hand - reserved,
         on_hand: admin.then_some(on_hand),
         reserved: admin.then_some(reserved),
-        created_at: rfc3339(r.try_get(9)?),
-        updated_at: rfc3339(r.try_get(10)?),
-    })
+        created_at: rfc3339(r[9].i64()),
+        updated_at: rfc3339(r[10].i64()),
+    }
+}
+
+/// One product on shelf, as shoppers see it: the catalogue's hot read, one point read on the
+/// calling thread's own SQLite connection ([`Db::point_row`]; the pool elsewhere).
+pub async fn shelf_product(db: &Db, id: i64) -> R<Option<ProductView>> {
+    let q = sql!(
+        db.dialect,
+        concat!("SELECT ", product_cols!(), " WHERE p.id = ?")
+    );
+    let row = db.point_row(q, &[id.into()], &PRODUCT_KINDS).await?;
+    Ok(row.map(|r| product_of(&r, false)).filter(|p| p.on_shelf))
 }
 
 /// One product; off-shelf products only when `admin`.
