@@ -300,3 +300,35 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     println!("{out}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phases_speak_plain_http_to_the_urls_host() {
+        assert_eq!(
+            authority("http://127.0.0.1:8096/").unwrap(),
+            "127.0.0.1:8096"
+        );
+        assert_eq!(authority("http://localhost").unwrap(), "localhost");
+        assert!(authority("https://127.0.0.1:8096").is_err());
+        assert!(authority("not a url").is_err());
+    }
+
+    /// This process's own CPU time is read from `/proc` (Linux), and it grows with work done.
+    #[test]
+    fn cpu_time_is_read_from_proc() {
+        let Some(before) = cpu_us("self") else {
+            return; // not Linux
+        };
+        let mut x = 0u64;
+        let until = Instant::now() + Duration::from_millis(60);
+        while Instant::now() < until {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        assert!(cpu_us("self").unwrap() > before);
+        assert_eq!(cpu_us("0"), None, "no such process");
+    }
+}
