@@ -46,8 +46,8 @@ impl SqliteFile {
 
 /// The group writer's own SQLite connection.
 ///
-/// Its commits never checkpoint: a thread of its own (`sqlite-checkpoint`) runs a passive
-/// checkpoint every 100 ms while the connection lives ([`checkpoint`]). SQLite's default runs a checkpoint inside
+/// Its commits never checkpoint: a thread of its own (`sqlite-checkpoint`) runs [`checkpoint`]
+/// every 100 ms while the connection lives. SQLite's default runs a checkpoint inside
 /// the commit that finds the WAL above 1,000 pages, so one group in every few paid for copying
 /// and syncing ~4 MB before its answers went out (a tail-latency spike every few groups, and
 /// ~7 % of the writer thread's time under a steady load; `docs/benchmarks.md`). A passive
