@@ -174,7 +174,7 @@ async fn adjust(
     let (b, a, id_str) = (stock(&before), stock(&after), id.to_string());
     let entry = audit::Entry::new(actor, "product.stock_adjust", "product", &id_str);
     audit::record(tx, d, &entry.before(&b).after(&a)).await?;
-    let view = store::get_product(&mut **tx, d, id, true)
+    let view = store::get_product(&mut **tx, d, id)
         .await?
         .ok_or_else(product_not_found)?;
     let body = serde_json::to_string(&view).map_err(AppError::internal)?;

@@ -97,22 +97,16 @@ pub async fn shelf_product(db: &Db, id: i64) -> R<Option<ProductView>> {
     Ok(row.map(|r| product_of(&r, false)).filter(|p| p.on_shelf))
 }
 
-/// One product; off-shelf products only when `admin`.
+/// One product as the back office sees it (on shelf or not, with its stock counts), through
+/// `ex` (a transaction or a pool). Shoppers read [`shelf_product`].
 pub async fn get_product<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     ex: E,
     d: Dialect,
     id: i64,
-    admin: bool,
 ) -> R<Option<ProductView>> {
     let q = sql!(d, concat!("SELECT ", product_cols!(), " WHERE p.id = ?"));
     let row = sqlx::query(q).bind(id).fetch_optional(ex).await?;
-    match row {
-        Some(r) => {
-            let p = product_row(&r, admin)?;
-            Ok((admin || p.on_shelf).then_some(p))
-        }
-        None => Ok(None),
-    }
+    row.map(|r| product_row(&r, true)).transpose()
 }
 
 /// Filters for product lists.

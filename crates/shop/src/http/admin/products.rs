@@ -67,7 +67,7 @@ pub struct AdjustStock {
 }
 
 async fn admin_product(s: &ShopState, id: i64) -> AppResult<ProductView> {
-    store::get_product(s.core.db.writer(), s.core.db.dialect, id, true)
+    store::get_product(s.core.db.writer(), s.core.db.dialect, id)
         .await?
         .ok_or_else(|| AppError::not_found("product_not_found", "no such product"))
 }
